@@ -1,0 +1,96 @@
+# mod_lbfarm -- build, test, demo.  See README.md.
+#
+#   make            build .libs/mod_lbfarm.so (apxs) and tools/lbf_member
+#   make demo       install what is missing, build, run the demo balancer
+#   make test       install what is missing, build, run every suite
+#                   (unit, integration, then both again under ASan+UBSan)
+#   make bench      the benchmarks in bench/ (minutes; not part of test)
+
+APXS     ?= apxs
+CC       ?= gcc
+HTTPD_INC := $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
+APR_INC   := $(shell apr-1-config --includes --cppflags 2>/dev/null)
+WARN      := -Wall -Wextra -Werror
+CORE_SRC  := lbfarm_shm.c lbfarm_lbmethods.c lbfarm_conf.c
+GLUE_SRC  := mod_lbfarm.c mod_lbfarm_proxy.c
+HDRS      := lbfarm_shm.h $(wildcard include/*.h)
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+UNIT_SRC  := $(wildcard t/unit/check_*.c)
+PROVE     ?= prove
+
+.PHONY: all deps module member unit unit-asan asan-module integration \
+        integration-asan test demo bench bench-smoke clean install
+
+all: module member
+
+deps:
+	@sh tools/install-deps.sh
+
+module: .libs/mod_lbfarm.so
+
+.libs/mod_lbfarm.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
+	$(APXS) -c -Wc,-std=gnu11 -Wc,-Wall -Wc,-Wextra -Wc,-Werror -I. -Iinclude \
+	    -o mod_lbfarm.so $(GLUE_SRC) $(CORE_SRC) -lcrypto
+
+member: tools/lbf_member
+
+tools/lbf_member: tools/lbf_member.c
+	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -o $@ $< 
+
+# Unit tests: the pure core linked with Check, plain and sanitized.
+build/unit/check_all: $(UNIT_SRC) $(CORE_SRC) $(HDRS)
+	@mkdir -p build/unit
+	$(CC) -std=gnu11 -O1 -g $(WARN) -I. -Iinclude -pthread -o $@ \
+	    $(UNIT_SRC) $(CORE_SRC) $(CHECK_LIBS) -lcrypto
+
+build/unit-asan/check_all: $(UNIT_SRC) $(CORE_SRC) $(HDRS)
+	@mkdir -p build/unit-asan
+	$(CC) -std=gnu11 -O1 -g $(WARN) $(SAN) -I. -Iinclude -pthread -o $@ \
+	    $(UNIT_SRC) $(CORE_SRC) $(CHECK_LIBS) -lcrypto
+
+unit: build/unit/check_all
+	CK_FORK=yes build/unit/check_all
+
+unit-asan: build/unit-asan/check_all
+	CK_FORK=yes ASAN_OPTIONS=detect_leaks=1 build/unit-asan/check_all
+
+# The module built with ASan+UBSan; httpd (not instrumented) preloads
+# libasan when the integration suite runs it (see t/lib/LBFTest.pm).
+asan-module: build/asan/mod_lbfarm.so
+
+build/asan/mod_lbfarm.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
+	@mkdir -p build/asan
+	$(CC) -std=gnu11 -shared -fPIC -O1 -g $(WARN) $(SAN) -I. -Iinclude \
+	    -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) $(CORE_SRC) -lcrypto
+
+integration: all
+	$(PROVE) -v -I t/lib t/
+
+integration-asan: asan-module member
+	LBF_MODULE=$(CURDIR)/build/asan/mod_lbfarm.so LBF_ASAN=1 \
+	    $(PROVE) -I t/lib t/
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) unit-asan
+	$(MAKE) integration-asan
+
+demo: deps
+	$(MAKE) all
+	sh tools/demo.sh
+
+bench: deps
+	$(MAKE) all
+	sh bench/run.sh
+
+install: module
+	$(APXS) -i -n lbfarm .libs/mod_lbfarm.so
+	install -m 644 conf/proxy_lbfarm.load conf/proxy_lbfarm.conf \
+	    /etc/apache2/mods-available/
+
+clean:
+	rm -rf .libs *.lo *.slo *.la *.o build tools/lbf_member

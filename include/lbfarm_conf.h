@@ -1,0 +1,30 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * lbfarm_conf.h -- pure parsers behind the directives (no httpd types),
+ * so that unit tests and fuzzers reach exactly what the glue runs.
+ */
+#ifndef LBFARM_CONF_H
+#define LBFARM_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse a decimal integer in lo..hi: digits only, no sign, no spaces, no
+ * overflow.  Returns 0 and sets *out, or -1. */
+int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
+
+/* 1 when s is a valid farm or member name: 1..31 characters from
+ * [A-Za-z0-9_-], starting with a letter or digit; else 0. */
+int lbf_name_valid(const char *s);
+
+/*
+ * The farm-reference rule.  A proxy URL "scheme://HOST[...]" names a farm
+ * when HOST is one DNS label (no dot), carries no explicit port, is not an
+ * IP literal and is not "localhost".  Returns 1 and points *host and *hlen at
+ * HOST inside url, else 0.  Examples: farm_one in "http://farm_one/app/"
+ * names a farm; "http://backend:8080/" and "http://app.example/" do not.
+ */
+int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen);
+
+#endif /* LBFARM_CONF_H */

@@ -1,0 +1,86 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * lbfarm_method.h -- load-balancing methods of mod_lbfarm (pure C core).
+ *
+ * Every method is one `struct lbf_method` behind the same pick contract;
+ * one generic set of mod_proxy adapters (mod_lbfarm_proxy.c) serves them
+ * all, in the farm front door and as PROXY_LBMETHOD providers.
+ */
+#ifndef LBFARM_METHOD_H
+#define LBFARM_METHOD_H
+
+#include <stdint.h>
+
+#include "lbfarm_shm.h"
+
+#define LBF_METHOD_MAGIC    0x6c62666du /* "mfbl" */
+#define LBF_LL_SCAN_MAX     8   /* least-load scans all members up to this */
+#define LBF_P2C_DRAWS       8   /* random draws before falling back to scan */
+
+/*
+ * Extra eligibility supplied by the glue for member index mi (within the
+ * farm): returns -1 when the member must not be picked, else an extra tier
+ * (>= 0) added to the row's own tier.  In balancer:// mode it reads
+ * mod_proxy's worker status (disabled, stopped, in error, hot standby,
+ * lbset); in farm mode the glue passes NULL and the row alone decides.
+ */
+typedef int lbf_usable_f(void *uctx, uint32_t mi);
+
+/* Everything a pick needs.  Filled by the caller; read-only for methods. */
+struct lbf_pick {
+    const struct lbf_shm *h;
+    struct lbf_farm *farm;
+    uint64_t now;             /* usec since the epoch */
+    uint64_t *rng;            /* lbf_rng state of the calling thread */
+    lbf_usable_f *usable;     /* may be NULL */
+    void *uctx;
+    uint32_t exclude;         /* member index tried and failed, or
+                                 LBF_NO_MEMBER */
+};
+
+#define LBF_NO_MEMBER UINT32_MAX
+
+/* Returns the chosen member index within the farm, or -1 when no member is
+ * eligible.  Called with no lock held; takes none (lock-free). */
+typedef int lbf_pick_f(const struct lbf_pick *pk);
+
+struct lbf_method {
+    unsigned magic;           /* LBF_METHOD_MAGIC */
+    const char *name;         /* provider name, <= 14 chars */
+    const char *title;        /* one line for docs and status pages */
+    lbf_pick_f *pick;
+};
+
+/* NULL-terminated; the index of a method is stored in lbf_farm.method. */
+extern const struct lbf_method *const lbf_methods[];
+
+/* Index of the method called name, or -1. */
+int lbf_method_find(const char *name);
+
+/* "weighted, least-load" -- for error messages. */
+const char *lbf_method_list(void);
+
+/* Pick with method mi and take the member (inflight++, requests++).
+ * Returns the member index or -1. */
+int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk);
+
+/*
+ * Smooth weighted round-robin: write the schedule of weights w[0..n) into
+ * out (capacity cap) after dividing the weights by their gcd.  Returns the
+ * period (sum of reduced weights), or 0 when n == 0, a weight is 0, or the
+ * period exceeds cap.  See the worked example in lbfarm_lbmethods.c.
+ */
+uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
+                        uint32_t cap);
+
+/* xorshift64* generator: state must be nonzero; returns the next value. */
+uint64_t lbf_rng_next(uint64_t *state);
+
+/* Lowest effective tier among eligible members, or -1 when none is. */
+int lbf_best_tier(const struct lbf_pick *pk);
+
+/* Effective tier of member mi if eligible at pk->now, else -1. */
+int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi);
+
+#endif /* LBFARM_METHOD_H */

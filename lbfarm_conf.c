@@ -1,0 +1,89 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * lbfarm_conf.c -- pure parsers behind the directives; see lbfarm_conf.h.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "lbfarm_conf.h"
+#include "lbfarm_shm.h"
+
+int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || *s == '\0') {
+        return -1;
+    }
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > hi) {
+            return -1;
+        }
+    }
+    if (v < lo) {
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int lbf_is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9');
+}
+
+int lbf_name_valid(const char *s)
+{
+    size_t i;
+
+    if (s == NULL || !lbf_is_alnum(s[0])) {
+        return 0;
+    }
+    for (i = 0; s[i]; i++) {
+        if (i >= LBF_NAME_SIZE - 1
+            || !(lbf_is_alnum(s[i]) || s[i] == '_' || s[i] == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* 1 when s[0..n) is all digits (an IPv4 piece never has no dot, but
+ * "http://2130706433/" is an integer IP literal to some resolvers). */
+static int lbf_all_digits(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen)
+{
+    const char *h = url ? strstr(url, "://") : NULL;
+    size_t n;
+
+    if (h == NULL) {
+        return 0;
+    }
+    h += 3;
+    n = strcspn(h, ":/?#");
+    if (n == 0 || h[n] == ':' || h[0] == '[' || memchr(h, '.', n) != NULL
+        || memchr(h, '@', n) != NULL || lbf_all_digits(h, n)
+        || (n == 9 && strncasecmp(h, "localhost", 9) == 0)) {
+        return 0;
+    }
+    *host = h;
+    *hlen = n;
+    return 1;
+}

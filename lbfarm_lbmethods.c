@@ -1,0 +1,308 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * lbfarm_lbmethods.c -- the load-balancing methods (pure C core).
+ *
+ * weighted: smooth weighted round robin (SWRR), precomputed.
+ *
+ *   Each step adds every member's weight to its running "current" value,
+ *   picks the member with the largest current (the lowest index on a tie)
+ *   and subtracts the total weight from the winner.  After total steps
+ *   every current is back to 0, so the schedule is periodic with period =
+ *   sum of weights (after dividing by their gcd) and every member appears
+ *   exactly weight times per period, spread as evenly as possible.
+ *
+ *   Worked example, weights a=5 b=1 c=1 (total 7):
+ *
+ *     step  current before pick   pick   current after
+ *      1      5   1   1            a      -2   1   1
+ *      2      3   2   2            a      -4   2   2
+ *      3      1   3   3            b       1  -4   3
+ *      4      6  -3   4            a      -1  -3   4
+ *      5      4  -2   5            c       4  -2  -2
+ *      6      9  -1  -1            a       2  -1  -1
+ *      7      7   0   0            a       0   0   0
+ *
+ *   schedule: a a b a c a a  (the unit test wrr_511_matches_documented_
+ *   schedule checks exactly this).  Weights 1 1 1 2 give d a b c d.
+ *
+ *   The schedule is built once per weight change into the farm's spare
+ *   buffer (lbf_farm_rebuild) and published with one atomic store; a pick
+ *   is one atomic fetch-add on the farm's shared cursor plus one load, so
+ *   the whole httpd -- every child process and thread -- follows the one
+ *   documented schedule exactly, with no lock on the request path (stock
+ *   byrequests keeps per-member lbstatus in shm with plain read-modify-
+ *   writes).  A member that is not eligible gives its slot to the next
+ *   eligible entry of the schedule.
+ *
+ * least-load: the lowest (inflight + 1) / weight, compared by cross
+ *   multiplication.  The +1 makes weights matter when a farm is idle (an
+ *   idle weight-3 member scores 1/3, an idle weight-1 member 1/1) and is
+ *   the load the member would carry with this request.  Up to
+ *   LBF_LL_SCAN_MAX members every eligible member is compared; above,
+ *   power-of-two choices: two distinct random eligible members, the
+ *   lighter wins.  Ties go to a uniformly random member among the tied.
+ */
+#include <string.h>
+
+#include "lbfarm_method.h"
+
+uint64_t lbf_rng_next(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static uint32_t lbf_gcd(uint32_t a, uint32_t b)
+{
+    while (b != 0) {
+        uint32_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
+                        uint32_t cap)
+{
+    int64_t cur[LBF_FARM_MEMBERS_MAX];
+    uint32_t i, g = 0, total = 0, step;
+
+    if (n == 0 || n > LBF_FARM_MEMBERS_MAX) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (w[i] == 0) {
+            return 0;
+        }
+        g = lbf_gcd(w[i], g);
+    }
+    for (i = 0; i < n; i++) {
+        total += w[i] / g;
+        cur[i] = 0;
+    }
+    if (total > cap) {
+        return 0;
+    }
+    for (step = 0; step < total; step++) {
+        uint32_t best = 0;
+
+        for (i = 0; i < n; i++) {
+            cur[i] += w[i] / g;
+            if (cur[i] > cur[best]) {
+                best = i;
+            }
+        }
+        cur[best] -= total;
+        out[step] = (uint16_t)best;
+    }
+    return total;
+}
+
+int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi)
+{
+    const struct lbf_row *r = lbf_member_at(pk->h, pk->farm, mi);
+    int extra = 0;
+
+    if (r == NULL || mi == pk->exclude || !lbf_row_usable(r, pk->now)) {
+        return -1;
+    }
+    if (pk->usable != NULL && (extra = pk->usable(pk->uctx, mi)) < 0) {
+        return -1;
+    }
+    return (int)r->tier + extra;
+}
+
+int lbf_best_tier(const struct lbf_pick *pk)
+{
+    uint32_t i, n = pk->farm->n_rows;
+    int best = -1;
+
+    for (i = 0; i < n; i++) {
+        int t = lbf_member_tier(pk, i);
+
+        if (t >= 0 && (best < 0 || t < best)) {
+            best = t;
+        }
+    }
+    return best;
+}
+
+/* ---- weighted ---- */
+
+static int lbf_pick_weighted(const struct lbf_pick *pk)
+{
+    struct lbf_farm *f = pk->farm;
+    uint64_t st = atomic_load_explicit(&f->sched, memory_order_acquire);
+    uint32_t period = (uint32_t)st, k;
+    const uint16_t *sched;
+    uint64_t c;
+    int best = -2;
+
+    if (period == 0) {
+        return -1;
+    }
+    sched = (const uint16_t *)(pk->h->base + pk->h->hdr->sched_off)
+            + f->sched_off + (uint32_t)(st >> 32) * f->sched_cap;
+    c = atomic_fetch_add_explicit(&f->cursor, 1, memory_order_relaxed);
+    for (k = 0; k < period; k++) {
+        uint32_t mi = sched[(c + k) % period];
+        int t = lbf_member_tier(pk, mi);
+
+        if (t >= 0 && t == (int)f->min_tier) {
+            return (int)mi; /* the fast path: regular member, usable */
+        }
+        if (best == -2) {
+            best = lbf_best_tier(pk);
+            if (best < 0) {
+                return -1;
+            }
+        }
+        if (t == best) {
+            return (int)mi;
+        }
+    }
+    return -1;
+}
+
+/* ---- least-load ---- */
+
+/* <0 when a is lighter than b, >0 when heavier, 0 on a tie. */
+static int lbf_load_cmp(const struct lbf_row *a, const struct lbf_row *b)
+{
+    int64_t la = atomic_load_explicit(&((struct lbf_row *)a)->inflight,
+                                      memory_order_relaxed);
+    int64_t lb = atomic_load_explicit(&((struct lbf_row *)b)->inflight,
+                                      memory_order_relaxed);
+    int64_t x = (la < 0 ? 1 : la + 1) * (int64_t)atomic_load(
+                    &((struct lbf_row *)b)->weight);
+    int64_t y = (lb < 0 ? 1 : lb + 1) * (int64_t)atomic_load(
+                    &((struct lbf_row *)a)->weight);
+
+    return x < y ? -1 : x > y;
+}
+
+/* Full scan of eligible members in the best tier; random among ties. */
+static int lbf_least_scan(const struct lbf_pick *pk)
+{
+    uint32_t i, n = pk->farm->n_rows, ties = 0;
+    int best_tier = lbf_best_tier(pk), best = -1;
+
+    if (best_tier < 0) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        int c;
+
+        if (lbf_member_tier(pk, i) != best_tier) {
+            continue;
+        }
+        c = best < 0 ? -1
+                     : lbf_load_cmp(lbf_member_at(pk->h, pk->farm, i),
+                                    lbf_member_at(pk->h, pk->farm,
+                                                  (uint32_t)best));
+        if (c < 0) {
+            best = (int)i;
+            ties = 1;
+        }
+        else if (c == 0 && lbf_rng_next(pk->rng) % ++ties == 0) {
+            best = (int)i; /* reservoir: each tied member equally likely */
+        }
+    }
+    return best;
+}
+
+/* One random member of the fastest tier, or -1 after LBF_P2C_DRAWS. */
+static int lbf_draw(const struct lbf_pick *pk, int other)
+{
+    uint32_t n = pk->farm->n_rows, d;
+
+    for (d = 0; d < LBF_P2C_DRAWS; d++) {
+        uint32_t mi = (uint32_t)(lbf_rng_next(pk->rng) % n);
+
+        if ((int)mi != other
+            && lbf_member_tier(pk, mi) == (int)pk->farm->min_tier) {
+            return (int)mi;
+        }
+    }
+    return -1;
+}
+
+static int lbf_pick_least_load(const struct lbf_pick *pk)
+{
+    int a, b, c;
+
+    if (pk->farm->n_rows <= LBF_LL_SCAN_MAX) {
+        return lbf_least_scan(pk);
+    }
+    if ((a = lbf_draw(pk, -1)) < 0 || (b = lbf_draw(pk, a)) < 0) {
+        return lbf_least_scan(pk); /* most members unusable: be exact */
+    }
+    c = lbf_load_cmp(lbf_member_at(pk->h, pk->farm, (uint32_t)a),
+                     lbf_member_at(pk->h, pk->farm, (uint32_t)b));
+    if (c == 0) {
+        c = (lbf_rng_next(pk->rng) & 1u) ? -1 : 1;
+    }
+    return c < 0 ? a : b;
+}
+
+/* ---- the table ---- */
+
+static const struct lbf_method lbf_method_weighted = {
+    .magic = LBF_METHOD_MAGIC,
+    .name = "weighted",
+    .title = "smooth weighted round robin, one exact schedule for all children",
+    .pick = lbf_pick_weighted,
+};
+
+static const struct lbf_method lbf_method_least_load = {
+    .magic = LBF_METHOD_MAGIC,
+    .name = "least-load",
+    .title = "fewest in-flight requests per weight (power of two choices)",
+    .pick = lbf_pick_least_load,
+};
+
+const struct lbf_method *const lbf_methods[] = {
+    &lbf_method_weighted,
+    &lbf_method_least_load,
+    NULL
+};
+
+int lbf_method_find(const char *name)
+{
+    int i;
+
+    for (i = 0; lbf_methods[i] != NULL; i++) {
+        if (strcmp(lbf_methods[i]->name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *lbf_method_list(void)
+{
+    return "weighted, least-load";
+}
+
+int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
+{
+    const struct lbf_method *m;
+    int pick;
+
+    if (mi >= sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1) {
+        return -1;
+    }
+    m = lbf_methods[mi];
+    pick = m->pick(pk);
+    if (pick >= 0) {
+        lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)pick));
+    }
+    return pick;
+}

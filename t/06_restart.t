@@ -1,0 +1,84 @@
+# Graceful restarts (SIGUSR1): serving continues, requests in flight
+# finish, the distribution stays exact, and a changed config applies.
+use strict;
+use warnings;
+use Test::More;
+use HTTP::Tiny;
+use Time::HiRes qw(time sleep);
+use LBFTest;
+
+plan skip_all => 'module not built'
+    unless -f module_path() && -x member_path();
+
+my @m = map { start_member($_) } qw(m1 m2);
+
+sub body {
+    my ($w1, $w2) = @_;
+    return <<"CONF";
+<LBFarm farm1>
+    LBFarmMember m1 ${\ $m[0]->url } weight=$w1
+    LBFarmMember m2 ${\ $m[1]->url } weight=$w2
+</LBFarm>
+ProxyPass /app/ http://farm1/app/
+CONF
+}
+
+my $h = start_httpd(body => body(3, 1));
+my $url = $h->url('/app/');
+
+sub exact {
+    my ($what, $n, %want) = @_;
+    new_client();                     # a connection to the current children
+    my ($c, $bad) = count_members($url, $n);
+    is(scalar @$bad, 0, "$what: $n requests all 200") or diag("@$bad[0..4]");
+    is_deeply($c, \%want, "$what: exact split "
+              . join(' ', map { "$_=$want{$_}" } sort keys %want))
+        or diag(explain($c));
+}
+
+exact('before restart', 400, m1 => 300, m2 => 100);
+
+# Graceful restart with a slow request in flight and traffic going on.
+my $slow = start_request("${url}?sleep_ms=1500");
+sleep 0.3 * slow_factor();
+new_client();                          # drop our keep-alive connection
+$h->graceful_start;
+my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, max_redirect => 0);
+my @during;
+my $t0 = time;
+while (time - $t0 < 1.0) {
+    push @during, $ua->get($url)->{status};
+}
+is(scalar(grep { $_ != 200 } @during), 0,
+   scalar(@during) . ' requests during the restart all 200')
+    or diag("@during");
+my $sr = finish_request($slow, 15);
+is($sr->{status}, 200, 'request in flight across the restart finished 200')
+    or diag($sr->{raw});
+ok(eval { $h->graceful_wait(15) }, 'new generation of children answers')
+    or diag($@);
+
+# The picks taken during the restart may have left the cursor anywhere:
+# a whole number of periods is still exact.
+exact('after graceful restart', 400, m1 => 300, m2 => 100);
+
+# A second graceful restart with new weights: they apply.
+ok(eval { $h->graceful(body => body(1, 4)) }, 'graceful with new weights')
+    or diag($@);
+exact('after restart with weights 1:4', 500, m1 => 100, m2 => 400);
+
+# Exact schedule of the new weights from a fresh client: SWRR of {1,4}
+# is b b a b b (as a rotation, since the cursor may have moved).
+new_client();
+my @got = map { get($url)->{member} // '(none)' } 1 .. 10;
+my @sched = map { ('m1', 'm2')[$_] } swrr_schedule(5, 1, 4);
+my $period = join ' ', @sched;
+my $ok = grep { join(' ', (@sched, @sched)[$_ .. $_ + 4]) eq "@got[0..4]" }
+         0 .. 4;
+ok($ok && "@got[0..4]" eq "@got[5..9]",
+   "sequence is a rotation of the SWRR schedule ($period)")
+    or diag("got @got");
+
+no_unexpected_errors($h);
+$_->stop for @m;
+done_testing;

@@ -1,0 +1,581 @@
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+#
+# LBFTest -- the small harness of mod_lbfarm's integration suite.
+#
+# Starts real member servers (tools/lbf_member) and a real httpd
+# (/usr/sbin/apache2) on 127.0.0.1 only, with a generated configuration in
+# a private temporary directory, and stops every process it started (by
+# PID) even when a test dies.  Core Perl modules only.
+#
+#   my $m  = start_member('m1');                  # ->port ->url ->name ->pid
+#   my $h  = start_httpd(body => $conf_text);     # ->port ->url($path)
+#   my $r  = get($h->url('/app/'));               # {status, member, headers, body}
+#   $h->graceful;  $h->stop;
+#   my ($rc, $out) = config_test($conf_text);
+#   no_unexpected_errors($h, qr/allowed/);        # last assertion of a test
+#
+# Environment: LBF_MODULE (module path, default <repo>/.libs/mod_lbfarm.so),
+# LBF_ASAN=1 (httpd runs with libasan preloaded), LBF_HTTPD (apache2 path),
+# LBF_MEMBER (member server path, default <repo>/tools/lbf_member),
+# LBF_KEEP=1 (keep the temporary directories for a post-mortem).
+package LBFTest;
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Errno qw(EINTR);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG _exit);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(
+    free_port start_member start_httpd config_test get post new_client
+    start_request finish_request count_members swrr_schedule
+    no_unexpected_errors module_path member_path repo_root wait_until
+    asan slow_factor
+);
+
+our $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
+our $HTTPD = $ENV{LBF_HTTPD} // '/usr/sbin/apache2';
+our $MODDIR = '/usr/lib/apache2/modules';
+my $OWNER = $$;            # only this process cleans up (not forked kids)
+my %LIVE;                  # pid => description, everything we started
+
+sub repo_root   { $ROOT }
+sub module_path { $ENV{LBF_MODULE} // "$ROOT/.libs/mod_lbfarm.so" }
+sub member_path { $ENV{LBF_MEMBER} // "$ROOT/tools/lbf_member" }
+sub asan        { $ENV{LBF_ASAN} ? 1 : 0 }
+# Timing-sensitive waits get longer under ASan.
+sub slow_factor { asan() ? 2 : 1 }
+
+# Polls $cond every $step seconds until it returns true or $timeout
+# seconds pass; returns the last value of $cond.
+sub wait_until {
+    my ($timeout, $cond, $step) = @_;
+    $step //= 0.05;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v;
+        return $v if time >= $deadline;
+        sleep $step;
+    }
+}
+
+# A port that was free on 127.0.0.1 a moment ago.
+sub free_port {
+    my $s = IO::Socket::INET->new(
+        LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+        Listen => 1, ReuseAddr => 0,
+    ) or die "free_port: bind 127.0.0.1:0: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub port_accepts {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(
+        PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+        Timeout => 1,
+    );
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    my $t = <$fh>;
+    close $fh;
+    return $t // '';
+}
+
+sub spit {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "write $file: $!";
+    print {$fh} $text;
+    close $fh or die "close $file: $!";
+}
+
+# fork + exec with stdout/stderr to $log and an optional extra
+# environment; returns the PID (recorded in %LIVE).
+sub spawn {
+    my (%a) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $a{log} or _exit(126);
+        open STDERR, '>&', \*STDOUT or _exit(126);
+        $ENV{$_} = $a{env}{$_} for keys %{ $a{env} || {} };
+        { no warnings 'exec'; exec { $a{argv}[0] } @{ $a{argv} }; }
+        print STDERR "exec $a{argv}[0]: $!\n";
+        _exit(127);
+    }
+    $LIVE{$pid} = $a{what};
+    return $pid;
+}
+
+# PIDs of the direct children of $ppid (httpd's worker processes).
+sub children_of {
+    my ($ppid) = @_;
+    my @kids;
+    opendir my $d, '/proc' or return ();
+    for my $p (grep { /^\d+$/ } readdir $d) {
+        my $st = slurp("/proc/$p/stat");
+        next unless $st =~ /^\d+ \(.*\) \S (\d+)/s;
+        push @kids, $p if $1 == $ppid;
+    }
+    closedir $d;
+    return @kids;
+}
+
+# Waits (bounded) for $pid to exit; returns its wait status or undef.
+sub reap {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid) { delete $LIVE{$pid}; return $?; }
+        if ($r < 0) { delete $LIVE{$pid}; return -1; }
+        return undef if time >= $deadline;
+        sleep 0.02;
+    }
+}
+
+# SIGTERM, a bounded wait, then SIGKILL (to the process and, for httpd,
+# to the worker processes it leaves behind).  Returns the wait status.
+sub terminate {
+    my ($pid, $timeout) = @_;
+    return undef unless $pid && exists $LIVE{$pid};
+    my @kids = children_of($pid);
+    kill 'TERM', $pid;
+    my $st = reap($pid, $timeout);
+    if (!defined $st) {
+        diag("pid $pid ($LIVE{$pid}) ignored SIGTERM for ${timeout}s: SIGKILL");
+        kill 'KILL', $pid;
+        $st = reap($pid, 5);
+    }
+    # Worker processes of a killed httpd are reparented, not ours to reap.
+    for my $k (@kids) {
+        kill 'KILL', $k if -e "/proc/$k" && kill(0, $k);
+    }
+    return $st;
+}
+
+END {
+    if ($$ == $OWNER) {
+        my $keep = $?;
+        for my $pid (keys %LIVE) {
+            terminate($pid, 5);
+        }
+        $? = $keep;
+    }
+}
+
+$SIG{INT} = $SIG{TERM} = sub { die "interrupted\n" };
+
+###########################################################################
+# Members
+
+package LBFTest::Member;
+
+sub pid  { $_[0]{pid} }
+sub port { $_[0]{port} }
+sub name { $_[0]{name} }
+sub url  { "http://127.0.0.1:$_[0]{port}" }
+sub log  { LBFTest::slurp($_[0]{log}) }
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid};
+    my $st = LBFTest::terminate($self->{pid}, 5);
+    $self->{exit} = $st;
+    delete $self->{pid};
+    return $st;
+}
+
+sub DESTROY { $_[0]->stop if $$ == $OWNER && $_[0]{pid} }
+
+package LBFTest;
+
+my $MEMBER_DIR;
+
+# start_member(NAME, port => P, bind => ADDR): runs tools/lbf_member and
+# waits (5 s) for its "ready NAME PORT" line or for the port to accept.
+sub start_member {
+    my ($name, %opt) = @_;
+    my $bin = member_path();
+    die "start_member: $bin not built\n" unless -x $bin;
+    $MEMBER_DIR //= tempdir('lbf-members-XXXXXX', TMPDIR => 1,
+                            CLEANUP => !$ENV{LBF_KEEP});
+    my $port = $opt{port} // free_port();
+    my $log = "$MEMBER_DIR/$name-$port.log";
+    my @argv = ($bin, '--port', $port, '--name', $name);
+    push @argv, '--bind', $opt{bind} if $opt{bind};
+    my $pid = spawn(argv => \@argv, log => $log, what => "member $name");
+    my $self = bless { pid => $pid, port => $port, name => $name,
+                       log => $log }, 'LBFTest::Member';
+    my $ok = wait_until(5 * slow_factor(), sub {
+        return 'ready' if slurp($log) =~ /^ready \Q$name\E \Q$port\E/m;
+        return 'dead' if waitpid($pid, WNOHANG) == $pid;
+        return port_accepts($port) ? 'ready' : 0;
+    });
+    if (!$ok || $ok ne 'ready') {
+        my $out = slurp($log);
+        if ($ok) {                      # exited: already reaped
+            delete $LIVE{$pid};
+            delete $self->{pid};
+        }
+        $self->stop;
+        die "start_member $name on port $port failed"
+            . ($ok ? " (exited)" : " (not ready in 5 s)") . "; output:\n$out";
+    }
+    return $self;
+}
+
+###########################################################################
+# httpd
+
+# The modules our configurations load, in order, before mod_lbfarm.
+our @MODULES = qw(
+    mpm_event authz_core unixd mime alias headers proxy proxy_http
+    proxy_balancer slotmem_shm lbmethod_byrequests lbmethod_bybusyness
+);
+
+sub preamble {
+    my (%a) = @_;
+    my $dir = $a{dir};
+    my $t = "# generated by t/lib/LBFTest.pm\n"
+          . "ServerRoot \"$dir\"\n"
+          . "PidFile \"$dir/httpd.pid\"\n"
+          . "ErrorLog \"$dir/error_log\"\n"
+          . "LogLevel " . ($a{loglevel} // 'warn') . "\n"
+          . "DefaultRuntimeDir \"$dir/run\"\n"
+          . "Mutex file:$dir/run default\n";
+    for my $m (@MODULES, @{ $a{modules} || [] }) {
+        my $so = "$MODDIR/mod_$m.so";
+        next unless -f $so;            # e.g. unixd is compiled into apache2
+        $t .= "LoadModule ${m}_module $so\n";
+    }
+    $t .= "LoadModule lbfarm_module " . module_path() . "\n"
+        unless $a{no_lbfarm};
+    $t .= "Listen 127.0.0.1:$a{port}\n"
+        . "ServerName 127.0.0.1\n"
+        . "DocumentRoot \"$dir/htdocs\"\n"
+        . "TypesConfig /etc/mime.types\n"
+        . "<IfModule mpm_event_module>\n"
+        . "    StartServers 2\n"
+        . "    ServerLimit 16\n"
+        . "    ThreadsPerChild 25\n"
+        . "    MinSpareThreads 25\n"
+        . "    MaxSpareThreads 150\n"
+        . "    MaxRequestWorkers 150\n"
+        . "    MaxConnectionsPerChild 0\n"
+        . "</IfModule>\n"
+        . "KeepAlive On\n"
+        . "MaxKeepAliveRequests 0\n"
+        . "KeepAliveTimeout 15\n"
+        . "Timeout 30\n";
+    $t .= "User www-data\nGroup www-data\n" if $> == 0;
+    $t .= "# --- test body ---\n";
+    return $t;
+}
+
+sub httpd_env {
+    my %env;
+    if (asan()) {
+        my $lib = `gcc -print-file-name=libasan.so`;
+        chomp $lib;
+        die "LBF_ASAN=1 but gcc knows no libasan.so\n" unless $lib =~ m{/};
+        $env{LD_PRELOAD} = $lib;
+        $env{ASAN_OPTIONS} = 'detect_leaks=0:abort_on_error=0';
+        $env{UBSAN_OPTIONS} = 'print_stacktrace=1';
+    }
+    return \%env;
+}
+
+sub make_dir {
+    my $dir = tempdir('lbf-httpd-XXXXXX', TMPDIR => 1,
+                      CLEANUP => !$ENV{LBF_KEEP});
+    # httpd's children run as www-data: let them traverse the directory.
+    chmod 0755, $dir;
+    mkdir "$dir/$_" for qw(run htdocs);
+    chmod 0755, "$dir/run";
+    return $dir;
+}
+
+# config_test($body, %preamble_opts) -> (exit code, output of apache2 -t).
+sub config_test {
+    my ($body, %opt) = @_;
+    my $dir = make_dir();
+    my $conf = "$dir/httpd.conf";
+    spit($conf, preamble(%opt, dir => $dir, port => free_port()) . $body);
+    my $log = "$dir/configtest.out";
+    my $pid = spawn(argv => [$HTTPD, '-t', '-f', $conf], log => $log,
+                    env => httpd_env(), what => 'apache2 -t');
+    my $st = reap($pid, 30);
+    if (!defined $st) {
+        terminate($pid, 2);
+        return (-1, slurp($log) . "\n(apache2 -t timed out)\n");
+    }
+    my $rc = $st == -1 ? -1 : ($st & 127) ? 128 + ($st & 127) : $st >> 8;
+    return ($rc, slurp($log));
+}
+
+package LBFTest::Httpd;
+
+sub pid   { $_[0]{pid} }
+sub port  { $_[0]{port} }
+sub dir   { $_[0]{dir} }
+sub conf  { $_[0]{conf} }
+sub url   { "http://127.0.0.1:$_[0]{port}" . ($_[1] // '/') }
+sub error_log { LBFTest::slurp("$_[0]{dir}/error_log") }
+sub stderr    { LBFTest::slurp("$_[0]{dir}/stderr") }
+sub running   { $_[0]{pid} && kill(0, $_[0]{pid}) }
+
+# Any HTTP answer on a path no test proxies means "the server answers".
+sub answers {
+    my ($self) = @_;
+    my $ua = HTTP::Tiny->new(timeout => 2, keep_alive => 0,
+                             max_redirect => 0);
+    my $r = $ua->get($self->url('/__lbf_probe'));
+    return $r->{status} != 599;
+}
+
+sub children { LBFTest::children_of($_[0]{pid}) }
+
+sub stop {
+    my ($self) = @_;
+    return $self->{exit} unless $self->{pid};
+    my $st = LBFTest::terminate($self->{pid}, 10);
+    $self->{exit} = $st;
+    delete $self->{pid};
+    return $st;
+}
+
+# graceful(body => NEW_BODY): rewrites the configuration when asked, sends
+# SIGUSR1 and waits (bounded) for a new generation of children that answers.
+# graceful_start + graceful_wait do the same in two steps (traffic between).
+sub graceful {
+    my ($self, %opt) = @_;
+    $self->graceful_start(%opt);
+    return $self->graceful_wait;
+}
+
+sub graceful_start {
+    my ($self, %opt) = @_;
+    die "graceful: httpd not running\n" unless $self->running;
+    if (defined $opt{body}) {
+        $self->{body} = $opt{body};
+        LBFTest::spit($self->{conf}, $self->{preamble} . $opt{body});
+    }
+    $self->{old_children} = { map { $_ => 1 } $self->children };
+    kill 'USR1', $self->{pid};
+    return 1;
+}
+
+sub graceful_wait {
+    my ($self, $timeout) = @_;
+    $timeout //= 15;
+    my $old = $self->{old_children} || {};
+    my $ok = LBFTest::wait_until($timeout * LBFTest::slow_factor(), sub {
+        return 0 unless $self->running;
+        my @new = grep { !$old->{$_} } $self->children;
+        return @new && $self->answers;
+    }, 0.1);
+    die "graceful restart did not complete in ${timeout} s; error_log:\n"
+        . $self->error_log unless $ok;
+    return 1;
+}
+
+# The log lines a test must account for: [error] and worse, sanitizer
+# reports, crashes.  From the error_log and httpd's own stderr.
+sub error_lines {
+    my ($self) = @_;
+    my @lines;
+    for my $text ($self->error_log, $self->stderr) {
+        for my $l (split /\n/, $text) {
+            push @lines, $l
+                if $l =~ /\[(?:[\w.-]+:)?(?:error|crit|alert|emerg)\]/
+                || $l =~ /AddressSanitizer|LeakSanitizer|runtime error:/
+                || $l =~ /Segmentation fault|exit signal|core dumped/i;
+        }
+    }
+    return @lines;
+}
+
+sub DESTROY { $_[0]->stop if $$ == $OWNER && $_[0]{pid} }
+
+package LBFTest;
+
+# start_httpd(body => TEXT, loglevel => L, modules => [...]): writes the
+# configuration, starts apache2 -DFOREGROUND, waits (10 s) until it answers.
+sub start_httpd {
+    my (%opt) = @_;
+    my $dir = make_dir();
+    my $port = free_port();
+    my $pre = preamble(%opt, dir => $dir, port => $port);
+    my $conf = "$dir/httpd.conf";
+    spit($conf, $pre . $opt{body});
+    my $pid = spawn(argv => [$HTTPD, '-f', $conf, '-DFOREGROUND'],
+                    log => "$dir/stderr", env => httpd_env(),
+                    what => "httpd :$port");
+    my $self = bless { pid => $pid, port => $port, dir => $dir,
+                       conf => $conf, preamble => $pre, body => $opt{body} },
+                     'LBFTest::Httpd';
+    my $ok = wait_until(10 * slow_factor(), sub {
+        return 'dead' if waitpid($pid, WNOHANG) != 0;
+        return $self->answers ? 'up' : 0;
+    }, 0.1);
+    if (!$ok || $ok ne 'up') {
+        my $why = $ok ? 'exited' : 'did not answer in 10 s';
+        delete $LIVE{$pid} if $ok;
+        $self->stop;
+        die "start_httpd: apache2 $why\n--- stderr:\n" . $self->stderr
+            . "--- error_log:\n" . $self->error_log
+            . "--- body:\n$opt{body}";
+    }
+    return $self;
+}
+
+# no_unexpected_errors($httpd, @allowed_regexes): stops httpd (so a crash
+# at shutdown is seen too) and asserts that every error line is allowed.
+sub no_unexpected_errors {
+    my ($h, @allowed) = @_;
+    my $st = $h->stop;
+    my @bad = grep { my $l = $_; !grep { $l =~ $_ } @allowed }
+              $h->error_lines;
+    my $ok = ok(!@bad, 'no unexpected errors in the error log');
+    diag("unexpected: $_") for @bad;
+    # apache2 -DFOREGROUND exits 0 on SIGTERM.
+    ok(defined $st && $st == 0, 'httpd exited cleanly on SIGTERM')
+        or diag('wait status: ' . ($st // 'undef'));
+    return $ok;
+}
+
+###########################################################################
+# Clients
+
+my $UA;
+
+# A fresh keep-alive client (drops the current connection).
+sub new_client {
+    $UA = HTTP::Tiny->new(timeout => 10, keep_alive => 1, max_redirect => 0,
+                          agent => 'lbf-test/0.1');
+    return $UA;
+}
+
+sub wrap {
+    my ($r) = @_;
+    return {
+        status  => $r->{status},
+        reason  => $r->{reason},
+        headers => $r->{headers},
+        member  => $r->{headers}{'x-member'},
+        body    => $r->{content} // '',
+    };
+}
+
+# get($url) -> {status, member (X-Member), headers, body}
+sub get {
+    my ($url, %h) = @_;
+    $UA //= new_client();
+    return wrap($UA->get($url, { headers => \%h }));
+}
+
+sub post {
+    my ($url, $content, %h) = @_;
+    $UA //= new_client();
+    $h{'content-type'} //= 'application/x-www-form-urlencoded';
+    return wrap($UA->request('POST', $url,
+                             { content => $content, headers => \%h }));
+}
+
+# count_members($url, $n) -> ({member => count}, [statuses not 200])
+sub count_members {
+    my ($url, $n) = @_;
+    my (%c, @bad);
+    for (1 .. $n) {
+        my $r = get($url);
+        if ($r->{status} == 200) {
+            $c{ $r->{member} // '(none)' }++;
+        } else {
+            push @bad, "$r->{status} $r->{reason}";
+        }
+    }
+    return (\%c, \@bad);
+}
+
+# A request left in flight on its own connection: start_request($url)
+# sends it; finish_request($req, $timeout) reads the whole answer.
+sub start_request {
+    my ($url) = @_;
+    my ($port, $path) = $url =~ m{^http://127\.0\.0\.1:(\d+)(/.*)$}
+        or die "start_request: bad url $url";
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 5)
+        or die "start_request: connect :$port: $!";
+    $s->autoflush(1);
+    print {$s} "GET $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n"
+             . "Connection: close\r\n\r\n";
+    return { sock => $s, url => $url, t0 => time };
+}
+
+sub finish_request {
+    my ($req, $timeout) = @_;
+    my $s = $req->{sock};
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        my $left = $deadline - time;
+        next unless $sel->can_read($left > 0 ? $left : 0);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        next if !defined $n && $! == EINTR;
+        last unless $n;
+    }
+    close $s;
+    my %r = (status => 599, member => undef, body => '', raw => $buf,
+             elapsed => time - $req->{t0});
+    if ($buf =~ m{^HTTP/1\.\d (\d{3})[^\r\n]*\r\n(.*?)\r\n\r\n(.*)\z}s) {
+        $r{status} = $1;
+        $r{body} = $3;
+        my $hdr = $2;
+        $r{member} = $1 if $hdr =~ /^x-member:\s*(\S+)/mi;
+    }
+    return \%r;
+}
+
+# The smooth weighted round-robin schedule of @w (indexes), $n steps:
+# each step adds every weight to its current value, picks the largest
+# (lowest index on a tie) and subtracts the total from it.
+sub swrr_schedule {
+    my ($n, @w) = @_;
+    my $total = 0;
+    $total += $_ for @w;
+    my @cur = (0) x @w;
+    my @out;
+    for (1 .. $n) {
+        my $best = 0;
+        for my $i (0 .. $#w) {
+            $cur[$i] += $w[$i];
+            $best = $i if $cur[$i] > $cur[$best];
+        }
+        $cur[$best] -= $total;
+        push @out, $best;
+    }
+    return @out;
+}
+
+1;

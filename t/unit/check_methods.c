@@ -1,0 +1,203 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * check_methods.c -- what every method shares: the method table and its
+ * lookup, the seeded generator, and eligibility (lbf_member_tier,
+ * lbf_best_tier) with row state, exclusion and the glue's usable callback.
+ */
+#include "lbf_unit.h"
+
+START_TEST(methods_table_lists_weighted_then_least_load)
+{
+    static const char *const names[] = { "weighted", "least-load" };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(names); i++) {
+        const struct lbf_method *m = lbf_methods[i];
+
+        ck_assert_ptr_nonnull(m);
+        ck_assert_uint_eq(m->magic, LBF_METHOD_MAGIC);
+        ck_assert_str_eq(m->name, names[i]);
+        ck_assert_uint_le(strlen(m->name), 14);
+        ck_assert_ptr_nonnull(m->title);
+        ck_assert_ptr_nonnull(m->pick);
+        ck_assert_int_eq(lbf_method_find(names[i]), (int)i);
+    }
+    ck_assert_ptr_null(lbf_methods[LBF_T_NELEMS(names)]);
+}
+END_TEST
+
+START_TEST(method_find_rejects_unknown_names)
+{
+    static const char *const bad[] = {
+        "fastest", "", "Weighted", "weighted ", "least_load", "least",
+        "byrequests",
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(bad); i++) {
+        ck_assert_msg(lbf_method_find(bad[i]) == -1, "\"%s\" found", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(method_list_names_every_method)
+{
+    /* CONTRACT.md: unknown method "fastest" (known: weighted, least-load) */
+    ck_assert_str_eq(lbf_method_list(), "weighted, least-load");
+}
+END_TEST
+
+START_TEST(pick_take_rejects_unknown_method_index)
+{
+    static const uint32_t w[] = { 1, 1 };
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    struct lbf_pick pk;
+    uint64_t rng = LBF_T_SEED;
+
+    lbf_t_segment(&h, 1, 2);
+    f = lbf_t_farm(&h, "f", "weighted", w, NULL, 2, 0);
+    lbf_t_pick_init(&pk, &h, f, &rng);
+    ck_assert_int_eq(lbf_pick_take(2, &pk), -1);
+    ck_assert_int_eq(lbf_pick_take(UINT32_MAX, &pk), -1);
+    ck_assert_uint_eq(atomic_load(&lbf_t_row(&h, f, 0)->requests), 0);
+    ck_assert_uint_eq(atomic_load(&lbf_t_row(&h, f, 1)->requests), 0);
+}
+END_TEST
+
+START_TEST(rng_next_is_xorshift64star)
+{
+    /* Vigna's xorshift64*: shifts 12, 25, 27; multiplier 2685821657736338717 */
+    static const uint64_t seeds[] = { 1, LBF_T_SEED, 0xffffffffffffffffull };
+    size_t i;
+    int k;
+
+    for (i = 0; i < LBF_T_NELEMS(seeds); i++) {
+        uint64_t st = seeds[i], ref = seeds[i];
+
+        for (k = 0; k < 1000; k++) {
+            uint64_t got = lbf_rng_next(&st), want;
+
+            ref ^= ref >> 12;
+            ref ^= ref << 25;
+            ref ^= ref >> 27;
+            want = ref * 0x2545f4914f6cdd1dull;
+            ck_assert_msg(got == want && st != 0,
+                          "seed %zu step %d: %llx want %llx", i, k,
+                          (unsigned long long)got, (unsigned long long)want);
+        }
+    }
+}
+END_TEST
+
+static int tier_cb_table(void *uctx, uint32_t mi)
+{
+    const int *extra = uctx;
+
+    return extra[mi];
+}
+
+START_TEST(member_tier_adds_usable_extra_and_refuses_ineligible)
+{
+    /* members: m0 tier 0, m1 tier 2, m2 tier 0 offline, m3 tier 0 in error */
+    static const uint32_t w[] = { 1, 1, 1, 1 };
+    static const uint32_t tier[] = { 0, 2, 0, 0 };
+    static const struct {
+        int extra[4];
+        int want[4];
+    } cases[] = {
+        { { 0, 0, 0, 0 }, { 0, 2, -1, -1 } },
+        { { 3, 1, 0, 0 }, { 3, 3, -1, -1 } },
+        { { -1, 0, 0, 0 }, { -1, 2, -1, -1 } },
+        { { 0, -1, 5, 5 }, { 0, -1, -1, -1 } },
+    };
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    struct lbf_pick pk;
+    uint64_t rng = LBF_T_SEED;
+    size_t i;
+    uint32_t mi;
+
+    lbf_t_segment(&h, 1, 4);
+    f = lbf_t_farm(&h, "f", "weighted", w, tier, 4, 0);
+    atomic_store(&lbf_t_row(&h, f, 2)->admin, LBF_ADMIN_OFFLINE);
+    lbf_row_set_error(lbf_t_row(&h, f, 3), LBF_T_NOW);
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        lbf_t_pick_init(&pk, &h, f, &rng);
+        pk.usable = tier_cb_table;
+        pk.uctx = (void *)cases[i].extra;
+        for (mi = 0; mi < 4; mi++) {
+            int got = lbf_member_tier(&pk, mi);
+
+            ck_assert_msg(got == cases[i].want[mi],
+                          "case %zu member %u: tier %d, want %d", i, mi, got,
+                          cases[i].want[mi]);
+        }
+        ck_assert_int_eq(lbf_member_tier(&pk, 4), -1);
+    }
+    /* the error deadline passes: m3 is back at its own tier */
+    lbf_t_pick_init(&pk, &h, f, &rng);
+    pk.now = LBF_T_NOW + 61 * LBF_T_SEC;
+    ck_assert_int_eq(lbf_member_tier(&pk, 3), 0);
+}
+END_TEST
+
+START_TEST(best_tier_is_lowest_eligible_tier)
+{
+    static const uint32_t w[] = { 1, 1, 1 };
+    static const uint32_t tier[] = { 1, 0, 2 };
+    static const struct {
+        uint32_t offline;     /* bit per member */
+        int extra[3];
+        int want;
+    } cases[] = {
+        { 0, { 0, 0, 0 }, 0 },
+        { 2, { 0, 0, 0 }, 1 },
+        { 3, { 0, 0, 0 }, 2 },
+        { 7, { 0, 0, 0 }, -1 },
+        { 0, { 0, 5, 0 }, 1 },
+        { 0, { 4, 4, 0 }, 2 },
+        { 0, { -1, -1, -1 }, -1 },
+        { 4, { -1, 0, 0 }, 0 },
+    };
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    struct lbf_pick pk;
+    uint64_t rng = LBF_T_SEED;
+    size_t i;
+    uint32_t mi;
+
+    lbf_t_segment(&h, 1, 3);
+    f = lbf_t_farm(&h, "f", "weighted", w, tier, 3, 0);
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        for (mi = 0; mi < 3; mi++) {
+            atomic_store(&lbf_t_row(&h, f, mi)->admin,
+                         (cases[i].offline >> mi) & 1u ? LBF_ADMIN_OFFLINE
+                                                       : LBF_ADMIN_ENABLED);
+        }
+        lbf_t_pick_init(&pk, &h, f, &rng);
+        pk.usable = tier_cb_table;
+        pk.uctx = (void *)cases[i].extra;
+        ck_assert_msg(lbf_best_tier(&pk) == cases[i].want,
+                      "case %zu: best tier %d, want %d", i,
+                      lbf_best_tier(&pk), cases[i].want);
+    }
+}
+END_TEST
+
+Suite *lbf_suite_methods(void)
+{
+    Suite *s = suite_create("methods");
+    TCase *tc = tcase_create("common");
+
+    tcase_add_test(tc, methods_table_lists_weighted_then_least_load);
+    tcase_add_test(tc, method_find_rejects_unknown_names);
+    tcase_add_test(tc, method_list_names_every_method);
+    tcase_add_test(tc, pick_take_rejects_unknown_method_index);
+    tcase_add_test(tc, rng_next_is_xorshift64star);
+    tcase_add_test(tc, member_tier_adds_usable_extra_and_refuses_ineligible);
+    tcase_add_test(tc, best_tier_is_lowest_eligible_tier);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,234 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * lbf_unit.h -- shared declarations and helpers of the Check unit tests.
+ *
+ * Every t/unit/check_<name>.c exposes one Suite *lbf_suite_<name>(void);
+ * check_main.c runs them all in one binary (CK_FORK=yes: every test runs in
+ * its own process, so a test may leave its mappings behind).
+ *
+ * Segments live in mmap(MAP_SHARED|MAP_ANONYMOUS) memory so that fork()ed
+ * workers share them exactly as httpd children share the apr_shm segment.
+ * Helpers fail the calling test through ck_assert; they never return an
+ * error.
+ */
+#ifndef LBF_UNIT_H
+#define LBF_UNIT_H
+
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "lbfarm_shm.h"
+#include "lbfarm_method.h"
+
+Suite *lbf_suite_swrr(void);
+Suite *lbf_suite_shm(void);
+Suite *lbf_suite_methods(void);
+Suite *lbf_suite_weighted(void);
+Suite *lbf_suite_leastload(void);
+Suite *lbf_suite_lock(void);
+Suite *lbf_suite_carry(void);
+Suite *lbf_suite_stress(void);
+
+/* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
+#define LBF_T_NOW   1700000000000000ull
+#define LBF_T_SEC   1000000ull
+#define LBF_T_SEED  0x9e3779b97f4a7c15ull
+
+#define LBF_T_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Shared anonymous memory of len bytes (page-rounded by the kernel). */
+static inline void *lbf_t_region(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    ck_assert_msg(p != MAP_FAILED, "mmap of %zu bytes failed", len);
+    return p;
+}
+
+/* Layout for l_farms farms of up to farm_rows members each. */
+static inline struct lbf_layout lbf_t_layout(uint32_t l_farms,
+                                             uint32_t farm_rows)
+{
+    struct lbf_layout lay;
+
+    memset(&lay, 0, sizeof(lay));
+    lay.l_farms = l_farms;
+    lay.l_rows = l_farms * farm_rows;
+    lay.sched_len = l_farms * lbf_sched_entries(farm_rows);
+    lay.generation = 1;
+    return lay;
+}
+
+/* A formatted segment in fresh shared memory, exactly lbf_shm_size long. */
+static inline void lbf_t_segment(struct lbf_shm *h, uint32_t l_farms,
+                                 uint32_t farm_rows)
+{
+    struct lbf_layout lay = lbf_t_layout(l_farms, farm_rows);
+    size_t len = lbf_shm_size(&lay);
+    void *base = lbf_t_region(len);
+
+    ck_assert_int_eq(lbf_shm_format(h, base, len, &lay), LBF_OK);
+}
+
+static inline uint32_t lbf_t_method(const char *name)
+{
+    int mi = lbf_method_find(name);
+
+    ck_assert_msg(mi >= 0, "method %s not registered", name);
+    return (uint32_t)mi;
+}
+
+/*
+ * Add farm `name` using method `method` with n members named m0..m<n-1>,
+ * weights w[] and tiers tier[] (NULL: all 0), retry 60 s, capacity
+ * l_rows (0: n), then publish its schedule.  Returns the farm.
+ */
+static inline struct lbf_farm *lbf_t_farm(struct lbf_shm *h,
+                                          const char *name,
+                                          const char *method,
+                                          const uint32_t *w,
+                                          const uint32_t *tier, uint32_t n,
+                                          uint32_t l_rows)
+{
+    int fi = lbf_farm_add(h, name, lbf_t_method(method),
+                          l_rows ? l_rows : n);
+    uint32_t i;
+    struct lbf_farm *f;
+
+    ck_assert_msg(fi >= 0, "lbf_farm_add(%s) = %d", name, fi);
+    for (i = 0; i < n; i++) {
+        char mname[LBF_NAME_SIZE];
+
+        snprintf(mname, sizeof(mname), "m%u", i);
+        ck_assert_int_eq(lbf_member_add(h, (uint32_t)fi, mname, w[i],
+                                        tier ? tier[i] : 0, 60),
+                         (int)i);
+    }
+    f = lbf_farm_at(h, (uint32_t)fi);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(lbf_farm_rebuild(h, f), LBF_OK);
+    return f;
+}
+
+static inline struct lbf_row *lbf_t_row(const struct lbf_shm *h,
+                                        const struct lbf_farm *f,
+                                        uint32_t mi)
+{
+    struct lbf_row *r = lbf_member_at(h, f, mi);
+
+    ck_assert_msg(r != NULL, "member %u missing", mi);
+    return r;
+}
+
+static inline void lbf_t_pick_init(struct lbf_pick *pk,
+                                   const struct lbf_shm *h,
+                                   struct lbf_farm *f, uint64_t *rng)
+{
+    memset(pk, 0, sizeof(*pk));
+    pk->h = h;
+    pk->farm = f;
+    pk->now = LBF_T_NOW;
+    pk->rng = rng;
+    pk->usable = NULL;
+    pk->uctx = NULL;
+    pk->exclude = LBF_NO_MEMBER;
+}
+
+static inline uint32_t lbf_t_gcd(uint32_t a, uint32_t b)
+{
+    while (b != 0) {
+        uint32_t t = a % b;
+
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/*
+ * Reference smooth weighted round robin, written from the definition in
+ * lbfarm_method.h and CONTRACT.md (not from the implementation): weights
+ * reduced by their gcd; each step adds every weight to its current value,
+ * the largest current wins (lowest index on a tie) and loses the total.
+ * Writes the period (<= cap) into out and returns it; 0 on bad input.
+ */
+static inline uint32_t lbf_t_ref_swrr(const uint32_t *w, uint32_t n,
+                                      uint16_t *out, uint32_t cap)
+{
+    int64_t cur[64];
+    uint64_t total = 0;
+    uint32_t g = 0, i, step;
+
+    if (n == 0 || n > LBF_T_NELEMS(cur)) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (w[i] == 0) {
+            return 0;
+        }
+        g = lbf_t_gcd(w[i], g);
+    }
+    for (i = 0; i < n; i++) {
+        total += w[i] / g;
+        cur[i] = 0;
+    }
+    if (total > cap) {
+        return 0;
+    }
+    for (step = 0; step < total; step++) {
+        uint32_t best = 0;
+
+        for (i = 0; i < n; i++) {
+            cur[i] += w[i] / g;
+        }
+        for (i = 1; i < n; i++) {
+            if (cur[i] > cur[best]) {
+                best = i;
+            }
+        }
+        cur[best] -= (int64_t)total;
+        out[step] = (uint16_t)best;
+    }
+    return (uint32_t)total;
+}
+
+/*
+ * Wait for child pid (bounded by the test's Check timeout) and assert it
+ * exited with status 0; `what` names the child in the failure message.
+ */
+static inline void lbf_t_wait_ok(pid_t pid, const char *what)
+{
+    int st = 0;
+    pid_t got;
+
+    do {
+        got = waitpid(pid, &st, 0);
+    } while (got < 0 && errno == EINTR);
+    ck_assert_msg(got == pid, "waitpid(%d) for %s failed", (int)pid, what);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "%s (pid %d) ended badly: %s %d", what, (int)pid,
+                  WIFEXITED(st) ? "exit" : "signal",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
+/* In a fork()ed worker: die with the test process instead of lingering. */
+static inline void lbf_t_worker_init(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+        _exit(99);
+    }
+}
+
+#endif /* LBF_UNIT_H */
