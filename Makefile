@@ -88,7 +88,7 @@ bench: deps
 	sh bench/run.sh
 
 install: module
-	$(APXS) -i -n lbfarm .libs/mod_lbfarm.so
+	$(APXS) -i -n lbfarm mod_lbfarm.la
 	install -m 644 conf/proxy_lbfarm.load conf/proxy_lbfarm.conf \
 	    /etc/apache2/mods-available/
 

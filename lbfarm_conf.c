@@ -73,7 +73,8 @@ int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen)
     const char *h = url ? strstr(url, "://") : NULL;
     size_t n;
 
-    if (h == NULL) {
+    if (h == NULL || !((h - url == 4 && strncasecmp(url, "http", 4) == 0)
+                       || (h - url == 5 && strncasecmp(url, "https", 5) == 0))) {
         return 0;
     }
     h += 3;

@@ -458,7 +458,6 @@ static proxy_balancer *lbf_private_balancer(apr_pool_t *p,
         *(proxy_worker **)apr_array_push(b->workers) =
             APR_ARRAY_IDX(fc->members, i, struct lbf_member_conf).worker;
     }
-    b->context = fc;
     return b;
 }
 

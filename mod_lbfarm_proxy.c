@@ -163,9 +163,8 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     if (*balancer != NULL && !lbf_is_ours(*balancer)) {
         return DECLINED;
     }
-    fc = *balancer ? (*balancer)->context : lbf_farm_by_host(*url, &hlen);
-    if (fc == NULL) {
-        return DECLINED;
+    if ((fc = lbf_farm_by_host(*url, &hlen)) == NULL) {
+        return DECLINED; /* on a retry *url is again the farm's URL */
     }
     if (g->shm.base == NULL) {
         return lbf_farm_unavailable(r, fc, worker);
@@ -186,7 +185,6 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     mc->worker->s->status &= ~PROXY_WORKER_IN_ERROR; /* the row decides */
     *worker = mc->worker;
     *balancer = fc->balancer;
-    lbf_farm_by_host(*url, &hlen);
     *url = apr_pstrcat(r->pool, mc->url,
                        ap_strstr_c(*url, "://") + 3 + hlen, NULL);
     apr_table_setn(r->subprocess_env, "LBFARM_FARM", fc->name);

@@ -19,7 +19,7 @@ int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 int lbf_name_valid(const char *s);
 
 /*
- * The farm-reference rule.  A proxy URL "scheme://HOST[...]" names a farm
+ * The farm-reference rule.  A proxy URL "http[s]://HOST[...]" names a farm
  * when HOST is one DNS label (no dot), carries no explicit port, is not an
  * IP literal and is not "localhost".  Returns 1 and points *host and *hlen at
  * HOST inside url, else 0.  Examples: farm_one in "http://farm_one/app/"

@@ -44,13 +44,11 @@ sleep 0.3 * slow_factor();
 new_client();                          # drop our keep-alive connection
 $h->graceful_start;
 my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, max_redirect => 0);
-my @during;
-my $t0 = time;
-while (time - $t0 < 1.0) {
-    push @during, $ua->get($url)->{status};
-}
+# (A connection caught by an exiting old child may wait ~1 s: stock httpd
+# does that too; the client timeout is 10 s.)
+my @during = map { $ua->get($url)->{status} } 1 .. 30;
 is(scalar(grep { $_ != 200 } @during), 0,
-   scalar(@during) . ' requests during the restart all 200')
+   '30 requests on new connections during the restart all 200')
     or diag("@during");
 my $sr = finish_request($slow, 15);
 is($sr->{status}, 200, 'request in flight across the restart finished 200')

@@ -1,0 +1,320 @@
+#!/bin/sh
+# demo.sh -- run a mod_lbfarm demo balancer on 127.0.0.1 (what `make demo`
+# runs after building).
+#
+# Starts three member servers (tools/lbf_member: m1, m2, m3 on free ports
+# from 18081 up) and a real httpd (/usr/sbin/apache2) loading
+# .libs/mod_lbfarm.so, listening on 127.0.0.1:${LBFARM_DEMO_PORT:-8080}:
+#
+#     /app/   -> farm "production"  weighted:   m1 weight=3, m2 weight=1
+#     /beta/  -> farm "beta"        least-load: m3, m2
+#     /       -> a static page served by the balancer itself
+#
+# Everything lives in a mktemp -d directory.  Ctrl-C (or SIGTERM) stops
+# every process this script started, by PID, and removes that directory
+# (set LBFARM_DEMO_KEEP=1 to keep it, logs included).
+#
+# Environment: LBFARM_DEMO_PORT (front port, default 8080), LBF_MODULE
+# (module to load, default <repo>/.libs/mod_lbfarm.so), APACHE2 (httpd
+# binary, default /usr/sbin/apache2), LBFARM_DEMO_KEEP.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PORT=${LBFARM_DEMO_PORT:-8080}
+MODULE=${LBF_MODULE:-$ROOT/.libs/mod_lbfarm.so}
+MEMBER=$ROOT/tools/lbf_member
+APACHE2=${APACHE2:-/usr/sbin/apache2}
+MODDIR=/usr/lib/apache2/modules
+BASE=""
+HTTPD_PID=""
+MEMBER_PIDS=""
+M1_PORT="" M2_PORT="" M3_PORT=""
+
+say() {
+    printf 'demo: %s\n' "$*"
+}
+
+die() {
+    printf 'demo: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# alive PID: true if PID is still running (and not a zombie).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    st=$(ps -o stat= -p "$1" 2>/dev/null)
+    case "$st" in Z*|"") return 1 ;; esac
+    return 0
+}
+
+# stop_pid PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL; reap.
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
+    n=0
+    while alive "$1" && [ "$n" -lt "$(($2 * 10))" ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    if alive "$1"; then
+        say "PID $1 ignored SIGTERM, sending SIGKILL"
+        kill -KILL "$1" 2>/dev/null
+    fi
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# shellcheck disable=SC2317  # (invoked from the traps)
+# cleanup: stop httpd (parent by PID; its children by PID if it left any),
+# then the members, then remove the temp dir.  Runs once.
+cleanup() {
+    trap - INT TERM EXIT
+    if [ -n "$HTTPD_PID" ]; then
+        kids=$(ps -o pid= --ppid "$HTTPD_PID" 2>/dev/null)
+        say "stopping httpd (PID $HTTPD_PID)"
+        stop_pid "$HTTPD_PID" 10
+        for k in $kids; do
+            alive "$k" && kill -KILL "$k" 2>/dev/null
+        done
+    fi
+    for p in $MEMBER_PIDS; do
+        stop_pid "$p" 5
+    done
+    if [ -n "$BASE" ] && [ -d "$BASE" ]; then
+        if [ "${LBFARM_DEMO_KEEP:-0}" = 1 ]; then
+            say "kept $BASE"
+        else
+            rm -rf "$BASE"
+        fi
+    fi
+    say "stopped"
+}
+
+# start_member NAME FIRST_PORT: start lbf_member NAME on the first free
+# port from FIRST_PORT (20 tries); sets MPORT and records the PID.
+start_member() {
+    p=$2
+    while [ "$p" -lt "$(($2 + 20))" ]; do
+        "$MEMBER" --port "$p" --name "$1" \
+            >"$BASE/$1.out" 2>"$BASE/$1.log" &
+        pid=$!
+        n=0
+        while [ "$n" -lt 50 ]; do
+            if grep -q "^ready $1 $p\$" "$BASE/$1.out" 2>/dev/null; then
+                MEMBER_PIDS="$MEMBER_PIDS $pid"
+                MPORT=$p
+                return 0
+            fi
+            alive "$pid" || break
+            sleep 0.1
+            n=$((n + 1))
+        done
+        stop_pid "$pid" 2
+        p=$((p + 1))
+    done
+    die "cannot start member $1 (ports $2..$((p - 1)) busy?): $(cat "$BASE/$1.log")"
+}
+
+# write_index FILE: the static page the balancer serves at /.
+write_index() {
+    cat >"$1" <<EOF
+<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>mod_lbfarm demo</title></head>
+<body>
+<h1>mod_lbfarm demo</h1>
+<p>This page is served by the balancer (httpd on 127.0.0.1:$PORT) itself.
+Two farms of <code>lbf_member</code> servers sit behind it; every member
+answer carries an <code>X-Member</code> header naming the member.</p>
+<ul>
+<li><a href="/app/">/app/</a> &rarr; farm <b>production</b>, method
+<i>weighted</i>: m1 (weight 3, port $M1_PORT), m2 (weight 1, port $M2_PORT).
+Four requests go m1 m1 m2 m1, exactly, across all httpd children.</li>
+<li><a href="/beta/">/beta/</a> &rarr; farm <b>beta</b>, method
+<i>least-load</i>: m3 (port $M3_PORT), m2 (port $M2_PORT). A request goes to
+the member with the fewest requests in flight (try a slow one with
+<code>?sleep_ms=5000</code> and then a few fast ones).</li>
+</ul>
+<p>Member query parameters: <code>sleep_ms=N</code>, <code>work_us=N</code>,
+<code>status=N</code>, <code>redirect=PATH</code>.</p>
+<p>Try: <code>curl -si http://127.0.0.1:$PORT/app/</code></p>
+</body></html>
+EOF
+}
+
+# write_conf FILE: the httpd configuration of the demo.
+write_conf() {
+    user=""
+    if [ "$(id -u)" = 0 ]; then
+        user="User www-data
+Group www-data"
+    fi
+    cat >"$1" <<EOF
+# Generated by tools/demo.sh -- mod_lbfarm demo balancer.
+ServerRoot "$BASE"
+ServerName 127.0.0.1
+PidFile "$BASE/run/httpd.pid"
+DefaultRuntimeDir "$BASE/run"
+Mutex file:$BASE/run default
+ErrorLog "$BASE/error.log"
+LogLevel warn
+Listen 127.0.0.1:$PORT
+
+LoadModule mpm_event_module   $MODDIR/mod_mpm_event.so
+LoadModule authz_core_module  $MODDIR/mod_authz_core.so
+<IfModule !unixd_module>
+LoadModule unixd_module       $MODDIR/mod_unixd.so
+</IfModule>
+LoadModule mime_module        $MODDIR/mod_mime.so
+LoadModule dir_module         $MODDIR/mod_dir.so
+LoadModule alias_module       $MODDIR/mod_alias.so
+LoadModule headers_module     $MODDIR/mod_headers.so
+LoadModule proxy_module       $MODDIR/mod_proxy.so
+LoadModule proxy_http_module  $MODDIR/mod_proxy_http.so
+LoadModule lbfarm_module      $MODULE
+$user
+
+# Two children, so the shared schedule is visibly shared.
+StartServers        2
+ServerLimit         2
+ThreadsPerChild     25
+MaxRequestWorkers   50
+MinSpareThreads     25
+MaxSpareThreads     50
+
+LogFormat "%h %t \"%r\" %>s %b member=%{X-Member}o %Dus" lbfdemo
+CustomLog "$BASE/access.log" lbfdemo
+
+TypesConfig /etc/mime.types
+DocumentRoot "$BASE/htdocs"
+DirectoryIndex index.html
+<Directory />
+    Require all denied
+</Directory>
+<Directory "$BASE/htdocs">
+    Require all granted
+</Directory>
+Header always set X-Demo-Balancer "mod_lbfarm"
+
+<LBFarm production>
+    LBFarmMethod weighted
+    LBFarmRetry 10
+    LBFarmMember m1 http://127.0.0.1:$M1_PORT weight=3
+    LBFarmMember m2 http://127.0.0.1:$M2_PORT weight=1
+</LBFarm>
+
+<LBFarm beta>
+    LBFarmMethod least-load
+    LBFarmMember m3 http://127.0.0.1:$M3_PORT
+    LBFarmMember m2 http://127.0.0.1:$M2_PORT
+</LBFarm>
+
+ProxyPass        /app/  http://production/app/
+ProxyPassReverse /app/  http://production/app/
+ProxyPass        /beta/ http://beta/beta/
+ProxyPassReverse /beta/ http://beta/beta/
+EOF
+}
+
+# wait_httpd: wait (10 s at most) for httpd to answer the static page.
+wait_httpd() {
+    n=0
+    while [ "$n" -lt 100 ]; do
+        alive "$HTTPD_PID" || return 1
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+               "http://127.0.0.1:$PORT/" 2>/dev/null)
+        [ "$code" = 200 ] && return 0
+        sleep 0.1
+        n=$((n + 1))
+    done
+    return 1
+}
+
+# banner: what to try, once everything answers.
+banner() {
+    cat <<EOF
+
+  mod_lbfarm demo ready on http://127.0.0.1:$PORT/
+
+  Members:  m1 127.0.0.1:$M1_PORT   m2 127.0.0.1:$M2_PORT   m3 127.0.0.1:$M3_PORT
+            (PIDs$MEMBER_PIDS; httpd PID $HTTPD_PID)
+
+  Static page served by the balancer itself:
+    curl -si http://127.0.0.1:$PORT/
+
+  Farm "production" (weighted, m1:m2 = 3:1) -- watch X-Member:
+    curl -si http://127.0.0.1:$PORT/app/
+    for i in 1 2 3 4 5 6 7 8; do curl -s -D - -o /dev/null http://127.0.0.1:$PORT/app/ | grep X-Member; done
+
+  Farm "beta" (least-load, m3 and m2): one slow request keeps m3 or m2 busy,
+  the fast ones go to the other member:
+    curl -s 'http://127.0.0.1:$PORT/beta/?sleep_ms=5000' & sleep 0.5
+    for i in 1 2 3 4; do curl -s -D - -o /dev/null http://127.0.0.1:$PORT/beta/ | grep X-Member; done
+
+  Member parameters, a POST, and ProxyPassReverse on a redirect:
+    curl -si 'http://127.0.0.1:$PORT/app/?status=503'
+    curl -si -d 'hello' http://127.0.0.1:$PORT/app/form
+    curl -si 'http://127.0.0.1:$PORT/app/?redirect=/app/moved'
+
+  Failover: stop m2 (kill -STOP <its PID>, or kill it) and keep curling /app/.
+
+  Logs:  error  $BASE/error.log
+         access $BASE/access.log   (member=... per request)
+         config $BASE/httpd.conf
+
+  Ctrl-C stops everything.
+EOF
+}
+
+main() {
+    [ -f "$MODULE" ] || die "module not built: $MODULE is missing (run 'make module')"
+    [ -x "$MEMBER" ] || die "member server not built: $MEMBER is missing (run 'make member')"
+    [ -x "$APACHE2" ] || die "$APACHE2 not found (run 'sh tools/install-deps.sh')"
+    command -v curl >/dev/null 2>&1 || die "curl not found (run 'sh tools/install-deps.sh')"
+    rc=0
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$PORT/" || rc=$?
+    [ "$rc" = 7 ] || die "127.0.0.1:$PORT is in use; set LBFARM_DEMO_PORT to a free port"
+
+    BASE=$(mktemp -d /tmp/lbfarm-demo.XXXXXX) || die "mktemp -d failed"
+    mkdir -p "$BASE/run" "$BASE/htdocs"
+    chmod 755 "$BASE" "$BASE/htdocs"
+    trap 'cleanup; exit 130' INT
+    trap 'cleanup; exit 143' TERM
+    trap 'cleanup' EXIT
+
+    start_member m1 18081; M1_PORT=$MPORT
+    start_member m2 $((M1_PORT + 1)); M2_PORT=$MPORT
+    start_member m3 $((M2_PORT + 1)); M3_PORT=$MPORT
+    say "members: m1 :$M1_PORT, m2 :$M2_PORT, m3 :$M3_PORT"
+
+    write_index "$BASE/htdocs/index.html"
+    chmod 644 "$BASE/htdocs/index.html"
+    write_conf "$BASE/httpd.conf"
+    if ! out=$("$APACHE2" -d "$BASE" -f "$BASE/httpd.conf" -t 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "apache2 -t rejects the generated config $BASE/httpd.conf"
+    fi
+
+    "$APACHE2" -d "$BASE" -f "$BASE/httpd.conf" -DFOREGROUND \
+        >>"$BASE/error.log" 2>&1 &
+    HTTPD_PID=$!
+    if ! wait_httpd; then
+        tail -n 20 "$BASE/error.log" >&2
+        die "httpd did not answer on 127.0.0.1:$PORT (log above)"
+    fi
+    if ! curl -s -D - -o /dev/null --max-time 5 \
+            "http://127.0.0.1:$PORT/app/" | grep -qi '^X-Member:'; then
+        say "warning: /app/ did not answer from a member; see $BASE/error.log"
+    fi
+    say "ready"
+    banner
+    # Sleep while httpd lives; a trapped signal interrupts the wait.
+    while alive "$HTTPD_PID"; do
+        wait "$HTTPD_PID" 2>/dev/null
+    done
+    say "httpd exited on its own; last lines of $BASE/error.log:"
+    tail -n 20 "$BASE/error.log" >&2
+    HTTPD_PID=""
+    exit 1
+}
+
+main "$@"
