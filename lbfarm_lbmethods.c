@@ -286,6 +286,12 @@ int lbf_method_find(const char *name)
     return -1;
 }
 
+const char *lbf_method_name(uint32_t mi)
+{
+    return mi < sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1
+               ? lbf_methods[mi]->name : "?";
+}
+
 const char *lbf_method_list(void)
 {
     return "weighted, least-load";

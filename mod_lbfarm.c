@@ -515,25 +515,26 @@ static int lbf_populate_balancer(apr_pool_t *p, proxy_balancer *b)
     char fname[LBF_NAME_SIZE];
     struct lbf_farm *f;
     uint32_t *idx;
-    int rc, i;
+    int rc, i, method;
 
     if (apr_hash_get(lbf_g->bal_farms, b->s->name, APR_HASH_KEY_STRING)) {
         return LBF_OK; /* the same balancer seen again through a vhost */
     }
     apr_snprintf(fname, sizeof(fname), "~%.20s#%08x", b->s->name + 11,
                  (unsigned)ap_proxy_hashfunc(b->s->name, PROXY_HASHFUNC_FNV));
-    rc = lbf_farm_add(h, fname, 0, l > LBF_FARM_MEMBERS_MAX
-                                   ? LBF_FARM_MEMBERS_MAX : l);
+    method = b->lbmethod ? lbf_method_find(b->lbmethod->name) : -1;
+    rc = lbf_farm_add(h, fname, method < 0 ? LBF_METHOD_FOREIGN
+                                           : (uint32_t)method,
+                      l > LBF_FARM_MEMBERS_MAX ? LBF_FARM_MEMBERS_MAX : l);
     if (rc < 0) {
         return rc;
     }
     f = lbf_farm_at(h, (uint32_t)rc);
     for (i = 0; i < b->workers->nelts; i++) {
         proxy_worker *w = APR_ARRAY_IDX(b->workers, i, proxy_worker *);
-        int lf = w->s->lbfactor < 1 ? 1 : w->s->lbfactor > LBF_WEIGHT_MAX
-                                          ? LBF_WEIGHT_MAX : w->s->lbfactor;
+
         lbf_member_add(h, (uint32_t)rc, lbf_bal_row_name(p, w, i, f, h),
-                       (uint32_t)lf, 0, 0);
+                       lbf_worker_weight(w), 0, 0);
     }
     lbf_farm_rebuild(h, f);
     idx = apr_palloc(p, sizeof(*idx));
@@ -664,6 +665,7 @@ static void lbf_register_hooks(apr_pool_t *p)
     ap_hook_post_config(lbf_post_config, pred, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(lbf_child_init, pred, NULL, APR_HOOK_MIDDLE);
     lbf_proxy_register_hooks(p);
+    lbf_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(lbfarm) = {

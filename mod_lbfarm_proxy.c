@@ -266,16 +266,22 @@ static struct lbf_farm *lbf_bal_farm(struct lbf_global *g, proxy_balancer *b)
     return f;
 }
 
+uint32_t lbf_worker_weight(const proxy_worker *w)
+{
+    int lf = (w->s->lbfactor + 50) / 100; /* loadfactor 1..100, x100 */
+
+    return lf < 1 ? 1 : lf > LBF_WEIGHT_MAX ? LBF_WEIGHT_MAX : (uint32_t)lf;
+}
+
 /* Follow a weight changed in balancer-manager into the schedule. */
 static void lbf_bal_sync_weight(struct lbf_global *g, struct lbf_farm *f,
                                 int mi, proxy_worker *w)
 {
     struct lbf_row *row = lbf_member_at(&g->shm, f, (uint32_t)mi);
-    int lf = w->s->lbfactor < 1 ? 1 : w->s->lbfactor > LBF_WEIGHT_MAX
-                                      ? LBF_WEIGHT_MAX : w->s->lbfactor;
+    uint32_t weight = lbf_worker_weight(w);
 
-    if (row != NULL && atomic_load(&row->weight) != (uint32_t)lf) {
-        lbf_member_set_weight(&g->shm, f, (uint32_t)mi, (uint32_t)lf);
+    if (row != NULL && atomic_load(&row->weight) != weight) {
+        lbf_member_set_weight(&g->shm, f, (uint32_t)mi, weight);
     }
 }
 

@@ -41,6 +41,9 @@ struct lbf_pick {
 
 #define LBF_NO_MEMBER UINT32_MAX
 
+/* lbf_farm.method of a balancer:// whose lbmethod is not one of ours. */
+#define LBF_METHOD_FOREIGN UINT32_MAX
+
 /* Returns the chosen member index within the farm, or -1 when no member is
  * eligible.  Called with no lock held; takes none (lock-free). */
 typedef int lbf_pick_f(const struct lbf_pick *pk);
@@ -57,6 +60,9 @@ extern const struct lbf_method *const lbf_methods[];
 
 /* Index of the method called name, or -1. */
 int lbf_method_find(const char *name);
+
+/* Name of method index mi, or "?" when out of range. */
+const char *lbf_method_name(uint32_t mi);
 
 /* "weighted, least-load" -- for error messages. */
 const char *lbf_method_list(void);

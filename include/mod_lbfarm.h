@@ -64,4 +64,11 @@ void lbf_proxy_register_hooks(apr_pool_t *p);
 struct lbf_farm_conf *lbf_farm_by_host(const char *url, apr_size_t *hlen);
 void lbf_proxy_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* A balancer member's weight: its loadfactor (1..100; mod_proxy keeps it
+ * x100, decimals round to the nearest integer). */
+uint32_t lbf_worker_weight(const proxy_worker *w);
+
+/* mod_lbfarm_status.c: SetHandler lbfarm-status. */
+void lbf_status_register_hooks(apr_pool_t *p);
+
 #endif /* MOD_LBFARM_H */

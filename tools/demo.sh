@@ -128,7 +128,8 @@ answer carries an <code>X-Member</code> header naming the member.</p>
 <ul>
 <li><a href="/app/">/app/</a> &rarr; farm <b>production</b>, method
 <i>weighted</i>: m1 (weight 3, port $M1_PORT), m2 (weight 1, port $M2_PORT).
-Four requests go m1 m1 m2 m1, exactly, across all httpd children.</li>
+Of every four requests three go to m1 and one to m2, in the fixed order
+m1 m1 m2 m1, whichever httpd child serves them.</li>
 <li><a href="/beta/">/beta/</a> &rarr; farm <b>beta</b>, method
 <i>least-load</i>: m3 (port $M3_PORT), m2 (port $M2_PORT). A request goes to
 the member with the fewest requests in flight (try a slow one with

@@ -557,8 +557,12 @@ static int lbf_parse_head(struct lbf_req *r, const char *p, size_t n)
 
     while (p < e) {
         const char *nl = memchr(p, '\n', (size_t)(e - p));
-        size_t len = (size_t)(nl - p);
+        size_t len;
 
+        if (!nl) {
+            break;                      /* cannot happen: block ends in LF */
+        }
+        len = (size_t)(nl - p);
         if (len && p[len - 1] == '\r') {
             len--;
         }
@@ -1014,18 +1018,31 @@ static int lbf_serve_one(struct lbf_conn *c)
     return r.keep_alive ? LBF_KEEP : LBF_LINGER;
 }
 
+/* lbf_ms_now: a monotonic clock in milliseconds. */
+static long long lbf_ms_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* lbf_linger_close: close fd; with linger, first send our FIN and drain
- * what the peer still sends (bounded in time and bytes) so that unread
- * input does not turn the close into a reset that destroys our answer. */
+ * what the peer still sends (LBF_LINGER_MS and LBF_LINGER_MAX bytes at
+ * most) so that unread input does not turn the close into a reset that
+ * destroys our answer. */
 static void lbf_linger_close(int fd, int linger)
 {
     char buf[4096];
     size_t drained = 0;
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    long long deadline = lbf_ms_now() + LBF_LINGER_MS;
+    long long left;
 
     if (linger && shutdown(fd, SHUT_WR) == 0) {
         while (drained < LBF_LINGER_MAX
-               && poll(&pfd, 1, LBF_LINGER_MS) > 0) {
+               && (left = deadline - lbf_ms_now()) > 0
+               && poll(&pfd, 1, (int)left) > 0) {
             ssize_t n = recv(fd, buf, sizeof(buf), 0);
 
             if (n <= 0) {

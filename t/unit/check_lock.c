@@ -1,0 +1,510 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * check_lock.c -- the crash-safe locks and the seqlock'd metrics group:
+ * plain acquire/release, stealing from an owner that died (inside a write
+ * section: the group is repaired and counted; outside: only the recovery
+ * is counted), stealing from a live owner only after LBF_LOCK_STALE_USEC,
+ * waiting for a live owner that lets go, mutual exclusion across processes
+ * and threads, and the metrics write/read round trip, including a reader
+ * racing a writer in another process.
+ */
+#include <pthread.h>
+
+#include "lbf_unit.h"
+
+/* A segment with one farm of n weight-1 members. */
+static struct lbf_farm *lock_farm(struct lbf_shm *h, uint32_t n)
+{
+    static const uint32_t w[] = { 1, 1, 1, 1 };
+
+    ck_assert_uint_le(n, LBF_T_NELEMS(w));
+    lbf_t_segment(h, 1, n);
+    return lbf_t_farm(h, "f", "weighted", w, NULL, n, 0);
+}
+
+static uint32_t lock_self(void)
+{
+    return (uint32_t)getpid();
+}
+
+/* Metric i of a set: name "m<i>", value base + i. */
+static void lock_metrics(struct lbf_metric *m, uint32_t n, int64_t base)
+{
+    uint32_t i;
+
+    memset(m, 0, n * sizeof(*m));
+    for (i = 0; i < n; i++) {
+        snprintf(m[i].name, sizeof(m[i].name), "m%u", i);
+        m[i].value = base + i;
+    }
+}
+
+static void lock_expect_metrics(const struct lbf_row *r, uint64_t want_ts,
+                                uint32_t want_n, int64_t base)
+{
+    struct lbf_metric got[LBF_METRICS_MAX], want[LBF_METRICS_MAX];
+    uint64_t ts = 0;
+    uint32_t n = 99, i;
+
+    ck_assert_int_eq(lbf_row_read_metrics(r, &ts, &n, got), LBF_OK);
+    ck_assert_uint_eq(ts, want_ts);
+    ck_assert_uint_eq(n, want_n);
+    lock_metrics(want, want_n, base);
+    for (i = 0; i < want_n; i++) {
+        ck_assert_str_eq(got[i].name, want[i].name);
+        ck_assert_int_eq(got[i].value, want[i].value);
+    }
+}
+
+/* Wait for pid and assert it was killed by sig. */
+static void lock_wait_signal(pid_t pid, int sig)
+{
+    int st = 0;
+
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+                  "child %d did not die of signal %d", (int)pid, sig);
+}
+
+START_TEST(lock_acquire_and_release_free_lock)
+{
+    struct lbf_shm h;
+    struct lbf_farm *f = lock_farm(&h, 1);
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()),
+                         LBF_LOCKED);
+        ck_assert_uint_eq(atomic_load(&f->lock.owner) >> 32, lock_self());
+        lbf_lock_release(&f->lock);
+        ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);
+    }
+}
+END_TEST
+
+START_TEST(lock_write_section_makes_seq_odd_then_even)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    uint32_t s0 = atomic_load(&r->lock.seq);
+
+    ck_assert_uint_eq(s0 % 2, 0);
+    ck_assert_int_eq(lbf_row_lock(&h, r, lock_self()), LBF_LOCKED);
+    lbf_write_begin(&r->lock);
+    ck_assert_uint_eq(atomic_load(&r->lock.seq), s0 + 1);
+    lbf_write_end(&r->lock);
+    ck_assert_uint_eq(atomic_load(&r->lock.seq), s0 + 2);
+    lbf_row_unlock(r);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
+    ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 0);
+}
+END_TEST
+
+START_TEST(metrics_round_trip_exactly)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    struct lbf_metric m[LBF_METRICS_MAX + 1];
+    uint32_t s0;
+
+    /* nothing pushed yet */
+    lock_expect_metrics(r, 0, 0, 0);
+
+    lock_metrics(m, 3, -7);
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 1111, 3, m),
+                     LBF_OK);
+    lock_expect_metrics(r, 1111, 3, -7);
+
+    lock_metrics(m, LBF_METRICS_MAX, 1000000000000ll);
+    s0 = atomic_load(&r->lock.seq);
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 2222,
+                                           LBF_METRICS_MAX, m),
+                     LBF_OK);
+    lock_expect_metrics(r, 2222, LBF_METRICS_MAX, 1000000000000ll);
+    ck_assert_uint_eq(atomic_load(&r->lock.seq) % 2, 0);
+    ck_assert_uint_gt(atomic_load(&r->lock.seq), s0);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
+
+    /* too many: rejected, the previous set stays */
+    lock_metrics(m, LBF_METRICS_MAX + 1, 5);
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 3333,
+                                           LBF_METRICS_MAX + 1, m),
+                     LBF_EINVAL);
+    lock_expect_metrics(r, 2222, LBF_METRICS_MAX, 1000000000000ll);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
+
+    /* an empty set clears */
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 4444, 0, m),
+                     LBF_OK);
+    lock_expect_metrics(r, 4444, 0, 0);
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
+}
+END_TEST
+
+START_TEST(row_lock_repairs_group_of_owner_killed_mid_write)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 2), 1);
+    struct lbf_metric m[LBF_METRICS_MAX], got[LBF_METRICS_MAX];
+    pid_t parent = getpid(), pid;
+    uint64_t t0, took, ts;
+    uint32_t n;
+    int rc;
+
+    lock_metrics(m, 4, 10);
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 77, 4, m),
+                     LBF_OK);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lbf_t_worker_init(parent);
+        lbf_row_lock(&h, r, lock_self());
+        lbf_write_begin(&r->lock);
+        /* half a write: a torn group */
+        r->metric_ts = 999;
+        r->n_metrics = 6;
+        memset(r->metrics, 0x7f, 2 * sizeof(r->metrics[0]));
+        raise(SIGKILL);
+        _exit(3);
+    }
+    lock_wait_signal(pid, SIGKILL);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, (uint32_t)pid);
+    ck_assert_uint_eq(atomic_load(&r->lock.seq) % 2, 1);
+
+    /* a reader never returns the torn group: it gives up, quickly */
+    t0 = lbf_mono_usec();
+    ck_assert_int_eq(lbf_row_read_metrics(r, &ts, &n, got), LBF_EBUSY);
+    ck_assert_uint_lt(lbf_mono_usec() - t0, 1000000);
+
+    t0 = lbf_mono_usec();
+    rc = lbf_row_lock(&h, r, lock_self());
+    took = lbf_mono_usec() - t0;
+    ck_assert_int_eq(rc, LBF_LOCK_STOLEN);
+    ck_assert_msg(took < 1000000, "steal from a dead owner took %llu us",
+                  (unsigned long long)took);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, lock_self());
+    ck_assert_uint_eq(atomic_load(&r->lock.seq) % 2, 0);
+    ck_assert_uint_eq(r->n_metrics, 0);
+    ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 1);
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 1);
+    lbf_row_unlock(r);
+
+    ck_assert_int_eq(lbf_row_read_metrics(r, &ts, &n, got), LBF_OK);
+    ck_assert_uint_eq(n, 0);
+    /* the row works normally again */
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 78, 2, m),
+                     LBF_OK);
+    lock_expect_metrics(r, 78, 2, 10);
+    ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 1);
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 1);
+}
+END_TEST
+
+START_TEST(row_lock_steals_from_owner_dead_outside_write_section)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    struct lbf_metric m[LBF_METRICS_MAX];
+    pid_t parent = getpid(), pid;
+    uint64_t t0, took;
+    uint32_t seq;
+    int rc;
+
+    lock_metrics(m, 3, 500);
+    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 55, 3, m),
+                     LBF_OK);
+    seq = atomic_load(&r->lock.seq);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lbf_t_worker_init(parent);
+        lbf_row_lock(&h, r, lock_self());
+        _exit(0); /* forgets to unlock */
+    }
+    lbf_t_wait_ok(pid, "lock holder");
+    ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, (uint32_t)pid);
+
+    t0 = lbf_mono_usec();
+    rc = lbf_row_lock(&h, r, lock_self());
+    took = lbf_mono_usec() - t0;
+    ck_assert_int_eq(rc, LBF_LOCK_STOLEN);
+    ck_assert_msg(took < 1000000, "steal from a dead owner took %llu us",
+                  (unsigned long long)took);
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 1);
+    ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 0);
+    ck_assert_uint_eq(atomic_load(&r->lock.seq), seq);
+    lbf_row_unlock(r);
+    /* nothing was torn: the metrics survive */
+    lock_expect_metrics(r, 55, 3, 500);
+}
+END_TEST
+
+START_TEST(lock_acquire_steals_farm_lock_from_dead_owner)
+{
+    struct lbf_shm h;
+    struct lbf_farm *f = lock_farm(&h, 2);
+    pid_t parent = getpid(), pid;
+    uint64_t t0;
+
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lbf_t_worker_init(parent);
+        lbf_lock_acquire(&f->lock, lock_self());
+        raise(SIGKILL);
+        _exit(3);
+    }
+    lock_wait_signal(pid, SIGKILL);
+    t0 = lbf_mono_usec();
+    ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()),
+                     LBF_LOCK_STOLEN);
+    ck_assert_uint_lt(lbf_mono_usec() - t0, 1000000);
+    lbf_lock_release(&f->lock);
+    /* and the farm can rebuild (which takes the lock) */
+    ck_assert_int_eq(lbf_member_set_weight(&h, f, 0, 3), LBF_OK);
+    ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);
+}
+END_TEST
+
+START_TEST(lock_steals_from_live_owner_only_after_stale_period)
+{
+    /* a live pid in the owner word that never lets go (pid reuse) */
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    uint64_t t0, took;
+
+    atomic_store(&r->lock.owner, ((uint64_t)getppid() << 32) | 7u);
+    t0 = lbf_mono_usec();
+    ck_assert_int_eq(lbf_lock_acquire(&r->lock, lock_self()),
+                     LBF_LOCK_STOLEN);
+    took = lbf_mono_usec() - t0;
+    ck_assert_msg(took >= LBF_LOCK_STALE_USEC * 8 / 10 && took < 3000000,
+                  "stole a live lock after %llu us",
+                  (unsigned long long)took);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, lock_self());
+    lbf_lock_release(&r->lock);
+}
+END_TEST
+
+#define HOLD_USEC 200000
+
+START_TEST(lock_waits_for_live_owner_that_lets_go)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    _Atomic int *held = lbf_t_region(sizeof(*held));
+    pid_t parent = getpid(), pid;
+    uint64_t t0, took;
+    int i;
+
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        lbf_t_worker_init(parent);
+        lbf_row_lock(&h, r, lock_self());
+        atomic_store(held, 1);
+        usleep(HOLD_USEC);
+        lbf_row_unlock(r);
+        _exit(0);
+    }
+    for (i = 0; i < 5000 && !atomic_load(held); i++) {
+        usleep(1000);
+    }
+    ck_assert_int_eq(atomic_load(held), 1);
+    t0 = lbf_mono_usec();
+    ck_assert_int_eq(lbf_row_lock(&h, r, lock_self()), LBF_LOCKED);
+    took = lbf_mono_usec() - t0;
+    lbf_row_unlock(r);
+    lbf_t_wait_ok(pid, "lock holder");
+    ck_assert_msg(took >= HOLD_USEC / 2, "got a held lock after %llu us",
+                  (unsigned long long)took);
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
+}
+END_TEST
+
+#define EXCL_PROCS   2
+#define EXCL_THREADS 2
+#define EXCL_ITERS   25000
+
+struct excl_arg {
+    struct lbf_shm *h;
+    struct lbf_row *r;
+};
+
+/* A plain, non-atomic read-modify-write of the row's reserved bytes,
+ * widened so that a broken lock would lose updates. */
+static void *excl_thread(void *p)
+{
+    struct excl_arg *a = p;
+    uint32_t self = lock_self();
+    int i;
+
+    for (i = 0; i < EXCL_ITERS; i++) {
+        uint64_t v;
+        volatile int spin;
+
+        lbf_row_lock(a->h, a->r, self);
+        memcpy(&v, a->r->reserved, sizeof(v));
+        for (spin = 0; spin < 20; spin++) {
+        }
+        v++;
+        memcpy(a->r->reserved, &v, sizeof(v));
+        lbf_row_unlock(a->r);
+    }
+    return NULL;
+}
+
+START_TEST(lock_excludes_across_processes_and_threads)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    struct excl_arg arg = { &h, r };
+    pid_t parent = getpid(), pids[EXCL_PROCS];
+    uint64_t total;
+    int p;
+
+    _Static_assert(sizeof(r->reserved) >= sizeof(uint64_t), "room");
+    memset(r->reserved, 0, sizeof(r->reserved));
+    for (p = 0; p < EXCL_PROCS; p++) {
+        pids[p] = fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] == 0) {
+            pthread_t th[EXCL_THREADS];
+            int t;
+
+            lbf_t_worker_init(parent);
+            for (t = 0; t < EXCL_THREADS; t++) {
+                if (pthread_create(&th[t], NULL, excl_thread, &arg) != 0) {
+                    _exit(2);
+                }
+            }
+            for (t = 0; t < EXCL_THREADS; t++) {
+                pthread_join(th[t], NULL);
+            }
+            _exit(0);
+        }
+    }
+    for (p = 0; p < EXCL_PROCS; p++) {
+        lbf_t_wait_ok(pids[p], "lock worker");
+    }
+    memcpy(&total, r->reserved, sizeof(total));
+    ck_assert_uint_eq(total, (uint64_t)EXCL_PROCS * EXCL_THREADS * EXCL_ITERS);
+    ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
+    /* nobody died: nothing may have been stolen */
+    ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
+}
+END_TEST
+
+#define RACE_WRITES 20000
+
+START_TEST(metrics_reader_never_sees_torn_group)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    pid_t parent = getpid(), pid;
+    uint64_t ok = 0, busy = 0, t0;
+    int done = 0, st = 0;
+
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct lbf_metric m[LBF_METRICS_MAX];
+        uint64_t k;
+
+        lbf_t_worker_init(parent);
+        for (k = 1; k <= RACE_WRITES; k++) {
+            uint32_t n = 1 + (uint32_t)(k % LBF_METRICS_MAX), i;
+
+            for (i = 0; i < n; i++) {
+                snprintf(m[i].name, sizeof(m[i].name), "k%u", i);
+                m[i].value = (int64_t)k;
+            }
+            if (lbf_row_write_metrics(&h, r, lock_self(), k, n, m)
+                != LBF_OK) {
+                _exit(2);
+            }
+        }
+        _exit(0);
+    }
+    t0 = lbf_mono_usec();
+    while (!done && lbf_mono_usec() - t0 < 8000000) {
+        struct lbf_metric got[LBF_METRICS_MAX];
+        uint64_t ts;
+        uint32_t n, i;
+        int rc, j;
+
+        for (j = 0; j < 100; j++) {
+            rc = lbf_row_read_metrics(r, &ts, &n, got);
+            if (rc == LBF_EBUSY) {
+                busy++;
+                continue;
+            }
+            ck_assert_int_eq(rc, LBF_OK);
+            ok++;
+            if (ts == 0) {
+                ck_assert_uint_eq(n, 0);
+                continue;
+            }
+            ck_assert_msg(n == 1 + ts % LBF_METRICS_MAX,
+                          "torn read: ts %llu with %u metrics",
+                          (unsigned long long)ts, n);
+            for (i = 0; i < n; i++) {
+                ck_assert_msg(got[i].value == (int64_t)ts,
+                              "torn read: ts %llu metric %u = %lld",
+                              (unsigned long long)ts, i,
+                              (long long)got[i].value);
+            }
+        }
+        done = waitpid(pid, &st, WNOHANG) == pid;
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_abort_msg("writer did not finish %d writes in 8 s", RACE_WRITES);
+    }
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer failed");
+    ck_assert_uint_gt(ok, 0);
+    (void)busy; /* allowed: a reader may give up while a write is open */
+    {
+        struct lbf_metric got[LBF_METRICS_MAX];
+        uint64_t ts = 0;
+        uint32_t n = 0, i;
+
+        ck_assert_int_eq(lbf_row_read_metrics(r, &ts, &n, got), LBF_OK);
+        ck_assert_uint_eq(ts, RACE_WRITES);
+        ck_assert_uint_eq(n, 1 + RACE_WRITES % LBF_METRICS_MAX);
+        for (i = 0; i < n; i++) {
+            ck_assert_int_eq(got[i].value, RACE_WRITES);
+        }
+    }
+}
+END_TEST
+
+Suite *lbf_suite_lock(void)
+{
+    Suite *s = suite_create("lock");
+    TCase *basic = tcase_create("basic");
+    TCase *rec = tcase_create("recovery");
+    TCase *conc = tcase_create("concurrency");
+
+    tcase_add_test(basic, lock_acquire_and_release_free_lock);
+    tcase_add_test(basic, lock_write_section_makes_seq_odd_then_even);
+    tcase_add_test(basic, metrics_round_trip_exactly);
+    suite_add_tcase(s, basic);
+
+    tcase_add_test(rec, row_lock_repairs_group_of_owner_killed_mid_write);
+    tcase_add_test(rec, row_lock_steals_from_owner_dead_outside_write_section);
+    tcase_add_test(rec, lock_acquire_steals_farm_lock_from_dead_owner);
+    tcase_add_test(rec, lock_steals_from_live_owner_only_after_stale_period);
+    tcase_add_test(rec, lock_waits_for_live_owner_that_lets_go);
+    tcase_set_timeout(rec, 10);
+    suite_add_tcase(s, rec);
+
+    tcase_add_test(conc, lock_excludes_across_processes_and_threads);
+    tcase_add_test(conc, metrics_reader_never_sees_torn_group);
+    tcase_set_timeout(conc, 10);
+    suite_add_tcase(s, conc);
+    return s;
+}
