@@ -481,10 +481,15 @@ static int lbf_populate_farms(server_rec *s)
         for (j = 0; j < fc->members->nelts; j++) {
             struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, j,
                                                         struct lbf_member_conf);
+            if (mc->retry < 0) {
+                mc->retry = fc->retry;
+            }
+            /* mod_proxy logs this retry when it disables the worker */
+            mc->worker->s->retry = apr_time_from_sec(mc->retry);
+            mc->worker->s->retry_set = 1;
             rc = lbf_member_add(&lbf_g->shm, fc->fi, mc->name,
                                 (uint32_t)mc->weight, (uint32_t)mc->tier,
-                                (uint32_t)(mc->retry >= 0 ? mc->retry
-                                                          : fc->retry));
+                                (uint32_t)mc->retry);
             if (rc < 0) {
                 return rc;
             }

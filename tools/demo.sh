@@ -112,7 +112,8 @@ start_member() {
         stop_pid "$pid" 2
         p=$((p + 1))
     done
-    die "cannot start member $1 (ports $2..$((p - 1)) busy?): $(cat "$BASE/$1.log")"
+    die "cannot start member $1 on ports $2..$((p - 1)):" \
+        "$(cat "$BASE/$1.log")"
 }
 
 # write_index FILE: the static page the balancer serves at /.
@@ -292,7 +293,8 @@ main() {
     write_conf "$BASE/httpd.conf"
     if ! out=$("$APACHE2" -d "$BASE" -f "$BASE/httpd.conf" -t 2>&1); then
         printf '%s\n' "$out" >&2
-        die "apache2 -t rejects the generated config $BASE/httpd.conf"
+        die "apache2 -t rejects the generated config" \
+            "(LBFARM_DEMO_KEEP=1 keeps $BASE/httpd.conf)"
     fi
 
     "$APACHE2" -d "$BASE" -f "$BASE/httpd.conf" -DFOREGROUND \
@@ -300,7 +302,8 @@ main() {
     HTTPD_PID=$!
     if ! wait_httpd; then
         tail -n 20 "$BASE/error.log" >&2
-        die "httpd did not answer on 127.0.0.1:$PORT (log above)"
+        die "httpd did not answer on 127.0.0.1:$PORT (log above;" \
+            "LBFARM_DEMO_KEEP=1 keeps $BASE)"
     fi
     if ! curl -s -D - -o /dev/null --max-time 5 \
             "http://127.0.0.1:$PORT/app/" | grep -qi '^X-Member:'; then
