@@ -32,6 +32,45 @@ int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
     return 0;
 }
 
+/* Digits s[0..n) (1..18 of them) into *out; -1 when not digits. */
+static int lbf_digits18(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t x = 0;
+    size_t i;
+
+    if (n == 0 || n > 18) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+int lbf_parse_milli(const char *s, size_t n, int64_t max, int64_t *out)
+{
+    const char *dot = memchr(s, '.', n);
+    size_t ilen = dot ? (size_t)(dot - s) : n, flen = dot ? n - ilen - 1 : 0;
+    uint64_t ip, fp = 0;
+
+    if (lbf_digits18(s, ilen, &ip) != 0 || (dot && (flen == 0 || flen > 3))
+        || (dot && lbf_digits18(dot + 1, flen, &fp) != 0)) {
+        return -1;
+    }
+    if (ip > (uint64_t)max || (ip == (uint64_t)max && fp > 0)) {
+        return -2;
+    }
+    while (flen++ < 3) {
+        fp *= 10;
+    }
+    *out = (int64_t)(ip * 1000 + fp);
+    return 0;
+}
+
 static int lbf_is_alnum(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')

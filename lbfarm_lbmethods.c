@@ -42,6 +42,25 @@
  *   LBF_LL_SCAN_MAX members every eligible member is compared; above,
  *   power-of-two choices: two distinct random eligible members, the
  *   lighter wins.  Ties go to a uniformly random member among the tied.
+ *
+ * pushed-metric: least-load where a member's capacity is its weight times
+ *   the headroom its own reports give it:
+ *
+ *       score = (inflight + 1) / (weight * headroom)
+ *       headroom = max(0.05, 1 - load)   for a fresh, trusted report
+ *                = 1                     otherwise (neutral)
+ *
+ *   load (0..1) is the farm's formula over the last pushed metrics
+ *   (lbf_load_eval).  Why not "send to the lowest load": a report is
+ *   seconds old while thousands of requests arrive in between, and a
+ *   balancer that trusts it alone sends all of them to whoever looked
+ *   lightest at the last report (mod_backhand's herd).  Here the report
+ *   only scales capacity; the live, exact in-flight count does the
+ *   steering between reports -- a member that receives more requests
+ *   sees its score rise at once -- and power-of-two choices keeps picks
+ *   spread even when two members report the same.  A member that stops
+ *   reporting goes neutral after the farm's expiry (plain least-load), and
+ *   a new run of reports counts only after the farm's blackout.
  */
 #include <string.h>
 
@@ -136,7 +155,8 @@ int lbf_best_tier(const struct lbf_pick *pk)
 
 /* ---- weighted ---- */
 
-static int lbf_pick_weighted(const struct lbf_pick *pk)
+static int lbf_pick_weighted(const struct lbf_method *m,
+                             const struct lbf_pick *pk)
 {
     struct lbf_farm *f = pk->farm;
     uint64_t st = atomic_load_explicit(&f->sched, memory_order_acquire);
@@ -145,6 +165,7 @@ static int lbf_pick_weighted(const struct lbf_pick *pk)
     uint64_t c;
     int best = -2;
 
+    (void)m;
     if (period == 0) {
         return -1;
     }
@@ -173,23 +194,57 @@ static int lbf_pick_weighted(const struct lbf_pick *pk)
 
 /* ---- least-load ---- */
 
-/* <0 when a is lighter than b, >0 when heavier, 0 on a tie. */
-static int lbf_load_cmp(const struct lbf_row *a, const struct lbf_row *b)
+/* least-load's capacity: the weight alone. */
+static uint64_t lbf_capacity_weight(const struct lbf_pick *pk,
+                                    const struct lbf_row *r)
+{
+    (void)pk;
+    return (uint64_t)atomic_load(&((struct lbf_row *)r)->weight) * 1000u;
+}
+
+uint32_t lbf_headroom(const struct lbf_pick *pk, const struct lbf_row *r)
+{
+    struct lbf_row *w = (struct lbf_row *)r;
+    uint64_t ts = atomic_load_explicit(&w->load_ts, memory_order_relaxed);
+    uint64_t since = atomic_load_explicit(&w->load_since,
+                                          memory_order_relaxed);
+    uint32_t load;
+
+    if (ts == 0 || pk->now < ts
+        || pk->now - ts > (uint64_t)pk->farm->expiry_ms * 1000u
+        || pk->now - since < (uint64_t)pk->farm->blackout_ms * 1000u) {
+        return 1000;
+    }
+    load = atomic_load_explicit(&w->load_milli, memory_order_relaxed);
+    return load >= 1000 - LBF_HEADROOM_MIN ? LBF_HEADROOM_MIN : 1000 - load;
+}
+
+/* pushed-metric's capacity: weight times the reported headroom. */
+static uint64_t lbf_capacity_pushed(const struct lbf_pick *pk,
+                                    const struct lbf_row *r)
+{
+    return (uint64_t)atomic_load(&((struct lbf_row *)r)->weight)
+           * lbf_headroom(pk, r);
+}
+
+/* <0 when a is lighter than b under m's capacity, >0 when heavier, 0 on
+ * a tie: (inflight_a + 1) / cap_a against (inflight_b + 1) / cap_b. */
+static int lbf_load_cmp(const struct lbf_method *m, const struct lbf_pick *pk,
+                        const struct lbf_row *a, const struct lbf_row *b)
 {
     int64_t la = atomic_load_explicit(&((struct lbf_row *)a)->inflight,
                                       memory_order_relaxed);
     int64_t lb = atomic_load_explicit(&((struct lbf_row *)b)->inflight,
                                       memory_order_relaxed);
-    int64_t x = (la < 0 ? 1 : la + 1) * (int64_t)atomic_load(
-                    &((struct lbf_row *)b)->weight);
-    int64_t y = (lb < 0 ? 1 : lb + 1) * (int64_t)atomic_load(
-                    &((struct lbf_row *)a)->weight);
+    __int128 x = (__int128)(la < 0 ? 1 : la + 1) * m->capacity(pk, b);
+    __int128 y = (__int128)(lb < 0 ? 1 : lb + 1) * m->capacity(pk, a);
 
     return x < y ? -1 : x > y;
 }
 
 /* Full scan of eligible members in the best tier; random among ties. */
-static int lbf_least_scan(const struct lbf_pick *pk)
+static int lbf_least_scan(const struct lbf_method *m,
+                          const struct lbf_pick *pk)
 {
     uint32_t i, n = pk->farm->n_rows, ties = 0;
     int best_tier = lbf_best_tier(pk), best = -1;
@@ -204,7 +259,7 @@ static int lbf_least_scan(const struct lbf_pick *pk)
             continue;
         }
         c = best < 0 ? -1
-                     : lbf_load_cmp(lbf_member_at(pk->h, pk->farm, i),
+                     : lbf_load_cmp(m, pk, lbf_member_at(pk->h, pk->farm, i),
                                     lbf_member_at(pk->h, pk->farm,
                                                   (uint32_t)best));
         if (c < 0) {
@@ -234,17 +289,19 @@ static int lbf_draw(const struct lbf_pick *pk, int other)
     return -1;
 }
 
-static int lbf_pick_least_load(const struct lbf_pick *pk)
+/* least-load and pushed-metric: the same pick, m->capacity differs. */
+static int lbf_pick_least_load(const struct lbf_method *m,
+                               const struct lbf_pick *pk)
 {
     int a, b, c;
 
     if (pk->farm->n_rows <= LBF_LL_SCAN_MAX) {
-        return lbf_least_scan(pk);
+        return lbf_least_scan(m, pk);
     }
     if ((a = lbf_draw(pk, -1)) < 0 || (b = lbf_draw(pk, a)) < 0) {
-        return lbf_least_scan(pk); /* most members unusable: be exact */
+        return lbf_least_scan(m, pk); /* most members unusable: be exact */
     }
-    c = lbf_load_cmp(lbf_member_at(pk->h, pk->farm, (uint32_t)a),
+    c = lbf_load_cmp(m, pk, lbf_member_at(pk->h, pk->farm, (uint32_t)a),
                      lbf_member_at(pk->h, pk->farm, (uint32_t)b));
     if (c == 0) {
         c = (lbf_rng_next(pk->rng) & 1u) ? -1 : 1;
@@ -266,11 +323,21 @@ static const struct lbf_method lbf_method_least_load = {
     .name = "least-load",
     .title = "fewest in-flight requests per weight (power of two choices)",
     .pick = lbf_pick_least_load,
+    .capacity = lbf_capacity_weight,
+};
+
+static const struct lbf_method lbf_method_pushed = {
+    .magic = LBF_METHOD_MAGIC,
+    .name = "pushed-metric",
+    .title = "least-load scaled by the load members push",
+    .pick = lbf_pick_least_load,
+    .capacity = lbf_capacity_pushed,
 };
 
 const struct lbf_method *const lbf_methods[] = {
     &lbf_method_weighted,
     &lbf_method_least_load,
+    &lbf_method_pushed,
     NULL
 };
 
@@ -294,7 +361,7 @@ const char *lbf_method_name(uint32_t mi)
 
 const char *lbf_method_list(void)
 {
-    return "weighted, least-load";
+    return "weighted, least-load, pushed-metric";
 }
 
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
@@ -306,7 +373,7 @@ int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
         return -1;
     }
     m = lbf_methods[mi];
-    pick = m->pick(pk);
+    pick = m->pick(m, pk);
     if (pick >= 0) {
         lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)pick));
     }

@@ -462,6 +462,7 @@ int lbf_row_lock(struct lbf_shm *h, struct lbf_row *r, uint32_t self)
             r->metric_ts = 0;
             r->n_metrics = 0;
             memset(r->metrics, 0, sizeof(r->metrics));
+            atomic_store(&r->load_ts, 0); /* neutral until the next push */
             atomic_fetch_add_explicit(&r->lock.seq, 1, memory_order_release);
             atomic_fetch_add(&h->hdr->repairs, 1);
         }

@@ -13,7 +13,7 @@
  *  +--------+-----------+-----------------+--------------------------+
  *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16 entries) |
  *  +--------+-----------+-----------------+--------------------------+
- *   128 B    128 B each  256 B each        per farm: 2 buffers of
+ *   128 B    128 B each  384 B each        per farm: 2 buffers of
  *                                          sched_cap entries
  *
  *  hdr  : magic "LBF1", layout version, sizes of hdr/farm/row, counts in use
@@ -23,7 +23,8 @@
  *         weighted schedule (buffer, period) and the shared schedule cursor.
  *  row  : one member: lock, name, admin state, tier, configured and
  *         effective weight, in-flight, requests, errors, error deadline,
- *         and room for pushed metrics (filled by the metrics push code).
+ *         the pushed metrics group (seqlock), push sequence and rate
+ *         bucket, and the derived load that picks read lock-free.
  *
  * Concurrency contract
  *  - Counters that every process changes (inflight, requests, errors,
@@ -132,7 +133,9 @@ struct lbf_farm {
     uint32_t min_tier;        /* lowest tier among members */
     _Atomic uint64_t sched;   /* published schedule: buf << 32 | period */
     _Atomic uint64_t cursor;  /* shared position in the schedule */
-    uint8_t reserved[32];
+    uint32_t expiry_ms;       /* pushed load older than this is ignored */
+    uint32_t blackout_ms;     /* a new run of reports is trusted after */
+    uint8_t reserved[24];
 };
 
 struct lbf_row {
@@ -154,12 +157,21 @@ struct lbf_row {
     uint32_t n_metrics;
     uint32_t pad0;
     struct lbf_metric metrics[LBF_METRICS_MAX];
-    uint8_t reserved[8];
+    /* push bookkeeping: written under lock only (lbfarm_push.c) */
+    uint64_t push_seq;        /* last accepted sequence number */
+    uint64_t rate_ts;         /* usec of the last token-bucket refill */
+    uint32_t rate_tokens;     /* bucket content, thousandths of a push */
+    /* what picks read, lock-free: the load derived from the last push */
+    _Atomic uint32_t load_milli;  /* 0..1000 */
+    _Atomic uint64_t load_ts;     /* usec of that push; 0 = none */
+    _Atomic uint64_t load_since;  /* usec the current run of fresh
+                                     reports began (for the blackout) */
+    uint8_t reserved[32];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");
 _Static_assert(sizeof(struct lbf_farm) == 128, "farm is 128 bytes");
-_Static_assert(sizeof(struct lbf_row) == 320, "row is 320 bytes");
+_Static_assert(sizeof(struct lbf_row) == 384, "row is 384 bytes");
 _Static_assert(sizeof(struct lbf_row) % 64 == 0, "rows fill cache lines");
 _Static_assert(offsetof(struct lbf_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct lbf_hdr, version) == 4, "version second");

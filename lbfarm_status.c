@@ -34,6 +34,17 @@ void lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
     s->requests = atomic_load(&r->requests);
     s->errors = atomic_load(&r->errors);
     until = atomic_load(&r->error_until);
+    {
+        struct lbf_pick pk = {.h = h, .farm = (struct lbf_farm *)f,
+                              .now = now_usec};
+        uint64_t ts = atomic_load(&r->load_ts);
+
+        s->load_milli = atomic_load(&r->load_milli);
+        s->load_age_ms = ts == 0 ? -1
+                         : now_usec > ts ? (int64_t)((now_usec - ts) / 1000)
+                                         : 0;
+        s->headroom_milli = lbf_headroom(&pk, r);
+    }
     s->error_left_ms = until > now_usec ? (until - now_usec) / 1000 : 0;
     if (atomic_load(&r->admin) != LBF_ADMIN_ENABLED) {
         s->state = "offline";
@@ -57,10 +68,15 @@ void lbf_render_text(const struct lbf_snap *s, size_t n, uint64_t generation,
         len = snprintf(line, sizeof(line), "member %s %s method=%s state=%s "
                        "weight=%" PRIu32 " cfg_weight=%" PRIu32 " tier=%"
                        PRIu32 " inflight=%" PRId32 " requests=%" PRIu64
-                       " errors=%" PRIu64 " error_left_ms=%" PRIu64 "\n",
+                       " errors=%" PRIu64 " error_left_ms=%" PRIu64
+                       " load=%" PRIu32 ".%03" PRIu32 " load_age_ms=%" PRId64
+                       " headroom=%" PRIu32 ".%03" PRIu32 "\n",
                        s[i].farm, s[i].name, s[i].method, s[i].state,
                        s[i].weight, s[i].cfg_weight, s[i].tier, s[i].inflight,
-                       s[i].requests, s[i].errors, s[i].error_left_ms);
+                       s[i].requests, s[i].errors, s[i].error_left_ms,
+                       s[i].load_milli / 1000, s[i].load_milli % 1000,
+                       s[i].load_age_ms, s[i].headroom_milli / 1000,
+                       s[i].headroom_milli % 1000);
         if (len > 0) {
             emit(ctx, line, (size_t)len < sizeof(line) ? (size_t)len
                                                        : sizeof(line) - 1);

@@ -37,14 +37,20 @@ struct lbf_gen {
 /* ------------------------------------------------------------------ */
 /* Directives                                                          */
 
+struct lbf_farm_conf *lbf_farm_current(cmd_parms *cmd, const char **err)
+{
+    *err = lbf_cur_farm ? NULL : apr_psprintf(cmd->pool, "%s must be inside "
+                                              "<LBFarm>", cmd->cmd->name);
+    return lbf_cur_farm;
+}
+
 /* Start of every inner directive: returns an error unless inside <LBFarm>. */
 static const char *lbf_in_farm(cmd_parms *cmd)
 {
-    if (lbf_cur_farm == NULL) {
-        return apr_psprintf(cmd->pool, "%s must be inside <LBFarm>",
-                            cmd->cmd->name);
-    }
-    return NULL;
+    const char *err;
+
+    lbf_farm_current(cmd, &err);
+    return err;
 }
 
 /* <LBFarm name> ... </LBFarm>: declares a farm, then reads its body. */
@@ -82,6 +88,7 @@ static const char *lbf_cmd_farm(cmd_parms *cmd, void *dc LBF_UNUSED, const char 
     fc->members = apr_array_make(cmd->pool, 4, sizeof(struct lbf_member_conf));
     fc->where = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                              cmd->directive->line_num);
+    lbf_push_farm_defaults(fc);
     lbf_cur_farm = fc;
     err = ap_walk_config(cmd->directive->first_child, cmd, cmd->context);
     lbf_cur_farm = NULL;
@@ -129,10 +136,11 @@ static const char *lbf_cmd_retry(cmd_parms *cmd, void *dc LBF_UNUSED, const char
                                        &lbf_cur_farm->retry);
 }
 
-/* Normalize a member URL into scheme://host[:port][/path] (no trailing
- * '/'); returns an error message or NULL. */
+/* Normalize a member URL into scheme://host:port[/path] (no trailing
+ * '/'), with its host and port; returns an error message or NULL. */
 static const char *lbf_member_url(apr_pool_t *p, const char *url,
-                                  const char **norm)
+                                  const char **norm, const char **host,
+                                  apr_port_t *port)
 {
     apr_uri_t u;
     const char *path;
@@ -153,11 +161,11 @@ static const char *lbf_member_url(apr_pool_t *p, const char *url,
     while (*path && path[strlen(path) - 1] == '/') {
         path = apr_pstrmemdup(p, path, strlen(path) - 1);
     }
+    *host = u.hostname;
+    *port = u.port ? u.port : apr_uri_port_of_scheme(u.scheme);
     *norm = apr_psprintf(p, "%s://%s%s%s:%u%s", u.scheme,
                          strchr(u.hostname, ':') ? "[" : "", u.hostname,
-                         strchr(u.hostname, ':') ? "]" : "",
-                         u.port ? u.port : apr_uri_port_of_scheme(u.scheme),
-                         path);
+                         strchr(u.hostname, ':') ? "]" : "", *port, path);
     return NULL;
 }
 
@@ -250,13 +258,13 @@ static const char *lbf_cmd_member(cmd_parms *cmd, void *dc LBF_UNUSED, const cha
         return apr_psprintf(cmd->pool, "LBFarmMember: invalid member name "
                             "\"%s\" (1..31 of A-Z a-z 0-9 _ -)", name);
     }
-    if ((err = lbf_member_url(cmd->pool, url, &norm)) != NULL) {
+    memset(&mc, 0, sizeof(mc));
+    if ((err = lbf_member_url(cmd->pool, url, &norm, &mc.host, &mc.port))) {
         return apr_pstrcat(cmd->pool, "LBFarmMember: ", err, NULL);
     }
     if ((err = lbf_member_dup(cmd, lbf_cur_farm, name, norm)) != NULL) {
         return err;
     }
-    memset(&mc, 0, sizeof(mc));
     mc.name = name;
     mc.url = norm;
     mc.weight = 1;
@@ -478,6 +486,7 @@ static int lbf_populate_farms(server_rec *s)
         }
         fc->fi = (uint32_t)rc;
         fc->balancer = lbf_private_balancer(lbf_g->pconf, fc);
+        lbf_push_farm_setup(fc, lbf_farm_at(&lbf_g->shm, fc->fi));
         for (j = 0; j < fc->members->nelts; j++) {
             struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, j,
                                                         struct lbf_member_conf);
@@ -658,6 +667,21 @@ static const command_rec lbf_cmds[] = {
                   "weighted | least-load"),
     AP_INIT_TAKE1("LBFarmRetry", lbf_cmd_retry, NULL, RSRC_CONF,
                   "seconds a failed member stays in error (default 60)"),
+    AP_INIT_TAKE1("LBFarmPushKey", lbf_cmd_push_key, NULL, RSRC_CONF,
+                  "file holding the farm's push secret (two lines: two live "
+                  "secrets)"),
+    AP_INIT_RAW_ARGS("LBFarmMetric", lbf_cmd_metric, NULL, RSRC_CONF,
+                     "name capacity [weight]: a term of the load formula"),
+    AP_INIT_TAKE1("LBFarmPushWindow", lbf_cmd_push_time, (void *)0, RSRC_CONF,
+                  "seconds a push timestamp may differ from now (30)"),
+    AP_INIT_TAKE1("LBFarmMetricExpiry", lbf_cmd_push_time, (void *)1,
+                  RSRC_CONF, "age after which pushed load is ignored (15s)"),
+    AP_INIT_TAKE1("LBFarmMetricBlackout", lbf_cmd_push_time, (void *)2,
+                  RSRC_CONF, "time before a new run of reports counts (2s)"),
+    AP_INIT_TAKE2("LBFarmPushRate", lbf_cmd_push_rate, NULL, RSRC_CONF,
+                  "pushes per second per member, and burst (5 10)"),
+    AP_INIT_FLAG("LBFarmHeartbeat", lbf_cmd_heartbeat, NULL, RSRC_CONF,
+                 "accept mod_heartbeat's v=1&ready=&busy= messages (Off)"),
     {NULL}
 };
 
@@ -671,6 +695,7 @@ static void lbf_register_hooks(apr_pool_t *p)
     ap_hook_child_init(lbf_child_init, pred, NULL, APR_HOOK_MIDDLE);
     lbf_proxy_register_hooks(p);
     lbf_status_register_hooks(p);
+    lbf_push_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(lbfarm) = {

@@ -14,6 +14,11 @@
  * overflow.  Returns 0 and sets *out, or -1. */
 int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 
+/* Parse a decimal "123" or "12.345" (at most 3 decimals, no sign) of n
+ * bytes into thousandths.  Returns 0, -1 when not such a number, or -2
+ * when above max (in whole units). */
+int lbf_parse_milli(const char *s, size_t n, int64_t max, int64_t *out);
+
 /* 1 when s is a valid farm or member name: 1..31 characters from
  * [A-Za-z0-9_-], starting with a letter or digit; else 0. */
 int lbf_name_valid(const char *s);

@@ -44,16 +44,32 @@ struct lbf_pick {
 /* lbf_farm.method of a balancer:// whose lbmethod is not one of ours. */
 #define LBF_METHOD_FOREIGN UINT32_MAX
 
+struct lbf_method;
+
 /* Returns the chosen member index within the farm, or -1 when no member is
  * eligible.  Called with no lock held; takes none (lock-free). */
-typedef int lbf_pick_f(const struct lbf_pick *pk);
+typedef int lbf_pick_f(const struct lbf_method *m, const struct lbf_pick *pk);
+
+/* Capacity of row r as load-based methods see it: its weight times a
+ * headroom in thousandths (1000 = all of it).  Lock-free. */
+typedef uint64_t lbf_capacity_f(const struct lbf_pick *pk,
+                                const struct lbf_row *r);
 
 struct lbf_method {
     unsigned magic;           /* LBF_METHOD_MAGIC */
     const char *name;         /* provider name, <= 14 chars */
     const char *title;        /* one line for docs and status pages */
     lbf_pick_f *pick;
+    lbf_capacity_f *capacity; /* load-based methods only, else NULL */
 };
+
+#define LBF_HEADROOM_MIN 50   /* a fully loaded member keeps 5 % */
+
+/* Headroom in thousandths that pushed load gives row r at pk->now: 1000
+ * when there is no fresh, trusted report (older than the farm's expiry,
+ * or the run of reports younger than its blackout), else 1000 - load,
+ * at least LBF_HEADROOM_MIN. */
+uint32_t lbf_headroom(const struct lbf_pick *pk, const struct lbf_row *r);
 
 /* NULL-terminated; the index of a method is stored in lbf_farm.method. */
 extern const struct lbf_method *const lbf_methods[];
@@ -64,7 +80,7 @@ int lbf_method_find(const char *name);
 /* Name of method index mi, or "?" when out of range. */
 const char *lbf_method_name(uint32_t mi);
 
-/* "weighted, least-load" -- for error messages. */
+/* "weighted, least-load, pushed-metric" -- for error messages. */
 const char *lbf_method_list(void);
 
 /* Pick with method mi and take the member (inflight++, requests++).

@@ -29,6 +29,10 @@ struct lbf_snap {
     uint64_t requests;
     uint64_t errors;
     uint64_t error_left_ms;   /* time left in error, 0 when usable */
+    uint32_t load_milli;      /* last pushed load, thousandths */
+    int64_t load_age_ms;      /* its age; -1 when never pushed */
+    uint32_t headroom_milli;  /* what pushed-metric uses now (1000 =
+                                 neutral: none, stale or in blackout) */
 };
 
 /* Copy member mi of farm f at now_usec into *s.  Lock-free. */
@@ -40,7 +44,8 @@ typedef void lbf_emit_f(void *ctx, const char *s, size_t n);
 
 /* Render n snapshots as text, one line per member:
  *   member FARM NAME method=M state=S weight=W cfg_weight=C tier=T
- *          inflight=I requests=R errors=E error_left_ms=L
+ *          inflight=I requests=R errors=E error_left_ms=L load=0.LLL
+ *          load_age_ms=A headroom=0.HHH
  * preceded by "# lbfarm generation=G farms=F members=N". */
 void lbf_render_text(const struct lbf_snap *s, size_t n, uint64_t generation,
                      uint32_t farms, lbf_emit_f *emit, void *ctx);

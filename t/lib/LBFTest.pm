@@ -143,6 +143,7 @@ sub children_of {
 # Waits (bounded) for $pid to exit; returns its wait status or undef.
 sub reap {
     my ($pid, $timeout) = @_;
+    local $?;    # a stray $? of -1 would turn a later die() into exit 0
     my $deadline = time + $timeout;
     while (1) {
         my $r = waitpid($pid, WNOHANG);
@@ -221,6 +222,7 @@ sub start_member {
                             CLEANUP => !$ENV{LBF_KEEP});
     my $port = $opt{port} // free_port();
     my $log = "$MEMBER_DIR/$name-$port.log";
+    local $?;
     my @argv = ($bin, '--port', $port, '--name', $name);
     push @argv, '--bind', $opt{bind} if $opt{bind};
     my $pid = spawn(argv => \@argv, log => $log, what => "member $name");
@@ -427,6 +429,7 @@ sub start_httpd {
     my $port = free_port();
     my $pre = preamble(%opt, dir => $dir, port => $port);
     my $conf = "$dir/httpd.conf";
+    local $?;
     spit($conf, $pre . $opt{body});
     my $pid = spawn(argv => [$HTTPD, '-f', $conf, '-DFOREGROUND'],
                     log => "$dir/stderr", env => httpd_env(),

@@ -1,0 +1,478 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * mod_lbfarm_push.c -- "SetHandler lbfarm-push": members report their load.
+ * Directives of the push policy, key loading and derivation, and the
+ * handler that maps the core's verdicts (lbfarm_push.c) to HTTP statuses.
+ * Secrets are read from files at start-up and never logged.
+ */
+#include "apr_strings.h"
+#include "apr_file_io.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "mod_lbfarm.h"
+#include "lbfarm_conf.h"
+
+APLOG_USE_MODULE(lbfarm);
+
+#define LBF_SECRET_MIN   16    /* bytes of a farm secret, at least */
+#define LBF_SECRET_MAX   512
+#define LBF_HB_BODY_MAX  1024  /* mod_heartbeat POST body */
+
+/* ------------------------------------------------------------------ */
+/* Directives                                                          */
+
+void lbf_push_farm_defaults(struct lbf_farm_conf *fc)
+{
+    fc->policy.window_sec = 30;
+    fc->policy.rate_per_sec = 5;
+    fc->policy.burst = 10;
+    fc->expiry = apr_time_from_sec(15);
+    fc->blackout = apr_time_from_sec(2);
+}
+
+/* Read up to two secrets, one per line, from file path into fc. */
+static const char *lbf_read_secrets(cmd_parms *cmd, struct lbf_farm_conf *fc,
+                                    const char *path)
+{
+    char buf[2 * LBF_SECRET_MAX + 4], *line, *last;
+    apr_file_t *f;
+    apr_size_t n = sizeof(buf) - 1;
+    apr_status_t rv;
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT,
+                       cmd->temp_pool);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "LBFarmPushKey: cannot read \"%s\" "
+                            "(%pm)", path, &rv);
+    }
+    rv = apr_file_read(f, buf, &n);
+    apr_file_close(f);
+    buf[rv == APR_SUCCESS || rv == APR_EOF ? n : 0] = '\0';
+    fc->nsecrets = 0;
+    for (line = apr_strtok(buf, "\r\n", &last); line;
+         line = apr_strtok(NULL, "\r\n", &last)) {
+        if (*line == '#' || strlen(line) == 0) {
+            continue;
+        }
+        if (strlen(line) < LBF_SECRET_MIN || strlen(line) > LBF_SECRET_MAX
+            || fc->nsecrets == LBF_PUSH_KEYS_MAX) {
+            return apr_psprintf(cmd->pool, "LBFarmPushKey: \"%s\" must hold "
+                                "one or two secrets of %d..%d characters, "
+                                "one per line", path, LBF_SECRET_MIN,
+                                LBF_SECRET_MAX);
+        }
+        fc->secret_len[fc->nsecrets] = strlen(line);
+        fc->secrets[fc->nsecrets++] = apr_pstrdup(cmd->pool, line);
+    }
+    memset(buf, 0, sizeof(buf));
+    return fc->nsecrets ? NULL : apr_psprintf(cmd->pool, "LBFarmPushKey: "
+                                              "\"%s\" holds no secret", path);
+}
+
+const char *lbf_cmd_push_key(cmd_parms *cmd, void *dc LBF_UNUSED,
+                             const char *arg)
+{
+    const char *err;
+    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+
+    return fc ? lbf_read_secrets(cmd, fc, ap_server_root_relative(cmd->pool,
+                                                                  arg))
+              : err;
+}
+
+/* LBFarmMetric name capacity [weight] */
+const char *lbf_cmd_metric(cmd_parms *cmd, void *dc LBF_UNUSED,
+                           const char *args)
+{
+    const char *err, *name, *cap, *w;
+    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_load_term *t;
+    uint32_t weight = 1, i;
+
+    if (fc == NULL) {
+        return err;
+    }
+    name = ap_getword_conf(cmd->pool, &args);
+    cap = ap_getword_conf(cmd->pool, &args);
+    w = ap_getword_conf(cmd->pool, &args);
+    if (*name == '\0' || *cap == '\0' || *args) {
+        return "LBFarmMetric: expected a name, a capacity and an optional "
+               "weight";
+    }
+    if (strlen(name) >= LBF_METRIC_NAME
+        || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_")
+           != strlen(name)) {
+        return apr_psprintf(cmd->pool, "LBFarmMetric: invalid metric name "
+                            "\"%s\" ([a-z0-9_], 1..15)", name);
+    }
+    for (i = 0; i < fc->nterms; i++) {
+        if (!strcmp(fc->terms[i].name, name)) {
+            return apr_psprintf(cmd->pool, "LBFarmMetric: duplicate metric "
+                                "\"%s\"", name);
+        }
+    }
+    if (fc->nterms == LBF_METRICS_MAX) {
+        return "LBFarmMetric: at most 8 metrics per farm";
+    }
+    t = &fc->terms[fc->nterms];
+    if (lbf_parse_milli(cap, strlen(cap), LBF_PUSH_VALUE_MAX, &t->capacity)
+        || t->capacity <= 0) {
+        return apr_psprintf(cmd->pool, "LBFarmMetric: invalid capacity \"%s\""
+                            " for \"%s\" (a number > 0, 3 decimals)", cap,
+                            name);
+    }
+    if (*w && lbf_parse_uint(w, 1, 100, &weight) != 0) {
+        return apr_psprintf(cmd->pool, "LBFarmMetric: invalid weight \"%s\" "
+                            "for \"%s\" (1..100)", w, name);
+    }
+    apr_cpystrn(t->name, name, sizeof(t->name));
+    t->weight = weight;
+    fc->nterms++;
+    return NULL;
+}
+
+/* LBFarmPushWindow / LBFarmMetricExpiry / LBFarmMetricBlackout */
+const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc LBF_UNUSED,
+                              const char *arg)
+{
+    const char *err;
+    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    int which = (int)(intptr_t)cmd->info;
+    apr_interval_time_t t;
+
+    if (fc == NULL) {
+        return err;
+    }
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < 0 || t > apr_time_from_sec(3600)
+        || (which == 0 && t < apr_time_from_sec(1))) {
+        return apr_psprintf(cmd->pool, "%s: invalid time \"%s\" (seconds, or "
+                            "with ms suffix; %s..3600s)", cmd->cmd->name, arg,
+                            which == 0 ? "1" : "0");
+    }
+    if (which == 0) {
+        fc->policy.window_sec = (uint32_t)apr_time_sec(t);
+    }
+    else if (which == 1) {
+        fc->expiry = t;
+    }
+    else {
+        fc->blackout = t;
+    }
+    return NULL;
+}
+
+const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc LBF_UNUSED,
+                              const char *a, const char *b)
+{
+    const char *err;
+    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    uint32_t rate, burst;
+
+    if (fc == NULL) {
+        return err;
+    }
+    if (lbf_parse_uint(a, 1, 1000, &rate) != 0
+        || lbf_parse_uint(b, 1, 10000, &burst) != 0) {
+        return apr_psprintf(cmd->pool, "LBFarmPushRate: invalid \"%s %s\" "
+                            "(pushes per second 1..1000, burst 1..10000)",
+                            a, b);
+    }
+    fc->policy.rate_per_sec = rate;
+    fc->policy.burst = burst;
+    return NULL;
+}
+
+const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
+{
+    const char *err;
+    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+
+    if (fc != NULL) {
+        fc->heartbeat = on;
+    }
+    return fc ? NULL : err;
+}
+
+void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
+{
+    int i, k;
+
+    if (fc->nterms == 0) { /* default formula: cpu as a fraction of 1 */
+        apr_cpystrn(fc->terms[0].name, "cpu", sizeof(fc->terms[0].name));
+        fc->terms[0].capacity = 1000;
+        fc->terms[0].weight = 1;
+        fc->nterms = 1;
+    }
+    f->expiry_ms = (uint32_t)apr_time_as_msec(fc->expiry);
+    f->blackout_ms = (uint32_t)apr_time_as_msec(fc->blackout);
+    for (i = 0; i < fc->members->nelts; i++) {
+        struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, i,
+                                                    struct lbf_member_conf);
+        for (k = 0; k < fc->nsecrets; k++) {
+            lbf_push_member_key((const uint8_t *)fc->secrets[k],
+                                fc->secret_len[k], mc->name, mc->keys[k]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The handler                                                         */
+
+/* Answer status with a one-line text body; returns OK (we wrote it). */
+static int lbf_answer(request_rec *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = apr_pvsprintf(r->pool, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rprintf(r, "%s\n", msg);
+    return OK;
+}
+
+/* Log a refused push at most once a second per process. */
+static void lbf_log_refusal(request_rec *r, const char *why)
+{
+    static _Atomic apr_time_t last;
+    static atomic_uint suppressed;
+    apr_time_t now = apr_time_now(), prev = atomic_load(&last);
+
+    if (now - prev < apr_time_from_sec(1)
+        || !atomic_compare_exchange_strong(&last, &prev, now)) {
+        atomic_fetch_add(&suppressed, 1);
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00040: push refused "
+                  "from %s: %s (%u more refusals not logged)",
+                  r->useragent_ip, why, atomic_exchange(&suppressed, 0));
+}
+
+/* The shm row of member mc of farm fc. */
+static struct lbf_row *lbf_row_of(struct lbf_global *g,
+                                  const struct lbf_farm_conf *fc,
+                                  const struct lbf_member_conf *mc)
+{
+    uint32_t mi = (uint32_t)(mc - (struct lbf_member_conf *)fc->members->elts);
+
+    return lbf_member_at(&g->shm, lbf_farm_at(&g->shm, fc->fi), mi);
+}
+
+/* Find farm and member of msg; answers 400 itself and returns NULL. */
+static struct lbf_member_conf *lbf_push_target(request_rec *r,
+                                               const struct lbf_push_msg *msg,
+                                               struct lbf_farm_conf **fcp)
+{
+    struct lbf_global *g = lbf_global_get();
+    char key[LBF_NAME_SIZE];
+    int i;
+
+    apr_cpystrn(key, msg->farm, sizeof(key));
+    ap_str_tolower(key);
+    *fcp = apr_hash_get(g->by_name, key, APR_HASH_KEY_STRING);
+    for (i = 0; *fcp && i < (*fcp)->members->nelts; i++) {
+        struct lbf_member_conf *mc = &APR_ARRAY_IDX((*fcp)->members, i,
+                                                    struct lbf_member_conf);
+        if (!strcasecmp(mc->name, msg->member)) {
+            return mc;
+        }
+    }
+    lbf_answer(r, HTTP_BAD_REQUEST, *fcp ? "member: unknown in this farm"
+                                         : "farm: unknown");
+    return NULL;
+}
+
+/* 1 when msg's signature is some other member's of farm fc. */
+static int lbf_push_other_member(request_rec *r, struct lbf_farm_conf *fc,
+                                 const struct lbf_member_conf *self,
+                                 const struct lbf_push_msg *msg)
+{
+    int i;
+
+    for (i = 0; i < fc->members->nelts; i++) {
+        struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, i,
+                                                    struct lbf_member_conf);
+        if (mc != self && lbf_push_verify(r->args, msg,
+                                          (const uint8_t (*)[LBF_KEY_LEN])
+                                          mc->keys, fc->nsecrets)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const int lbf_push_status[] = {
+    [LBF_PUSH_OK] = HTTP_OK,
+    [LBF_PUSH_EBAD] = HTTP_BAD_REQUEST,
+    [LBF_PUSH_ESIG] = HTTP_UNAUTHORIZED,
+    [LBF_PUSH_EOTHER] = HTTP_FORBIDDEN,
+    [LBF_PUSH_EREPLAY] = HTTP_CONFLICT,
+    [LBF_PUSH_ESTALE] = HTTP_CONFLICT,
+    [LBF_PUSH_ERATE] = HTTP_TOO_MANY_REQUESTS,
+    [LBF_PUSH_ENOENT] = HTTP_NOT_FOUND,
+};
+
+static const char *const lbf_push_text[] = {
+    [LBF_PUSH_OK] = "ok",
+    [LBF_PUSH_EBAD] = "malformed",
+    [LBF_PUSH_ESIG] = "sig: bad signature",
+    [LBF_PUSH_EOTHER] = "member: signed for another member",
+    [LBF_PUSH_EREPLAY] = "seq: not above the last accepted (replay)",
+    [LBF_PUSH_ESTALE] = "ts: outside the accepted window (stale)",
+    [LBF_PUSH_ERATE] = "rate: too many pushes from this member",
+    [LBF_PUSH_ENOENT] = "unknown",
+};
+
+/* A signed push in r->args. */
+static int lbf_push_signed(request_rec *r, struct lbf_global *g)
+{
+    struct lbf_push_msg msg;
+    struct lbf_farm_conf *fc;
+    struct lbf_member_conf *mc;
+    char err[160];
+    int rc;
+
+    if (lbf_push_parse(r->args, strlen(r->args), &msg, err, sizeof(err))) {
+        return lbf_answer(r, HTTP_BAD_REQUEST, "%s", err);
+    }
+    if ((mc = lbf_push_target(r, &msg, &fc)) == NULL) {
+        return OK;
+    }
+    if (!lbf_push_verify(r->args, &msg, (const uint8_t (*)[LBF_KEY_LEN])
+                         mc->keys, fc->nsecrets)) {
+        rc = lbf_push_other_member(r, fc, mc, &msg) ? LBF_PUSH_EOTHER
+                                                   : LBF_PUSH_ESIG;
+        lbf_log_refusal(r, lbf_push_text[rc]);
+        return lbf_answer(r, lbf_push_status[rc], "%s", lbf_push_text[rc]);
+    }
+    rc = lbf_push_apply(&g->shm, lbf_row_of(g, fc, mc), (uint32_t)getpid(), &msg, (uint64_t)apr_time_now(),
+                        &fc->policy, fc->terms, fc->nterms);
+    if (rc != LBF_PUSH_OK) {
+        lbf_log_refusal(r, lbf_push_text[rc]);
+    }
+    return lbf_answer(r, lbf_push_status[rc], "%s farm=%s member=%s",
+                      lbf_push_text[rc], fc->name, mc->name);
+}
+
+/* Read a POST body of at most LBF_HB_BODY_MAX bytes into buf; returns its
+ * length or -1 (too long or unreadable). */
+static long lbf_read_body(request_rec *r, char *buf)
+{
+    long n = 0, got;
+
+    if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK
+        || !ap_should_client_block(r)) {
+        return 0;
+    }
+    while ((got = ap_get_client_block(r, buf + n, LBF_HB_BODY_MAX + 1 - n))
+           > 0) {
+        if ((n += got) > LBF_HB_BODY_MAX) {
+            return -1;
+        }
+    }
+    return got < 0 ? -1 : n;
+}
+
+/* The member of a LBFarmHeartbeat farm at ip (and port, unless 0). */
+static struct lbf_member_conf *lbf_hb_member(struct lbf_global *g,
+                                             const char *ip, uint32_t port,
+                                             struct lbf_farm_conf **fcp)
+{
+    int i, j;
+
+    for (i = 0; i < g->farms->nelts; i++) {
+        struct lbf_farm_conf *fc = APR_ARRAY_IDX(g->farms, i,
+                                                 struct lbf_farm_conf *);
+        for (j = 0; fc->heartbeat && j < fc->members->nelts; j++) {
+            struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, j,
+                                                        struct lbf_member_conf);
+            if (!strcmp(mc->host, ip) && (port == 0 || mc->port == port)) {
+                *fcp = fc;
+                return mc;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* A mod_heartbeat message: from q, or from the POST body when q is NULL.
+ * Unsigned (mod_heartbeat cannot sign): the sender is the member whose
+ * URL host is the client address; protect the location with Require. */
+static int lbf_push_heartbeat(request_rec *r, struct lbf_global *g,
+                              const char *q, apr_size_t len)
+{
+    char body[LBF_HB_BODY_MAX + 2], err[160];
+    struct lbf_farm_conf *fc = NULL;
+    struct lbf_member_conf *mc;
+    uint32_t load, port;
+    long n;
+    int rc;
+
+    if (q == NULL) {
+        if ((n = lbf_read_body(r, body)) < 0) {
+            return lbf_answer(r, HTTP_BAD_REQUEST, "body: longer than %d "
+                              "bytes or unreadable", LBF_HB_BODY_MAX);
+        }
+        body[n] = '\0';
+        q = body;
+        len = (apr_size_t)n;
+    }
+    if (lbf_push_parse_heartbeat(q, len, &load, &port, err, sizeof(err))) {
+        return lbf_answer(r, HTTP_BAD_REQUEST, "%s", err);
+    }
+    if ((mc = lbf_hb_member(g, r->useragent_ip, port, &fc)) == NULL) {
+        lbf_log_refusal(r, "heartbeat from no member of a LBFarmHeartbeat "
+                        "farm");
+        return lbf_answer(r, HTTP_FORBIDDEN, "heartbeat: no member at this "
+                          "address in a farm with LBFarmHeartbeat On");
+    }
+    rc = lbf_push_apply_load(&g->shm, lbf_row_of(g, fc, mc),
+                             (uint32_t)getpid(), load,
+                             (uint64_t)apr_time_now(), &fc->policy);
+    return lbf_answer(r, lbf_push_status[rc], "%s farm=%s member=%s",
+                      lbf_push_text[rc], fc->name, mc->name);
+}
+
+static int lbf_push_handler(request_rec *r)
+{
+    struct lbf_global *g = lbf_global_get();
+
+    if (r->handler == NULL || strcmp(r->handler, "lbfarm-push") != 0) {
+        return DECLINED;
+    }
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        apr_table_setn(r->headers_out, "Allow", "GET, POST");
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (g == NULL || g->shm.base == NULL) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (r->method_number == M_POST) {
+        return lbf_push_heartbeat(r, g, NULL, 0);
+    }
+    if (r->args == NULL || *r->args == '\0') {
+        return lbf_answer(r, HTTP_BAD_REQUEST, "query: missing");
+    }
+    if (!strncmp(r->args, "v=", 2)) {
+        return lbf_push_heartbeat(r, g, r->args, strlen(r->args));
+    }
+    if (r->method_number != M_GET) {
+        apr_table_setn(r->headers_out, "Allow", "GET, POST");
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    return lbf_push_signed(r, g);
+}
+
+void lbf_push_register_hooks(apr_pool_t *p LBF_UNUSED)
+{
+    ap_hook_handler(lbf_push_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
