@@ -40,7 +40,7 @@ my @bad = (
       'no LBFarm named "farm_two"' ],
     [ 'unknown method',
       farm("    LBFarmMethod fastest\n$two"),
-      'unknown method "fastest" (known: weighted, least-load)' ],
+      'unknown method "fastest" (known: weighted, least-load, pushed-metric)' ],
 );
 
 for my $case (@bad) {

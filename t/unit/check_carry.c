@@ -24,9 +24,9 @@ static struct lbf_farm *carry_farm(struct lbf_shm *h, const char *name,
 
     ck_assert_int_ge(fi, 0);
     for (i = 0; i < n; i++) {
-        ck_assert_int_eq(lbf_member_add(h, (uint32_t)fi, m[i].name,
-                                        m[i].weight, 0, 60),
-                         (int)i);
+        ck_assert_int_eq(
+            lbf_member_add(h, (uint32_t)fi, m[i].name, m[i].weight, 0, 60),
+            (int)i);
     }
     f = lbf_farm_at(h, (uint32_t)fi);
     ck_assert_int_eq(lbf_farm_rebuild(h, f), LBF_OK);
@@ -60,15 +60,21 @@ static void carry_traffic(struct lbf_row *r, int take, int ok, int failed)
 START_TEST(carry_keeps_admin_weight_and_counters_by_name)
 {
     static const struct carry_member old_web[] = {
-        { "a", 5 }, { "b", 1 }, { "c", 2 }, { "gone", 1 },
+        {"a", 5},
+        {"b", 1},
+        {"c", 2},
+        {"gone", 1},
     };
-    static const struct carry_member old_api[] = { { "x", 1 } };
+    static const struct carry_member old_api[] = {{"x", 1}};
     /* new config: other order, a new member, c configured 2 -> 7 */
-    static const struct carry_member new_api[] = { { "y", 1 }, { "x", 1 } };
+    static const struct carry_member new_api[] = {{"y", 1}, {"x", 1}};
     static const struct carry_member new_web[] = {
-        { "d", 1 }, { "a", 5 }, { "b", 1 }, { "c", 7 },
+        {"d", 1},
+        {"a", 5},
+        {"b", 1},
+        {"c", 7},
     };
-    static const struct carry_member new_other[] = { { "a", 2 } };
+    static const struct carry_member new_other[] = {{"a", 2}};
     struct lbf_shm o, n;
     struct lbf_farm *ow, *oa, *nw, *na, *no;
     struct lbf_row *r;
@@ -78,9 +84,9 @@ START_TEST(carry_keeps_admin_weight_and_counters_by_name)
     oa = carry_farm(&o, "api", "least-load", old_api, 1);
     /* runtime state of the old generation */
     atomic_store(&carry_row(&o, ow, "b")->admin, LBF_ADMIN_OFFLINE);
-    ck_assert_int_eq(lbf_member_set_weight(&o, ow, 0, 3), LBF_OK);  /* a */
-    ck_assert_int_eq(lbf_member_set_weight(&o, ow, 2, 4), LBF_OK);  /* c */
-    carry_traffic(carry_row(&o, ow, "a"), 10, 5, 2);  /* 3 in flight */
+    ck_assert_int_eq(lbf_member_set_weight(&o, ow, 0, 3), LBF_OK); /* a */
+    ck_assert_int_eq(lbf_member_set_weight(&o, ow, 2, 4), LBF_OK); /* c */
+    carry_traffic(carry_row(&o, ow, "a"), 10, 5, 2); /* 3 in flight */
     carry_traffic(carry_row(&o, ow, "b"), 4, 3, 1);
     carry_traffic(carry_row(&o, ow, "c"), 1, 0, 0);
     lbf_row_set_error(carry_row(&o, ow, "c"), LBF_T_NOW);
@@ -93,7 +99,7 @@ START_TEST(carry_keeps_admin_weight_and_counters_by_name)
 
     ck_assert_int_eq(lbf_shm_carry(&n, &o), 4); /* a b c x */
 
-    r = carry_row(&n, nw, "a");   /* runtime weight kept: cfg unchanged */
+    r = carry_row(&n, nw, "a"); /* runtime weight kept: cfg unchanged */
     ck_assert_uint_eq(atomic_load(&r->admin), LBF_ADMIN_ENABLED);
     ck_assert_uint_eq(atomic_load(&r->weight), 3);
     ck_assert_uint_eq(r->cfg_weight, 5);
@@ -101,14 +107,14 @@ START_TEST(carry_keeps_admin_weight_and_counters_by_name)
     ck_assert_uint_eq(atomic_load(&r->errors), 2);
     ck_assert_int_eq(atomic_load(&r->inflight), 0);
 
-    r = carry_row(&n, nw, "b");   /* offline survives the restart */
+    r = carry_row(&n, nw, "b"); /* offline survives the restart */
     ck_assert_uint_eq(atomic_load(&r->admin), LBF_ADMIN_OFFLINE);
     ck_assert_uint_eq(atomic_load(&r->weight), 1);
     ck_assert_uint_eq(atomic_load(&r->requests), 4);
     ck_assert_uint_eq(atomic_load(&r->errors), 1);
     ck_assert_int_eq(atomic_load(&r->inflight), 0);
 
-    r = carry_row(&n, nw, "c");   /* configured weight changed: new wins */
+    r = carry_row(&n, nw, "c"); /* configured weight changed: new wins */
     ck_assert_uint_eq(atomic_load(&r->weight), 7);
     ck_assert_uint_eq(r->cfg_weight, 7);
     ck_assert_uint_eq(atomic_load(&r->requests), 1);
@@ -116,7 +122,7 @@ START_TEST(carry_keeps_admin_weight_and_counters_by_name)
     ck_assert_uint_eq(atomic_load(&r->error_until), 0);
     ck_assert_int_eq(lbf_row_usable(r, LBF_T_NOW), 1);
 
-    r = carry_row(&n, nw, "d");   /* new member: fresh */
+    r = carry_row(&n, nw, "d"); /* new member: fresh */
     ck_assert_uint_eq(atomic_load(&r->weight), 1);
     ck_assert_uint_eq(atomic_load(&r->requests), 0);
     ck_assert_uint_eq(atomic_load(&r->admin), LBF_ADMIN_ENABLED);
@@ -143,16 +149,21 @@ END_TEST
 START_TEST(carry_rebuilds_schedule_from_carried_weights)
 {
     static const struct carry_member old_web[] = {
-        { "a", 5 }, { "b", 1 }, { "c", 2 },
+        {"a", 5},
+        {"b", 1},
+        {"c", 2},
     };
     static const struct carry_member new_web[] = {
-        { "d", 1 }, { "a", 5 }, { "b", 1 }, { "c", 7 },
+        {"d", 1},
+        {"a", 5},
+        {"b", 1},
+        {"c", 7},
     };
     /* effective weights after carry, in new member order: d a b c */
-    static const uint32_t want_w[] = { 1, 3, 1, 7 };
+    static const uint32_t want_w[] = {1, 3, 1, 7};
     uint32_t wm = lbf_t_method("weighted");
     uint16_t want[16];
-    uint32_t period, k, cnt[4] = { 0 };
+    uint32_t period, k, cnt[4] = {0};
     struct lbf_shm o, n;
     struct lbf_farm *ow, *nw;
     struct lbf_pick pk;
@@ -175,8 +186,8 @@ START_TEST(carry_rebuilds_schedule_from_carried_weights)
     for (k = 0; k < 3 * period; k++) {
         int got = lbf_pick_take(wm, &pk);
 
-        ck_assert_msg(got == want[k % period], "pick %u = %d, want %u", k,
-                      got, (unsigned)want[k % period]);
+        ck_assert_msg(got == want[k % period], "pick %u = %d, want %u", k, got,
+                      (unsigned)want[k % period]);
     }
     /* offline again: never b */
     atomic_store(&carry_row(&n, nw, "b")->admin, LBF_ADMIN_OFFLINE);
@@ -195,8 +206,8 @@ END_TEST
 
 START_TEST(carry_with_nothing_in_common_carries_nothing)
 {
-    static const struct carry_member a[] = { { "m", 2 } };
-    static const struct carry_member b[] = { { "n", 2 } };
+    static const struct carry_member a[] = {{"m", 2}};
+    static const struct carry_member b[] = {{"n", 2}};
     struct lbf_shm o, n;
     struct lbf_farm *nf;
 
@@ -205,12 +216,11 @@ START_TEST(carry_with_nothing_in_common_carries_nothing)
     carry_farm(&o, "two", "weighted", b, 1);
     carry_traffic(carry_row(&o, lbf_farm_at(&o, 0), "m"), 3, 3, 0);
     lbf_t_segment(&n, 2, 4);
-    carry_farm(&n, "three", "weighted", a, 1); /* same member, other farm */
+    carry_farm(&n, "three", "weighted", a, 1);    /* same member, other farm */
     nf = carry_farm(&n, "two", "weighted", a, 1); /* same farm, other member */
     ck_assert_int_eq(lbf_shm_carry(&n, &o), 0);
-    ck_assert_uint_eq(atomic_load(&carry_row(&n, lbf_farm_at(&n, 0), "m")
-                                        ->requests),
-                      0);
+    ck_assert_uint_eq(
+        atomic_load(&carry_row(&n, lbf_farm_at(&n, 0), "m")->requests), 0);
     ck_assert_uint_eq(atomic_load(&carry_row(&n, nf, "m")->requests), 0);
 }
 END_TEST

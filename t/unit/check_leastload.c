@@ -39,8 +39,8 @@ static void ll_free(struct lbf_shm *h)
 
 /* Picks per member over `picks` least-load picks, each released at once
  * so the loads never change. */
-static void ll_count(const struct lbf_pick *pk, uint32_t picks,
-                     uint32_t *cnt, uint32_t n)
+static void ll_count(const struct lbf_pick *pk, uint32_t picks, uint32_t *cnt,
+                     uint32_t n)
 {
     uint32_t ll = lbf_t_method("least-load"), i;
 
@@ -63,31 +63,30 @@ START_TEST(ll_picks_lowest_load_per_weight)
         uint32_t offline, error; /* bit per member */
         int want;
     } cases[] = {
-        { { 1, 1, 1 }, { 2, 0, 1 }, 3, 0, 0, 1 },
-        { { 1, 2, 4 }, { 0, 2, 4 }, 3, 0, 0, 0 },   /* 1, 1.5, 1.25 */
-        { { 1, 2, 4 }, { 1, 2, 4 }, 3, 0, 0, 2 },   /* 2, 1.5, 1.25 */
-        { { 3, 1 }, { 5, 0 }, 2, 0, 0, 1 },         /* 2, 1 */
-        { { 3, 1 }, { 1, 1 }, 2, 0, 0, 0 },         /* .67, 2 */
-        { { 3, 1 }, { 1, 0 }, 2, 0, 0, 0 },         /* .67, 1: the +1 */
-        { { 4, 1 }, { 2, 0 }, 2, 0, 0, 0 },         /* .75, 1: the +1 */
-        { { 5, 1 }, { 0, 0 }, 2, 0, 0, 0 },         /* idle: weight wins */
-        { { 2, 3 }, { 1, 1 }, 2, 0, 0, 1 },         /* 1, .67 */
-        { { 1, 100 }, { 0, 98 }, 2, 0, 0, 1 },      /* 1, .99 */
-        { { 100, 1 }, { 50, 0 }, 2, 0, 0, 0 },      /* .51, 1 */
-        { { 1, 1, 1, 1, 1, 1, 1, 1 }, { 3, 3, 3, 3, 3, 3, 3, 2 }, 8, 0, 0,
-          7 },
-        { { 1, 1, 1 }, { 0, 5, 4 }, 3, 1, 0, 2 },   /* m0 offline */
-        { { 1, 1, 1 }, { 0, 1, 2 }, 3, 0, 1, 1 },   /* m0 in error */
-        { { 1, 1, 1 }, { 0, 1, 2 }, 3, 2, 1, 2 },   /* only m2 left */
-        { { 1 }, { 40 }, 1, 0, 0, 0 },
+        {{1, 1, 1}, {2, 0, 1}, 3, 0, 0, 1},
+        {{1, 2, 4}, {0, 2, 4}, 3, 0, 0, 0}, /* 1, 1.5, 1.25 */
+        {{1, 2, 4}, {1, 2, 4}, 3, 0, 0, 2}, /* 2, 1.5, 1.25 */
+        {{3, 1}, {5, 0}, 2, 0, 0, 1},       /* 2, 1 */
+        {{3, 1}, {1, 1}, 2, 0, 0, 0},       /* .67, 2 */
+        {{3, 1}, {1, 0}, 2, 0, 0, 0},       /* .67, 1: the +1 */
+        {{4, 1}, {2, 0}, 2, 0, 0, 0},       /* .75, 1: the +1 */
+        {{5, 1}, {0, 0}, 2, 0, 0, 0},       /* idle: weight wins */
+        {{2, 3}, {1, 1}, 2, 0, 0, 1},       /* 1, .67 */
+        {{1, 100}, {0, 98}, 2, 0, 0, 1},    /* 1, .99 */
+        {{100, 1}, {50, 0}, 2, 0, 0, 0},    /* .51, 1 */
+        {{1, 1, 1, 1, 1, 1, 1, 1}, {3, 3, 3, 3, 3, 3, 3, 2}, 8, 0, 0, 7},
+        {{1, 1, 1}, {0, 5, 4}, 3, 1, 0, 2}, /* m0 offline */
+        {{1, 1, 1}, {0, 1, 2}, 3, 0, 1, 1}, /* m0 in error */
+        {{1, 1, 1}, {0, 1, 2}, 3, 2, 1, 2}, /* only m2 left */
+        {{1}, {40}, 1, 0, 0, 0},
     };
     uint32_t ll = lbf_t_method("least-load");
     size_t c;
 
     for (c = 0; c < LBF_T_NELEMS(cases); c++) {
         struct lbf_shm h;
-        struct lbf_farm *f = ll_farm(&h, cases[c].w, NULL,
-                                     cases[c].inflight, cases[c].n);
+        struct lbf_farm *f =
+            ll_farm(&h, cases[c].w, NULL, cases[c].inflight, cases[c].n);
         struct lbf_pick pk;
         uint64_t rng = LBF_T_SEED;
         uint32_t i;
@@ -103,11 +102,11 @@ START_TEST(ll_picks_lowest_load_per_weight)
         }
         lbf_t_pick_init(&pk, &h, f, &rng);
         got = lbf_pick_take(ll, &pk);
-        ck_assert_msg(got == cases[c].want, "case %zu: picked %d, want %d",
-                      c, got, cases[c].want);
-        ck_assert_int_eq(atomic_load(&lbf_t_row(&h, f, (uint32_t)got)
-                                          ->inflight),
-                         cases[c].inflight[got] + 1);
+        ck_assert_msg(got == cases[c].want, "case %zu: picked %d, want %d", c,
+                      got, cases[c].want);
+        ck_assert_int_eq(
+            atomic_load(&lbf_t_row(&h, f, (uint32_t)got)->inflight),
+            cases[c].inflight[got] + 1);
         ll_free(&h);
     }
 }
@@ -140,9 +139,8 @@ START_TEST(ll_every_pick_is_a_minimum_load_member)
             if (offline >> i & 1u) {
                 atomic_store(&lbf_t_row(&h, f, i)->admin, LBF_ADMIN_OFFLINE);
             }
-            else if (best_num < 0
-                     || (int64_t)(inflight[i] + 1) * best_den
-                            < best_num * (int64_t)w[i]) {
+            else if (best_num < 0 || (int64_t)(inflight[i] + 1) * best_den <
+                                         best_num * (int64_t)w[i]) {
                 best_num = inflight[i] + 1;
                 best_den = w[i];
             }
@@ -150,20 +148,20 @@ START_TEST(ll_every_pick_is_a_minimum_load_member)
         lbf_t_pick_init(&pk, &h, f, &rng);
         got = lbf_pick_take(ll, &pk);
         if (best_num < 0) {
-            ck_assert_msg(got == -1, "round %d: all offline, picked %d",
-                          round, got);
+            ck_assert_msg(got == -1, "round %d: all offline, picked %d", round,
+                          got);
         }
         else {
-            ck_assert_msg(got >= 0 && (uint32_t)got < n, "round %d: %d",
-                          round, got);
+            ck_assert_msg(got >= 0 && (uint32_t)got < n, "round %d: %d", round,
+                          got);
             ck_assert_msg(!(offline >> got & 1u), "round %d: picked offline",
                           round);
             /* (inflight+1)/w of the pick equals the minimum exactly */
-            ck_assert_msg((int64_t)(inflight[got] + 1) * best_den
-                              == best_num * (int64_t)w[got],
-                          "round %d: m%d load %d/%u, minimum %lld/%lld",
-                          round, got, inflight[got] + 1, w[got],
-                          (long long)best_num, (long long)best_den);
+            ck_assert_msg((int64_t)(inflight[got] + 1) * best_den ==
+                              best_num * (int64_t)w[got],
+                          "round %d: m%d load %d/%u, minimum %lld/%lld", round,
+                          got, inflight[got] + 1, w[got], (long long)best_num,
+                          (long long)best_den);
         }
         ll_free(&h);
     }
@@ -174,7 +172,7 @@ START_TEST(ll_fills_members_in_weight_proportion)
 {
     /* never released: after every 6 picks the in-flight counts are
      * exactly k * (1, 2, 3), whatever the ties chose on the way */
-    static const uint32_t w[] = { 1, 2, 3 };
+    static const uint32_t w[] = {1, 2, 3};
     uint32_t ll = lbf_t_method("least-load");
     struct lbf_shm h;
     struct lbf_farm *f = ll_farm(&h, w, NULL, NULL, 3);
@@ -189,8 +187,8 @@ START_TEST(ll_fills_members_in_weight_proportion)
             ck_assert_int_ge(lbf_pick_take(ll, &pk), 0);
         }
         for (i = 0; i < 3; i++) {
-            ck_assert_msg(atomic_load(&lbf_t_row(&h, f, i)->inflight)
-                              == k * (int)w[i],
+            ck_assert_msg(atomic_load(&lbf_t_row(&h, f, i)->inflight) ==
+                              k * (int)w[i],
                           "after %d picks m%u has %d in flight", 6 * k, i,
                           (int)atomic_load(&lbf_t_row(&h, f, i)->inflight));
         }
@@ -205,16 +203,16 @@ START_TEST(ll_ties_are_spread_fairly)
         int inflight[4];
         uint32_t n;
     } cases[] = {
-        { { 1, 1, 1, 1 }, { 0, 0, 0, 0 }, 4 },
-        { { 5, 5 }, { 3, 3 }, 2 },
-        { { 1, 2, 4 }, { 1, 3, 7 }, 3 }, /* all at (inflight+1)/w == 2 */
+        {{1, 1, 1, 1}, {0, 0, 0, 0}, 4},
+        {{5, 5}, {3, 3}, 2},
+        {{1, 2, 4}, {1, 3, 7}, 3}, /* all at (inflight+1)/w == 2 */
     };
     size_t c;
 
     for (c = 0; c < LBF_T_NELEMS(cases); c++) {
         struct lbf_shm h;
-        struct lbf_farm *f = ll_farm(&h, cases[c].w, NULL,
-                                     cases[c].inflight, cases[c].n);
+        struct lbf_farm *f =
+            ll_farm(&h, cases[c].w, NULL, cases[c].inflight, cases[c].n);
         struct lbf_pick pk;
         uint64_t rng = LBF_T_SEED + c;
         uint32_t cnt[4], i, fair = 1000 / cases[c].n;
@@ -222,9 +220,10 @@ START_TEST(ll_ties_are_spread_fairly)
         lbf_t_pick_init(&pk, &h, f, &rng);
         ll_count(&pk, 1000, cnt, cases[c].n);
         for (i = 0; i < cases[c].n; i++) {
-            ck_assert_msg(cnt[i] * 100 >= fair * 85 && cnt[i] * 100 <= fair * 115,
-                          "case %zu: m%u got %u of 1000, fair %u +-15%%", c,
-                          i, cnt[i], fair);
+            ck_assert_msg(cnt[i] * 100 >= fair * 85 &&
+                              cnt[i] * 100 <= fair * 115,
+                          "case %zu: m%u got %u of 1000, fair %u +-15%%", c, i,
+                          cnt[i], fair);
         }
         ll_free(&h);
     }
@@ -233,7 +232,7 @@ END_TEST
 
 START_TEST(ll_same_seed_gives_same_picks)
 {
-    static const uint32_t w[] = { 1, 1, 1, 1, 1 };
+    static const uint32_t w[] = {1, 1, 1, 1, 1};
     uint32_t ll = lbf_t_method("least-load");
     int first[200], run, i;
 
@@ -271,20 +270,20 @@ static int ll_cb_table(void *uctx, uint32_t mi)
 
 START_TEST(ll_usable_callback_excludes_and_demotes)
 {
-    static const uint32_t w[] = { 1, 1, 1 };
-    static const int inflight[] = { 0, 1, 2 };
+    static const uint32_t w[] = {1, 1, 1};
+    static const int inflight[] = {0, 1, 2};
     static const struct {
         int extra[3];
         int want;
     } cases[] = {
-        { { 0, 0, 0 }, 0 },
-        { { -1, 0, 0 }, 1 },
-        { { -1, 1, 0 }, 2 },   /* m1 demoted below the busier m2 */
-        { { 1, 0, 0 }, 1 },
-        { { 1, 1, 1 }, 0 },    /* all demoted alike: load decides */
-        { { 2, 1, -1 }, 1 },
-        { { -1, -1, 5 }, 2 },
-        { { -1, -1, -1 }, -1 },
+        {{0, 0, 0}, 0},
+        {{-1, 0, 0}, 1},
+        {{-1, 1, 0}, 2}, /* m1 demoted below the busier m2 */
+        {{1, 0, 0}, 1},
+        {{1, 1, 1}, 0}, /* all demoted alike: load decides */
+        {{2, 1, -1}, 1},
+        {{-1, -1, 5}, 2},
+        {{-1, -1, -1}, -1},
     };
     uint32_t ll = lbf_t_method("least-load");
     size_t c;
@@ -300,8 +299,8 @@ START_TEST(ll_usable_callback_excludes_and_demotes)
         pk.usable = ll_cb_table;
         pk.uctx = (void *)cases[c].extra;
         got = lbf_pick_take(ll, &pk);
-        ck_assert_msg(got == cases[c].want, "case %zu: picked %d, want %d",
-                      c, got, cases[c].want);
+        ck_assert_msg(got == cases[c].want, "case %zu: picked %d, want %d", c,
+                      got, cases[c].want);
         ll_free(&h);
     }
 }
@@ -309,9 +308,9 @@ END_TEST
 
 START_TEST(ll_exclude_and_standby_tier)
 {
-    static const uint32_t w[] = { 1, 1, 1, 1 };
-    static const uint32_t tier[] = { 0, 0, 0, 1 };
-    static const int inflight[] = { 0, 3, 3, 0 };
+    static const uint32_t w[] = {1, 1, 1, 1};
+    static const uint32_t tier[] = {0, 0, 0, 1};
+    static const int inflight[] = {0, 3, 3, 0};
     struct lbf_shm h;
     struct lbf_farm *f = ll_farm(&h, w, tier, inflight, 4);
     struct lbf_pick pk;
@@ -346,7 +345,7 @@ END_TEST
 START_TEST(ll_large_farm_never_picks_busy_member_while_idle_exist)
 {
     uint32_t w[LL_BIG], cnt[LL_BIG], i;
-    int inflight[LL_BIG] = { 0 };
+    int inflight[LL_BIG] = {0};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -450,7 +449,7 @@ END_TEST
 
 START_TEST(ll_no_usable_member_returns_minus_one)
 {
-    static const uint32_t w[] = { 1, 2 };
+    static const uint32_t w[] = {1, 2};
     uint32_t ll = lbf_t_method("least-load");
     struct lbf_shm h;
     struct lbf_farm *f = ll_farm(&h, w, NULL, NULL, 2);

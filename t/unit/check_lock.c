@@ -10,13 +10,14 @@
  * racing a writer in another process.
  */
 #include <pthread.h>
+#include <sched.h>
 
 #include "lbf_unit.h"
 
 /* A segment with one farm of n weight-1 members. */
 static struct lbf_farm *lock_farm(struct lbf_shm *h, uint32_t n)
 {
-    static const uint32_t w[] = { 1, 1, 1, 1 };
+    static const uint32_t w[] = {1, 1, 1, 1};
 
     ck_assert_uint_le(n, LBF_T_NELEMS(w));
     lbf_t_segment(h, 1, n);
@@ -74,8 +75,7 @@ START_TEST(lock_acquire_and_release_free_lock)
     int i;
 
     for (i = 0; i < 3; i++) {
-        ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()),
-                         LBF_LOCKED);
+        ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()), LBF_LOCKED);
         ck_assert_uint_eq(atomic_load(&f->lock.owner) >> 32, lock_self());
         lbf_lock_release(&f->lock);
         ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);
@@ -119,9 +119,9 @@ START_TEST(metrics_round_trip_exactly)
 
     lock_metrics(m, LBF_METRICS_MAX, 1000000000000ll);
     s0 = atomic_load(&r->lock.seq);
-    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 2222,
-                                           LBF_METRICS_MAX, m),
-                     LBF_OK);
+    ck_assert_int_eq(
+        lbf_row_write_metrics(&h, r, lock_self(), 2222, LBF_METRICS_MAX, m),
+        LBF_OK);
     lock_expect_metrics(r, 2222, LBF_METRICS_MAX, 1000000000000ll);
     ck_assert_uint_eq(atomic_load(&r->lock.seq) % 2, 0);
     ck_assert_uint_gt(atomic_load(&r->lock.seq), s0);
@@ -129,9 +129,9 @@ START_TEST(metrics_round_trip_exactly)
 
     /* too many: rejected, the previous set stays */
     lock_metrics(m, LBF_METRICS_MAX + 1, 5);
-    ck_assert_int_eq(lbf_row_write_metrics(&h, r, lock_self(), 3333,
-                                           LBF_METRICS_MAX + 1, m),
-                     LBF_EINVAL);
+    ck_assert_int_eq(
+        lbf_row_write_metrics(&h, r, lock_self(), 3333, LBF_METRICS_MAX + 1, m),
+        LBF_EINVAL);
     lock_expect_metrics(r, 2222, LBF_METRICS_MAX, 1000000000000ll);
     ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
 
@@ -262,8 +262,7 @@ START_TEST(lock_acquire_steals_farm_lock_from_dead_owner)
     }
     lock_wait_signal(pid, SIGKILL);
     t0 = lbf_mono_usec();
-    ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()),
-                     LBF_LOCK_STOLEN);
+    ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()), LBF_LOCK_STOLEN);
     ck_assert_uint_lt(lbf_mono_usec() - t0, LBF_LOCK_STALE_USEC / 2);
     lbf_lock_release(&f->lock);
     /* and the farm can rebuild (which takes the lock) */
@@ -281,56 +280,63 @@ START_TEST(lock_steals_from_live_owner_only_after_stale_period)
 
     atomic_store(&r->lock.owner, ((uint64_t)getppid() << 32) | 7u);
     t0 = lbf_mono_usec();
-    ck_assert_int_eq(lbf_lock_acquire(&r->lock, lock_self()),
-                     LBF_LOCK_STOLEN);
+    ck_assert_int_eq(lbf_lock_acquire(&r->lock, lock_self()), LBF_LOCK_STOLEN);
     took = lbf_mono_usec() - t0;
     ck_assert_msg(took >= LBF_LOCK_STALE_USEC * 8 / 10 && took < 3000000,
-                  "stole a live lock after %llu us",
-                  (unsigned long long)took);
+                  "stole a live lock after %llu us", (unsigned long long)took);
     ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, lock_self());
     lbf_lock_release(&r->lock);
 }
 END_TEST
 
-#define HOLD_USEC 200000
+#define HOLD_USEC 100000 /* well below LBF_LOCK_STALE_USEC */
+
+struct hold_shared {
+    _Atomic int held;        /* holder -> test: lock taken */
+    _Atomic uint64_t let_go; /* holder: monotonic usec just before unlock */
+};
 
 START_TEST(lock_waits_for_live_owner_that_lets_go)
 {
     struct lbf_shm h;
     struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
-    _Atomic int *held = lbf_t_region(sizeof(*held));
+    struct hold_shared *sh = lbf_t_region(sizeof(*sh));
     pid_t parent = getpid(), pid;
-    uint64_t t0, took;
-    int i;
+    uint64_t got_at;
+    int i, rc;
 
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         lbf_t_worker_init(parent);
         lbf_row_lock(&h, r, lock_self());
-        atomic_store(held, 1);
+        atomic_store(&sh->held, 1);
         usleep(HOLD_USEC);
+        atomic_store(&sh->let_go, lbf_mono_usec());
         lbf_row_unlock(r);
         _exit(0);
     }
-    for (i = 0; i < 5000 && !atomic_load(held); i++) {
+    for (i = 0; i < 5000 && !atomic_load(&sh->held); i++) {
         usleep(1000);
     }
-    ck_assert_int_eq(atomic_load(held), 1);
-    t0 = lbf_mono_usec();
-    ck_assert_int_eq(lbf_row_lock(&h, r, lock_self()), LBF_LOCKED);
-    took = lbf_mono_usec() - t0;
+    ck_assert_int_eq(atomic_load(&sh->held), 1);
+    rc = lbf_row_lock(&h, r, lock_self());
+    got_at = lbf_mono_usec(); /* CLOCK_MONOTONIC is system wide */
     lbf_row_unlock(r);
     lbf_t_wait_ok(pid, "lock holder");
-    ck_assert_msg(took >= HOLD_USEC / 2, "got a held lock after %llu us",
-                  (unsigned long long)took);
+    /* taken normally, and only once the live holder had let go */
+    ck_assert_int_eq(rc, LBF_LOCKED);
+    ck_assert_uint_ne(atomic_load(&sh->let_go), 0);
+    ck_assert_msg(got_at >= atomic_load(&sh->let_go),
+                  "got the lock %llu us before its holder let go",
+                  (unsigned long long)(atomic_load(&sh->let_go) - got_at));
     ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
 }
 END_TEST
 
-#define EXCL_PROCS   2
+#define EXCL_PROCS 2
 #define EXCL_THREADS 2
-#define EXCL_ITERS   25000
+#define EXCL_ITERS 25000
 
 struct excl_arg {
     struct lbf_shm *h;
@@ -338,7 +344,8 @@ struct excl_arg {
 };
 
 /* A plain, non-atomic read-modify-write of the row's reserved bytes,
- * widened so that a broken lock would lose updates. */
+ * widened (and now and then yielding the CPU while holding the lock) so
+ * that a broken lock would lose updates even on a busy machine. */
 static void *excl_thread(void *p)
 {
     struct excl_arg *a = p;
@@ -353,6 +360,9 @@ static void *excl_thread(void *p)
         memcpy(&v, a->r->reserved, sizeof(v));
         for (spin = 0; spin < 20; spin++) {
         }
+        if (i % 256 == 0) {
+            sched_yield(); /* let the others run while we hold it */
+        }
         v++;
         memcpy(a->r->reserved, &v, sizeof(v));
         lbf_row_unlock(a->r);
@@ -364,7 +374,7 @@ START_TEST(lock_excludes_across_processes_and_threads)
 {
     struct lbf_shm h;
     struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
-    struct excl_arg arg = { &h, r };
+    struct excl_arg arg = {&h, r};
     pid_t parent = getpid(), pids[EXCL_PROCS];
     uint64_t total;
     int p;
@@ -401,15 +411,25 @@ START_TEST(lock_excludes_across_processes_and_threads)
 }
 END_TEST
 
-#define RACE_WRITES 20000
+#define RACE_MAX_WRITES 20000000 /* the writer's bound if never stopped */
+#define RACE_READ_USEC 300000    /* how long the reader races it */
 
+struct race_shared {
+    _Atomic int stop;      /* reader -> writer: enough */
+    _Atomic int started;   /* writer -> reader: writing now */
+    _Atomic uint64_t last; /* writer: ts of its last write */
+};
+
+/* Every write k publishes ts k with 1 + k % 8 metrics all of value k, so
+ * a torn copy shows as n or a value that does not match ts. */
 START_TEST(metrics_reader_never_sees_torn_group)
 {
     struct lbf_shm h;
     struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    struct race_shared *sh = lbf_t_region(sizeof(*sh));
     pid_t parent = getpid(), pid;
     uint64_t ok = 0, busy = 0, t0;
-    int done = 0, st = 0;
+    int i;
 
     pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -418,28 +438,34 @@ START_TEST(metrics_reader_never_sees_torn_group)
         uint64_t k;
 
         lbf_t_worker_init(parent);
-        for (k = 1; k <= RACE_WRITES; k++) {
-            uint32_t n = 1 + (uint32_t)(k % LBF_METRICS_MAX), i;
+        lock_metrics(m, LBF_METRICS_MAX, 0);
+        atomic_store(&sh->started, 1);
+        for (k = 1; k <= RACE_MAX_WRITES && !atomic_load(&sh->stop); k++) {
+            uint32_t n = 1 + (uint32_t)(k % LBF_METRICS_MAX), j;
 
-            for (i = 0; i < n; i++) {
-                snprintf(m[i].name, sizeof(m[i].name), "k%u", i);
-                m[i].value = (int64_t)k;
+            /* no formatting here: keep the writer inside write sections
+             * as much of its time as possible */
+            for (j = 0; j < n; j++) {
+                m[j].value = (int64_t)k;
             }
-            if (lbf_row_write_metrics(&h, r, lock_self(), k, n, m)
-                != LBF_OK) {
+            if (lbf_row_write_metrics(&h, r, lock_self(), k, n, m) != LBF_OK) {
                 _exit(2);
             }
+            atomic_store(&sh->last, k);
         }
         _exit(0);
     }
+    for (i = 0; i < 5000 && !atomic_load(&sh->started); i++) {
+        usleep(1000);
+    }
     t0 = lbf_mono_usec();
-    while (!done && lbf_mono_usec() - t0 < 8000000) {
+    while (lbf_mono_usec() - t0 < RACE_READ_USEC) {
         struct lbf_metric got[LBF_METRICS_MAX];
         uint64_t ts;
-        uint32_t n, i;
-        int rc, j;
+        uint32_t n, j;
+        int rc, k;
 
-        for (j = 0; j < 100; j++) {
+        for (k = 0; k < 1000; k++) {
             rc = lbf_row_read_metrics(r, &ts, &n, got);
             if (rc == LBF_EBUSY) {
                 busy++;
@@ -454,33 +480,29 @@ START_TEST(metrics_reader_never_sees_torn_group)
             ck_assert_msg(n == 1 + ts % LBF_METRICS_MAX,
                           "torn read: ts %llu with %u metrics",
                           (unsigned long long)ts, n);
-            for (i = 0; i < n; i++) {
-                ck_assert_msg(got[i].value == (int64_t)ts,
+            for (j = 0; j < n; j++) {
+                ck_assert_msg(got[j].value == (int64_t)ts,
                               "torn read: ts %llu metric %u = %lld",
-                              (unsigned long long)ts, i,
-                              (long long)got[i].value);
+                              (unsigned long long)ts, j,
+                              (long long)got[j].value);
             }
         }
-        done = waitpid(pid, &st, WNOHANG) == pid;
     }
-    if (!done) {
-        kill(pid, SIGKILL);
-        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-        ck_abort_msg("writer did not finish %d writes in 8 s", RACE_WRITES);
-    }
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer failed");
+    atomic_store(&sh->stop, 1);
+    lbf_t_wait_ok(pid, "metrics writer");
     ck_assert_uint_gt(ok, 0);
     (void)busy; /* allowed: a reader may give up while a write is open */
     {
         struct lbf_metric got[LBF_METRICS_MAX];
-        uint64_t ts = 0;
-        uint32_t n = 0, i;
+        uint64_t ts = 0, last = atomic_load(&sh->last);
+        uint32_t n = 0, j;
 
+        ck_assert_uint_gt(last, 0);
         ck_assert_int_eq(lbf_row_read_metrics(r, &ts, &n, got), LBF_OK);
-        ck_assert_uint_eq(ts, RACE_WRITES);
-        ck_assert_uint_eq(n, 1 + RACE_WRITES % LBF_METRICS_MAX);
-        for (i = 0; i < n; i++) {
-            ck_assert_int_eq(got[i].value, RACE_WRITES);
+        ck_assert_uint_eq(ts, last);
+        ck_assert_uint_eq(n, 1 + last % LBF_METRICS_MAX);
+        for (j = 0; j < n; j++) {
+            ck_assert_int_eq(got[j].value, (int64_t)last);
         }
     }
 }

@@ -7,31 +7,63 @@
  */
 #include "lbf_unit.h"
 
-START_TEST(methods_table_lists_weighted_then_least_load)
+/* Number of methods in the NULL-terminated table (bounded). */
+static uint32_t methods_count(void)
 {
-    static const char *const names[] = { "weighted", "least-load" };
+    uint32_t n = 0;
+
+    while (n < 64 && lbf_methods[n] != NULL) {
+        n++;
+    }
+    ck_assert_uint_lt(n, 64);
+    return n;
+}
+
+START_TEST(methods_table_is_well_formed)
+{
+    uint32_t n = methods_count(), i, j;
+
+    ck_assert_uint_ge(n, 2);
+    for (i = 0; i < n; i++) {
+        const struct lbf_method *m = lbf_methods[i];
+
+        ck_assert_uint_eq(m->magic, LBF_METHOD_MAGIC);
+        ck_assert_ptr_nonnull(m->name);
+        ck_assert_uint_ge(strlen(m->name), 1);
+        ck_assert_uint_le(strlen(m->name), 14); /* balancer-manager limit */
+        ck_assert_ptr_nonnull(m->title);
+        ck_assert_ptr_nonnull(m->pick);
+        ck_assert_int_eq(lbf_method_find(m->name), (int)i);
+        ck_assert_str_eq(lbf_method_name(i), m->name);
+        for (j = 0; j < i; j++) {
+            ck_assert_str_ne(lbf_methods[j]->name, m->name);
+        }
+    }
+}
+END_TEST
+
+START_TEST(methods_include_weighted_and_least_load)
+{
+    static const char *const names[] = {"weighted", "least-load"};
     size_t i;
 
     for (i = 0; i < LBF_T_NELEMS(names); i++) {
-        const struct lbf_method *m = lbf_methods[i];
+        int mi = lbf_method_find(names[i]);
 
-        ck_assert_ptr_nonnull(m);
-        ck_assert_uint_eq(m->magic, LBF_METHOD_MAGIC);
-        ck_assert_str_eq(m->name, names[i]);
-        ck_assert_uint_le(strlen(m->name), 14);
-        ck_assert_ptr_nonnull(m->title);
-        ck_assert_ptr_nonnull(m->pick);
-        ck_assert_int_eq(lbf_method_find(names[i]), (int)i);
+        ck_assert_msg(mi >= 0, "%s not registered", names[i]);
+        ck_assert_str_eq(lbf_methods[mi]->name, names[i]);
     }
-    ck_assert_ptr_null(lbf_methods[LBF_T_NELEMS(names)]);
+    /* least-load is load based: it has a capacity function */
+    ck_assert_ptr_nonnull(lbf_methods[lbf_method_find("least-load")]->capacity);
+    ck_assert_ptr_null(lbf_methods[lbf_method_find("weighted")]->capacity);
 }
 END_TEST
 
 START_TEST(method_find_rejects_unknown_names)
 {
     static const char *const bad[] = {
-        "fastest", "", "Weighted", "weighted ", "least_load", "least",
-        "byrequests",
+        "fastest",    "",      "Weighted",   "weighted ",
+        "least_load", "least", "byrequests",
     };
     size_t i;
 
@@ -41,16 +73,37 @@ START_TEST(method_find_rejects_unknown_names)
 }
 END_TEST
 
+START_TEST(method_name_of_unknown_index_is_question_mark)
+{
+    ck_assert_str_eq(lbf_method_name(methods_count()), "?");
+    ck_assert_str_eq(lbf_method_name(LBF_METHOD_FOREIGN), "?");
+}
+END_TEST
+
 START_TEST(method_list_names_every_method)
 {
-    /* CONTRACT.md: unknown method "fastest" (known: weighted, least-load) */
-    ck_assert_str_eq(lbf_method_list(), "weighted, least-load");
+    /* CONTRACT.md: unknown method "fastest" (known: weighted, least-load)
+     * -- every registered name, in table order, ", " between */
+    char want[256] = "";
+    uint32_t n = methods_count(), i;
+
+    for (i = 0; i < n; i++) {
+        if (i > 0) {
+            strcat(want, ", ");
+        }
+        ck_assert_uint_lt(strlen(want) + strlen(lbf_methods[i]->name),
+                          sizeof(want) - 3);
+        strcat(want, lbf_methods[i]->name);
+    }
+    ck_assert_str_eq(lbf_method_list(), want);
+    ck_assert_msg(strncmp(want, "weighted, least-load", 20) == 0,
+                  "list starts \"%s\"", want);
 }
 END_TEST
 
 START_TEST(pick_take_rejects_unknown_method_index)
 {
-    static const uint32_t w[] = { 1, 1 };
+    static const uint32_t w[] = {1, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -59,8 +112,8 @@ START_TEST(pick_take_rejects_unknown_method_index)
     lbf_t_segment(&h, 1, 2);
     f = lbf_t_farm(&h, "f", "weighted", w, NULL, 2, 0);
     lbf_t_pick_init(&pk, &h, f, &rng);
-    ck_assert_int_eq(lbf_pick_take(2, &pk), -1);
-    ck_assert_int_eq(lbf_pick_take(UINT32_MAX, &pk), -1);
+    ck_assert_int_eq(lbf_pick_take(methods_count(), &pk), -1);
+    ck_assert_int_eq(lbf_pick_take(LBF_METHOD_FOREIGN, &pk), -1);
     ck_assert_uint_eq(atomic_load(&lbf_t_row(&h, f, 0)->requests), 0);
     ck_assert_uint_eq(atomic_load(&lbf_t_row(&h, f, 1)->requests), 0);
 }
@@ -69,7 +122,7 @@ END_TEST
 START_TEST(rng_next_is_xorshift64star)
 {
     /* Vigna's xorshift64*: shifts 12, 25, 27; multiplier 2685821657736338717 */
-    static const uint64_t seeds[] = { 1, LBF_T_SEED, 0xffffffffffffffffull };
+    static const uint64_t seeds[] = {1, LBF_T_SEED, 0xffffffffffffffffull};
     size_t i;
     int k;
 
@@ -101,16 +154,16 @@ static int tier_cb_table(void *uctx, uint32_t mi)
 START_TEST(member_tier_adds_usable_extra_and_refuses_ineligible)
 {
     /* members: m0 tier 0, m1 tier 2, m2 tier 0 offline, m3 tier 0 in error */
-    static const uint32_t w[] = { 1, 1, 1, 1 };
-    static const uint32_t tier[] = { 0, 2, 0, 0 };
+    static const uint32_t w[] = {1, 1, 1, 1};
+    static const uint32_t tier[] = {0, 2, 0, 0};
     static const struct {
         int extra[4];
         int want[4];
     } cases[] = {
-        { { 0, 0, 0, 0 }, { 0, 2, -1, -1 } },
-        { { 3, 1, 0, 0 }, { 3, 3, -1, -1 } },
-        { { -1, 0, 0, 0 }, { -1, 2, -1, -1 } },
-        { { 0, -1, 5, 5 }, { 0, -1, -1, -1 } },
+        {{0, 0, 0, 0}, {0, 2, -1, -1}},
+        {{3, 1, 0, 0}, {3, 3, -1, -1}},
+        {{-1, 0, 0, 0}, {-1, 2, -1, -1}},
+        {{0, -1, 5, 5}, {0, -1, -1, -1}},
     };
     struct lbf_shm h;
     struct lbf_farm *f;
@@ -145,21 +198,16 @@ END_TEST
 
 START_TEST(best_tier_is_lowest_eligible_tier)
 {
-    static const uint32_t w[] = { 1, 1, 1 };
-    static const uint32_t tier[] = { 1, 0, 2 };
+    static const uint32_t w[] = {1, 1, 1};
+    static const uint32_t tier[] = {1, 0, 2};
     static const struct {
-        uint32_t offline;     /* bit per member */
+        uint32_t offline; /* bit per member */
         int extra[3];
         int want;
     } cases[] = {
-        { 0, { 0, 0, 0 }, 0 },
-        { 2, { 0, 0, 0 }, 1 },
-        { 3, { 0, 0, 0 }, 2 },
-        { 7, { 0, 0, 0 }, -1 },
-        { 0, { 0, 5, 0 }, 1 },
-        { 0, { 4, 4, 0 }, 2 },
-        { 0, { -1, -1, -1 }, -1 },
-        { 4, { -1, 0, 0 }, 0 },
+        {0, {0, 0, 0}, 0},     {2, {0, 0, 0}, 1},  {3, {0, 0, 0}, 2},
+        {7, {0, 0, 0}, -1},    {0, {0, 5, 0}, 1},  {0, {4, 4, 0}, 2},
+        {0, {-1, -1, -1}, -1}, {4, {-1, 0, 0}, 0},
     };
     struct lbf_shm h;
     struct lbf_farm *f;
@@ -180,8 +228,8 @@ START_TEST(best_tier_is_lowest_eligible_tier)
         pk.usable = tier_cb_table;
         pk.uctx = (void *)cases[i].extra;
         ck_assert_msg(lbf_best_tier(&pk) == cases[i].want,
-                      "case %zu: best tier %d, want %d", i,
-                      lbf_best_tier(&pk), cases[i].want);
+                      "case %zu: best tier %d, want %d", i, lbf_best_tier(&pk),
+                      cases[i].want);
     }
 }
 END_TEST
@@ -191,8 +239,10 @@ Suite *lbf_suite_methods(void)
     Suite *s = suite_create("methods");
     TCase *tc = tcase_create("common");
 
-    tcase_add_test(tc, methods_table_lists_weighted_then_least_load);
+    tcase_add_test(tc, methods_table_is_well_formed);
+    tcase_add_test(tc, methods_include_weighted_and_least_load);
     tcase_add_test(tc, method_find_rejects_unknown_names);
+    tcase_add_test(tc, method_name_of_unknown_index_is_question_mark);
     tcase_add_test(tc, method_list_names_every_method);
     tcase_add_test(tc, pick_take_rejects_unknown_method_index);
     tcase_add_test(tc, rng_next_is_xorshift64star);

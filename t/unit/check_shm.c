@@ -33,15 +33,15 @@ START_TEST(shm_size_covers_header_farms_rows_and_schedule)
 {
     static const struct {
         uint32_t farms, rows;
-    } cases[] = { { 1, 1 }, { 1, 8 }, { 4, 16 }, { 16, 64 }, { 2, 1000 } };
+    } cases[] = {{1, 1}, {1, 8}, {4, 16}, {16, 64}, {2, 1000}};
     size_t i, prev = 0;
 
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
         struct lbf_layout lay = lbf_t_layout(cases[i].farms, cases[i].rows);
-        size_t need = sizeof(struct lbf_hdr)
-                      + lay.l_farms * sizeof(struct lbf_farm)
-                      + lay.l_rows * sizeof(struct lbf_row)
-                      + lay.sched_len * sizeof(uint16_t);
+        size_t need = sizeof(struct lbf_hdr) +
+                      lay.l_farms * sizeof(struct lbf_farm) +
+                      lay.l_rows * sizeof(struct lbf_row) +
+                      lay.sched_len * sizeof(uint16_t);
         size_t got = lbf_shm_size(&lay);
 
         ck_assert_msg(got >= need, "case %zu: size %zu < %zu", i, got, need);
@@ -53,7 +53,7 @@ END_TEST
 
 START_TEST(shm_sched_entries_hold_two_buffers_of_max_period)
 {
-    static const uint32_t rows[] = { 1, 2, 8, 100 };
+    static const uint32_t rows[] = {1, 2, 8, 100};
     size_t i;
 
     for (i = 0; i < LBF_T_NELEMS(rows); i++) {
@@ -105,16 +105,16 @@ START_TEST(shm_format_fills_header)
     ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
     ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 0);
     /* the schedule area lies past the rows and inside the segment */
-    ck_assert_uint_ge(h.hdr->sched_off,
-                      sizeof(struct lbf_hdr) + 3 * sizeof(struct lbf_farm)
-                          + 15 * sizeof(struct lbf_row));
+    ck_assert_uint_ge(h.hdr->sched_off, sizeof(struct lbf_hdr) +
+                                            3 * sizeof(struct lbf_farm) +
+                                            15 * sizeof(struct lbf_row));
     ck_assert_uint_le(h.hdr->sched_off + 2ull * h.hdr->sched_len, len);
 }
 END_TEST
 
 START_TEST(shm_format_reused_region_starts_clean)
 {
-    static const uint32_t w[] = { 2, 1 };
+    static const uint32_t w[] = {2, 1};
     struct lbf_layout lay = lbf_t_layout(2, 2);
     size_t len = lbf_shm_size(&lay);
     unsigned char *base = lbf_t_region(len);
@@ -149,7 +149,7 @@ END_TEST
 
 START_TEST(shm_attach_accepts_formatted_segment)
 {
-    static const uint32_t w[] = { 1, 1, 1 };
+    static const uint32_t w[] = {1, 1, 1};
     struct lbf_layout lay = lbf_t_layout(2, 3);
     struct lbf_shm h, h2;
     size_t len;
@@ -173,7 +173,7 @@ END_TEST
  * memory at another address sees and drives the same farm. */
 START_TEST(shm_attach_at_other_address_sees_same_farms)
 {
-    static const uint32_t w[] = { 5, 1, 1 };
+    static const uint32_t w[] = {5, 1, 1};
     static const char expect[] = "00102000010200";
     struct lbf_layout lay = lbf_t_layout(1, 3);
     size_t len = lbf_shm_size(&lay);
@@ -208,8 +208,8 @@ START_TEST(shm_attach_at_other_address_sees_same_farms)
     for (i = 0; i < 14; i++) {
         int got = lbf_pick_take(wm, (i & 1) ? &pb : &pa);
 
-        ck_assert_msg(got == expect[i] - '0', "pick %d = %d, want %c", i,
-                      got, expect[i]);
+        ck_assert_msg(got == expect[i] - '0', "pick %d = %d, want %c", i, got,
+                      expect[i]);
     }
     ck_assert_uint_eq(atomic_load(&lbf_t_row(&ha, fa, 0)->requests), 10);
     ck_assert_uint_eq(atomic_load(&lbf_t_row(&hb, fb, 0)->inflight), 10);
@@ -239,7 +239,7 @@ END_TEST
 
 START_TEST(shm_attach_rejects_other_version)
 {
-    static const uint32_t versions[] = { 0, LBF_SHM_VERSION + 1, 0xffffffffu };
+    static const uint32_t versions[] = {0, LBF_SHM_VERSION + 1, 0xffffffffu};
     struct lbf_layout lay = lbf_t_layout(1, 2);
     struct lbf_shm h;
     size_t len, i;
@@ -342,18 +342,18 @@ START_TEST(farm_add_rejects_bad_name_or_capacity)
         const char *name;
         uint32_t l_rows;
     } bad[] = {
-        { "", 1 },
-        { NAME32, 1 },
-        { "ok", 0 },
-        { "ok", LBF_FARM_MEMBERS_MAX + 1 },
+        {"", 1},
+        {NAME32, 1},
+        {"ok", 0},
+        {"ok", LBF_FARM_MEMBERS_MAX + 1},
     };
     struct lbf_shm h;
     size_t i;
 
     lbf_t_segment(&h, 2, 2);
     for (i = 0; i < LBF_T_NELEMS(bad); i++) {
-        ck_assert_msg(lbf_farm_add(&h, bad[i].name, 0, bad[i].l_rows)
-                          == LBF_EINVAL,
+        ck_assert_msg(lbf_farm_add(&h, bad[i].name, 0, bad[i].l_rows) ==
+                          LBF_EINVAL,
                       "case %zu not LBF_EINVAL", i);
     }
     ck_assert_uint_eq(h.hdr->n_farms, 0);
@@ -446,15 +446,14 @@ END_TEST
 
 START_TEST(member_add_rejects_bad_name)
 {
-    static const char *const bad[] = { "", NAME32 };
+    static const char *const bad[] = {"", NAME32};
     struct lbf_shm h;
     size_t i;
 
     lbf_t_segment(&h, 1, 2);
     ck_assert_int_eq(lbf_farm_add(&h, "f", 0, 2), 0);
     for (i = 0; i < LBF_T_NELEMS(bad); i++) {
-        ck_assert_int_eq(lbf_member_add(&h, 0, bad[i], 1, 0, 60),
-                         LBF_EINVAL);
+        ck_assert_int_eq(lbf_member_add(&h, 0, bad[i], 1, 0, 60), LBF_EINVAL);
     }
     ck_assert_int_eq(lbf_member_add(&h, 0, NAME31, 1, 0, 60), 0);
     ck_assert_str_eq(lbf_t_row(&h, lbf_farm_at(&h, 0), 0)->name, NAME31);
@@ -467,8 +466,13 @@ START_TEST(member_add_rejects_weight_outside_1_to_100)
         uint32_t weight;
         int ok;
     } cases[] = {
-        { 0, 0 }, { 1, 1 }, { 50, 1 }, { LBF_WEIGHT_MAX, 1 },
-        { LBF_WEIGHT_MAX + 1, 0 }, { 1000, 0 }, { 0xffffffffu, 0 },
+        {0, 0},
+        {1, 1},
+        {50, 1},
+        {LBF_WEIGHT_MAX, 1},
+        {LBF_WEIGHT_MAX + 1, 0},
+        {1000, 0},
+        {0xffffffffu, 0},
     };
     struct lbf_shm h;
     size_t i;
@@ -483,13 +487,12 @@ START_TEST(member_add_rejects_weight_outside_1_to_100)
         snprintf(name, sizeof(name), "w%u", cases[i].weight);
         rc = lbf_member_add(&h, 0, name, cases[i].weight, 0, 60);
         if (cases[i].ok) {
-            ck_assert_msg(rc == next, "weight %u: rc %d", cases[i].weight,
-                          rc);
+            ck_assert_msg(rc == next, "weight %u: rc %d", cases[i].weight, rc);
             next++;
         }
         else {
-            ck_assert_msg(rc == LBF_EINVAL, "weight %u: rc %d",
-                          cases[i].weight, rc);
+            ck_assert_msg(rc == LBF_EINVAL, "weight %u: rc %d", cases[i].weight,
+                          rc);
         }
     }
     ck_assert_uint_eq(lbf_farm_at(&h, 0)->n_rows, 3);
@@ -532,7 +535,7 @@ END_TEST
 
 START_TEST(farm_find_and_member_find_match_exact_names)
 {
-    static const uint32_t w[] = { 1, 2, 3 };
+    static const uint32_t w[] = {1, 2, 3};
     struct lbf_shm h;
     struct lbf_farm *f;
 
@@ -555,7 +558,7 @@ END_TEST
 
 START_TEST(farm_at_and_member_at_refuse_out_of_range)
 {
-    static const uint32_t w[] = { 1, 1 };
+    static const uint32_t w[] = {1, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
 
@@ -571,7 +574,7 @@ END_TEST
 
 START_TEST(rows_are_disjoint_aligned_and_inside_segment)
 {
-    static const uint32_t w[] = { 1, 1, 1, 1 };
+    static const uint32_t w[] = {1, 1, 1, 1};
     struct lbf_shm h;
     struct lbf_farm *f[3];
     const unsigned char *lo, *hi;
@@ -592,8 +595,8 @@ START_TEST(rows_are_disjoint_aligned_and_inside_segment)
             ck_assert(p >= lo && p + sizeof(struct lbf_row) <= hi);
             ck_assert_uint_eq((size_t)(p - h.base) % 64, 0);
             for (k = 0; k < n; k++) {
-                ck_assert(p + sizeof(struct lbf_row) <= seen[k]
-                          || seen[k] + sizeof(struct lbf_row) <= p);
+                ck_assert(p + sizeof(struct lbf_row) <= seen[k] ||
+                          seen[k] + sizeof(struct lbf_row) <= p);
             }
             seen[n++] = p;
         }
@@ -603,7 +606,7 @@ END_TEST
 
 START_TEST(row_take_and_release_count_exactly)
 {
-    static const uint32_t w[] = { 1 };
+    static const uint32_t w[] = {1};
     struct lbf_shm h;
     struct lbf_row *r;
     int i;
@@ -626,7 +629,7 @@ END_TEST
 
 START_TEST(row_usable_follows_admin_and_error_deadline)
 {
-    static const uint32_t w[] = { 1, 1 };
+    static const uint32_t w[] = {1, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_row *r, *r0;
@@ -662,7 +665,7 @@ END_TEST
 
 START_TEST(member_set_weight_validates_and_keeps_cfg_weight)
 {
-    static const uint32_t w[] = { 5, 1 };
+    static const uint32_t w[] = {5, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_row *r;
@@ -675,8 +678,7 @@ START_TEST(member_set_weight_validates_and_keeps_cfg_weight)
                      LBF_EINVAL);
     ck_assert_int_lt(lbf_member_set_weight(&h, f, 2, 3), 0);
     ck_assert_uint_eq(atomic_load(&r->weight), 5);
-    ck_assert_int_eq(lbf_member_set_weight(&h, f, 0, LBF_WEIGHT_MAX),
-                     LBF_OK);
+    ck_assert_int_eq(lbf_member_set_weight(&h, f, 0, LBF_WEIGHT_MAX), LBF_OK);
     ck_assert_uint_eq(atomic_load(&r->weight), LBF_WEIGHT_MAX);
     ck_assert_uint_eq(r->cfg_weight, 5);
     ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);

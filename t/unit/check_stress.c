@@ -10,7 +10,7 @@
 #include "lbf_unit.h"
 
 #define ST_WORKERS 4
-#define ST_PICKS   100000
+#define ST_PICKS 100000
 #define ST_FAIL_EVERY 10 /* every 10th request of a worker fails */
 
 /* Worker body: ST_PICKS picks, each taken and released at once.  Exits 0,
@@ -36,8 +36,7 @@ static void st_worker(const struct lbf_shm *h, struct lbf_farm *f,
 }
 
 /* Run the workers on f and wait for each by pid. */
-static void st_run(const struct lbf_shm *h, struct lbf_farm *f,
-                   uint32_t method)
+static void st_run(const struct lbf_shm *h, struct lbf_farm *f, uint32_t method)
 {
     pid_t parent = getpid(), pids[ST_WORKERS];
     int w;
@@ -56,8 +55,8 @@ static void st_run(const struct lbf_shm *h, struct lbf_farm *f,
 }
 
 /* Inflight 0 everywhere, requests and errors summing exactly. */
-static void st_expect_totals(const struct lbf_shm *h,
-                             const struct lbf_farm *f, uint32_t n)
+static void st_expect_totals(const struct lbf_shm *h, const struct lbf_farm *f,
+                             uint32_t n)
 {
     uint64_t req = 0, err = 0;
     uint32_t i;
@@ -65,9 +64,8 @@ static void st_expect_totals(const struct lbf_shm *h,
     for (i = 0; i < n; i++) {
         struct lbf_row *r = lbf_t_row(h, f, i);
 
-        ck_assert_msg(atomic_load(&r->inflight) == 0,
-                      "m%u: %d still in flight", i,
-                      (int)atomic_load(&r->inflight));
+        ck_assert_msg(atomic_load(&r->inflight) == 0, "m%u: %d still in flight",
+                      i, (int)atomic_load(&r->inflight));
         req += atomic_load(&r->requests);
         err += atomic_load(&r->errors);
     }
@@ -78,7 +76,7 @@ static void st_expect_totals(const struct lbf_shm *h,
 START_TEST(stress_weighted_workers_follow_one_exact_schedule)
 {
     /* period 8 divides 400000: every member gets exactly its share */
-    static const uint32_t w[] = { 5, 2, 1 };
+    static const uint32_t w[] = {5, 2, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     uint32_t i;
@@ -102,7 +100,7 @@ START_TEST(stress_least_load_workers_account_exactly)
 {
     /* (who gets what depends on timing: with requests released at once
      * the weight-4 member wins nearly always) */
-    static const uint32_t w[] = { 1, 2, 3, 4 };
+    static const uint32_t w[] = {1, 2, 3, 4};
     struct lbf_shm h;
     struct lbf_farm *f;
 

@@ -14,7 +14,7 @@ struct swrr_case {
     const char *what;
     uint32_t w[8];
     uint32_t n;
-    const char *expect;   /* member index per step, one digit each */
+    const char *expect; /* member index per step, one digit each */
 };
 
 /* Build w into a canary-filled buffer of cap entries and compare with the
@@ -45,7 +45,7 @@ static void swrr_expect(const struct swrr_case *c, uint32_t cap)
 START_TEST(swrr_511_matches_documented_schedule)
 {
     /* CONTRACT.md and lbfarm_lbmethods.c: a a b a c a a */
-    const struct swrr_case c = { "5 1 1", { 5, 1, 1 }, 3, "0010200" };
+    const struct swrr_case c = {"5 1 1", {5, 1, 1}, 3, "0010200"};
 
     swrr_expect(&c, 7);
     swrr_expect(&c, 1000);
@@ -55,7 +55,7 @@ END_TEST
 START_TEST(swrr_1112_matches_documented_schedule)
 {
     /* httpd's find_best_byrequests example: d a b c d */
-    const struct swrr_case c = { "1 1 1 2", { 1, 1, 1, 2 }, 4, "30123" };
+    const struct swrr_case c = {"1 1 1 2", {1, 1, 1, 2}, 4, "30123"};
 
     swrr_expect(&c, 5);
 }
@@ -64,7 +64,7 @@ END_TEST
 START_TEST(swrr_31_matches_documented_schedule)
 {
     /* CONTRACT.md: m1 m1 m2 m1 */
-    const struct swrr_case c = { "3 1", { 3, 1 }, 2, "0010" };
+    const struct swrr_case c = {"3 1", {3, 1}, 2, "0010"};
 
     swrr_expect(&c, 4);
 }
@@ -73,12 +73,12 @@ END_TEST
 START_TEST(swrr_reduces_weights_by_gcd)
 {
     static const struct swrr_case cases[] = {
-        { "50 10 10 = 5 1 1", { 50, 10, 10 }, 3, "0010200" },
-        { "100 20 20 = 5 1 1", { 100, 20, 20 }, 3, "0010200" },
-        { "6 2 = 3 1", { 6, 2 }, 2, "0010" },
-        { "2 2 = 1 1", { 2, 2 }, 2, "01" },
-        { "100 100 100 = 1 1 1", { 100, 100, 100 }, 3, "012" },
-        { "4 6 = 2 3", { 4, 6 }, 2, "10101" },
+        {"50 10 10 = 5 1 1", {50, 10, 10}, 3, "0010200"},
+        {"100 20 20 = 5 1 1", {100, 20, 20}, 3, "0010200"},
+        {"6 2 = 3 1", {6, 2}, 2, "0010"},
+        {"2 2 = 1 1", {2, 2}, 2, "01"},
+        {"100 100 100 = 1 1 1", {100, 100, 100}, 3, "012"},
+        {"4 6 = 2 3", {4, 6}, 2, "10101"},
     };
     size_t i;
 
@@ -91,9 +91,9 @@ END_TEST
 START_TEST(swrr_single_member_has_period_one)
 {
     static const struct swrr_case cases[] = {
-        { "1", { 1 }, 1, "0" },
-        { "7", { 7 }, 1, "0" },
-        { "100", { 100 }, 1, "0" },
+        {"1", {1}, 1, "0"},
+        {"7", {7}, 1, "0"},
+        {"100", {100}, 1, "0"},
     };
     size_t i;
 
@@ -106,10 +106,10 @@ END_TEST
 START_TEST(swrr_ties_go_to_lowest_index)
 {
     static const struct swrr_case cases[] = {
-        { "1 1 1", { 1, 1, 1 }, 3, "012" },
-        { "2 2 1", { 2, 2, 1 }, 3, "01201" },
-        { "1 2 2", { 1, 2, 2 }, 3, "12012" },
-        { "1 1 1 1 1 1 1 1", { 1, 1, 1, 1, 1, 1, 1, 1 }, 8, "01234567" },
+        {"1 1 1", {1, 1, 1}, 3, "012"},
+        {"2 2 1", {2, 2, 1}, 3, "01201"},
+        {"1 2 2", {1, 2, 2}, 3, "12012"},
+        {"1 1 1 1 1 1 1 1", {1, 1, 1, 1, 1, 1, 1, 1}, 8, "01234567"},
     };
     size_t i;
 
@@ -121,8 +121,8 @@ END_TEST
 
 START_TEST(swrr_rejects_period_over_cap)
 {
-    static const uint32_t w511[] = { 5, 1, 1 };
-    static const uint32_t wbig[] = { 100, 99, 1 };
+    static const uint32_t w511[] = {5, 1, 1};
+    static const uint32_t wbig[] = {100, 99, 1};
     uint16_t out[256];
     uint32_t i;
 
@@ -147,10 +147,10 @@ START_TEST(swrr_rejects_zero_weight)
         uint32_t w[4];
         uint32_t n;
     } cases[] = {
-        { { 0 }, 1 },
-        { { 5, 0, 1 }, 3 },
-        { { 0, 1 }, 2 },
-        { { 1, 1, 1, 0 }, 4 },
+        {{0}, 1},
+        {{5, 0, 1}, 3},
+        {{0, 1}, 2},
+        {{1, 1, 1, 0}, 4},
     };
     uint16_t out[64];
     size_t i;
@@ -164,9 +164,8 @@ END_TEST
 
 START_TEST(swrr_rejects_empty_farm)
 {
-    static const uint32_t w[] = { 1 };
-    uint16_t out[4] = { SWRR_CANARY, SWRR_CANARY, SWRR_CANARY,
-                        SWRR_CANARY };
+    static const uint32_t w[] = {1};
+    uint16_t out[4] = {SWRR_CANARY, SWRR_CANARY, SWRR_CANARY, SWRR_CANARY};
 
     ck_assert_uint_eq(lbf_swrr_build(w, 0, out, 4), 0);
     ck_assert_uint_eq(out[0], SWRR_CANARY);
@@ -177,7 +176,7 @@ START_TEST(swrr_rejects_period_that_overflows_32_bits)
 {
     /* the true period 2^32 + 1 exceeds any cap; a 32-bit sum would wrap
      * to 1 and hand back a one-entry schedule for two members */
-    static const uint32_t w[] = { 0x80000001u, 0x80000000u };
+    static const uint32_t w[] = {0x80000001u, 0x80000000u};
     uint16_t out[64];
 
     ck_assert_uint_eq(lbf_swrr_build(w, 2, out, 64), 0);
@@ -191,7 +190,7 @@ START_TEST(swrr_matches_reference_on_random_weights)
     int round;
 
     for (round = 0; round < 300; round++) {
-        uint32_t w[16], cnt[16] = { 0 }, n, i, pg, pw;
+        uint32_t w[16], cnt[16] = {0}, n, i, pg, pw;
         uint32_t cap = (uint32_t)LBF_T_NELEMS(got);
 
         n = 1 + (uint32_t)(lbf_rng_next(&rng) % 16);
@@ -204,8 +203,7 @@ START_TEST(swrr_matches_reference_on_random_weights)
         pw = lbf_t_ref_swrr(w, n, want, cap);
         pg = lbf_swrr_build(w, n, got, cap);
         ck_assert_uint_gt(pw, 0);
-        ck_assert_msg(pg == pw, "round %d: period %u, want %u", round, pg,
-                      pw);
+        ck_assert_msg(pg == pw, "round %d: period %u, want %u", round, pg, pw);
         for (i = 0; i < pw; i++) {
             ck_assert_msg(got[i] == want[i], "round %d step %u: %u want %u",
                           round, i, (unsigned)got[i], (unsigned)want[i]);

@@ -24,7 +24,7 @@ static void wrr_expect_schedule(const struct wrr_case *c)
 {
     uint32_t wm = lbf_t_method("weighted");
     uint32_t period = (uint32_t)strlen(c->schedule), i, k;
-    uint64_t rng = LBF_T_SEED, want_req[8] = { 0 };
+    uint64_t rng = LBF_T_SEED, want_req[8] = {0};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -37,8 +37,8 @@ static void wrr_expect_schedule(const struct wrr_case *c)
             int got = lbf_pick_take(wm, &pk);
 
             ck_assert_msg(got == c->schedule[i] - '0',
-                          "%s: period %u pick %u = %d, want %c", c->what, k,
-                          i, got, c->schedule[i]);
+                          "%s: period %u pick %u = %d, want %c", c->what, k, i,
+                          got, c->schedule[i]);
             want_req[got]++;
         }
     }
@@ -52,7 +52,7 @@ static void wrr_expect_schedule(const struct wrr_case *c)
 
 START_TEST(wrr_511_matches_documented_schedule)
 {
-    static const struct wrr_case c = { "5 1 1", { 5, 1, 1 }, 3, "0010200" };
+    static const struct wrr_case c = {"5 1 1", {5, 1, 1}, 3, "0010200"};
 
     wrr_expect_schedule(&c);
 }
@@ -60,8 +60,7 @@ END_TEST
 
 START_TEST(wrr_1112_matches_documented_schedule)
 {
-    static const struct wrr_case c = { "1 1 1 2", { 1, 1, 1, 2 }, 4,
-                                       "30123" };
+    static const struct wrr_case c = {"1 1 1 2", {1, 1, 1, 2}, 4, "30123"};
 
     wrr_expect_schedule(&c);
 }
@@ -69,7 +68,7 @@ END_TEST
 
 START_TEST(wrr_31_matches_documented_schedule)
 {
-    static const struct wrr_case c = { "3 1", { 3, 1 }, 2, "0010" };
+    static const struct wrr_case c = {"3 1", {3, 1}, 2, "0010"};
 
     wrr_expect_schedule(&c);
 }
@@ -78,9 +77,9 @@ END_TEST
 START_TEST(wrr_divides_weights_by_gcd)
 {
     static const struct wrr_case cases[] = {
-        { "50 10 10", { 50, 10, 10 }, 3, "0010200" },
-        { "60 20", { 60, 20 }, 2, "0010" },
-        { "100 100", { 100, 100 }, 2, "01" },
+        {"50 10 10", {50, 10, 10}, 3, "0010200"},
+        {"60 20", {60, 20}, 2, "0010"},
+        {"100 100", {100, 100}, 2, "01"},
     };
     size_t i;
 
@@ -93,8 +92,8 @@ END_TEST
 START_TEST(wrr_single_member_is_always_picked)
 {
     static const struct wrr_case cases[] = {
-        { "1", { 1 }, 1, "0" },
-        { "100", { 100 }, 1, "0" },
+        {"1", {1}, 1, "0"},
+        {"100", {100}, 1, "0"},
     };
     size_t i;
 
@@ -133,16 +132,15 @@ START_TEST(wrr_large_weights_follow_reference_schedule)
 
             ck_assert_msg(got == want[k % period],
                           "round %d (n %u period %u) pick %u = %d, want %u",
-                          round, n, period, k, got,
-                          (unsigned)want[k % period]);
+                          round, n, period, k, got, (unsigned)want[k % period]);
         }
     }
 }
 END_TEST
 
 /* Picks counted per member over `picks` weighted picks. */
-static void wrr_count(const struct lbf_pick *pk, uint32_t picks,
-                      uint32_t *cnt, uint32_t n)
+static void wrr_count(const struct lbf_pick *pk, uint32_t picks, uint32_t *cnt,
+                      uint32_t n)
 {
     uint32_t wm = lbf_t_method("weighted"), i;
 
@@ -158,7 +156,7 @@ static void wrr_count(const struct lbf_pick *pk, uint32_t picks,
 
 START_TEST(wrr_skips_member_in_error_until_deadline)
 {
-    static const uint32_t w[] = { 5, 1, 1 };
+    static const uint32_t w[] = {5, 1, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -188,7 +186,7 @@ END_TEST
 
 START_TEST(wrr_skips_offline_member)
 {
-    static const uint32_t w[] = { 5, 1, 1 };
+    static const uint32_t w[] = {5, 1, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -214,8 +212,8 @@ END_TEST
 START_TEST(wrr_uses_standby_only_when_regular_members_unusable)
 {
     /* m0, m1 regular (tier 0), m2 standby (tier 1), m3 deeper standby */
-    static const uint32_t w[] = { 1, 1, 1, 1 };
-    static const uint32_t tier[] = { 0, 0, 1, 2 };
+    static const uint32_t w[] = {1, 1, 1, 1};
+    static const uint32_t tier[] = {0, 0, 1, 2};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -254,7 +252,7 @@ END_TEST
 
 START_TEST(wrr_exclude_skips_that_member)
 {
-    static const uint32_t w[] = { 5, 1, 1 };
+    static const uint32_t w[] = {5, 1, 1};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_pick pk;
@@ -284,16 +282,14 @@ static int wrr_cb_table(void *uctx, uint32_t mi)
 
 START_TEST(wrr_usable_callback_excludes_and_demotes)
 {
-    static const uint32_t w[] = { 1, 1, 1 };
+    static const uint32_t w[] = {1, 1, 1};
     static const struct {
         int extra[3];
         uint32_t want[3]; /* picks per member over 90 */
     } cases[] = {
-        { { 0, 0, 0 }, { 30, 30, 30 } },
-        { { -1, -1, 0 }, { 0, 0, 90 } },
-        { { 1, 1, 0 }, { 0, 0, 90 } },
-        { { -1, 2, 1 }, { 0, 0, 90 } },
-        { { -1, -1, 3 }, { 0, 0, 90 } },
+        {{0, 0, 0}, {30, 30, 30}}, {{-1, -1, 0}, {0, 0, 90}},
+        {{1, 1, 0}, {0, 0, 90}},   {{-1, 2, 1}, {0, 0, 90}},
+        {{-1, -1, 3}, {0, 0, 90}},
     };
     struct lbf_shm h;
     struct lbf_farm *f;
@@ -320,8 +316,8 @@ END_TEST
 
 START_TEST(wrr_no_usable_member_returns_minus_one)
 {
-    static const uint32_t w[] = { 2, 1 };
-    static const uint32_t tier[] = { 0, 1 };
+    static const uint32_t w[] = {2, 1};
+    static const uint32_t tier[] = {0, 1};
     uint32_t wm = lbf_t_method("weighted");
     struct lbf_shm h;
     struct lbf_farm *f;
@@ -370,16 +366,15 @@ static int wrr_is_rotation(const int *got, const char *want, uint32_t len)
 
 START_TEST(wrr_set_weight_changes_schedule)
 {
-    static const uint32_t w[] = { 1, 1, 1 };
+    static const uint32_t w[] = {1, 1, 1};
     static const struct {
         uint32_t mi, weight;
         const char *schedule;
     } steps[] = {
-        { 0, 5, "0010200" },
-        { 0, 3, "01020" },   /* 3 1 1 */
-        { 2, 3, "0210202" }, /* 3 1 3 */
-        { 1, 1, "0210202" }, /* unchanged */
-        { 0, 1, "20212" },   /* 1 1 3 */
+        {0, 5, "0010200"}, {0, 3, "01020"}, /* 3 1 1 */
+        {2, 3, "0210202"},                  /* 3 1 3 */
+        {1, 1, "0210202"},                  /* unchanged */
+        {0, 1, "20212"},                    /* 1 1 3 */
     };
     uint32_t wm = lbf_t_method("weighted");
     struct lbf_shm h;
@@ -395,9 +390,8 @@ START_TEST(wrr_set_weight_changes_schedule)
         uint32_t len = (uint32_t)strlen(steps[s].schedule), k, i;
         int got[16];
 
-        ck_assert_int_eq(lbf_member_set_weight(&h, f, steps[s].mi,
-                                               steps[s].weight),
-                         LBF_OK);
+        ck_assert_int_eq(
+            lbf_member_set_weight(&h, f, steps[s].mi, steps[s].weight), LBF_OK);
         /* the cursor is shared and keeps running: any window of one
          * period is a rotation of the new schedule */
         for (k = 0; k < 3; k++) {
@@ -407,8 +401,8 @@ START_TEST(wrr_set_weight_changes_schedule)
                 lbf_row_release(lbf_t_row(&h, f, (uint32_t)got[i]), 0);
             }
             ck_assert_msg(wrr_is_rotation(got, steps[s].schedule, len),
-                          "step %zu window %u is not a rotation of %s", s,
-                          k, steps[s].schedule);
+                          "step %zu window %u is not a rotation of %s", s, k,
+                          steps[s].schedule);
         }
     }
 }

@@ -40,9 +40,9 @@ Suite *lbf_suite_carry(void);
 Suite *lbf_suite_stress(void);
 
 /* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
-#define LBF_T_NOW   1700000000000000ull
-#define LBF_T_SEC   1000000ull
-#define LBF_T_SEED  0x9e3779b97f4a7c15ull
+#define LBF_T_NOW 1700000000000000ull
+#define LBF_T_SEC 1000000ull
+#define LBF_T_SEED 0x9e3779b97f4a7c15ull
 
 #define LBF_T_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -94,15 +94,12 @@ static inline uint32_t lbf_t_method(const char *name)
  * weights w[] and tiers tier[] (NULL: all 0), retry 60 s, capacity
  * l_rows (0: n), then publish its schedule.  Returns the farm.
  */
-static inline struct lbf_farm *lbf_t_farm(struct lbf_shm *h,
-                                          const char *name,
-                                          const char *method,
-                                          const uint32_t *w,
+static inline struct lbf_farm *lbf_t_farm(struct lbf_shm *h, const char *name,
+                                          const char *method, const uint32_t *w,
                                           const uint32_t *tier, uint32_t n,
                                           uint32_t l_rows)
 {
-    int fi = lbf_farm_add(h, name, lbf_t_method(method),
-                          l_rows ? l_rows : n);
+    int fi = lbf_farm_add(h, name, lbf_t_method(method), l_rows ? l_rows : n);
     uint32_t i;
     struct lbf_farm *f;
 
@@ -122,8 +119,7 @@ static inline struct lbf_farm *lbf_t_farm(struct lbf_shm *h,
 }
 
 static inline struct lbf_row *lbf_t_row(const struct lbf_shm *h,
-                                        const struct lbf_farm *f,
-                                        uint32_t mi)
+                                        const struct lbf_farm *f, uint32_t mi)
 {
     struct lbf_row *r = lbf_member_at(h, f, mi);
 
@@ -131,8 +127,7 @@ static inline struct lbf_row *lbf_t_row(const struct lbf_shm *h,
     return r;
 }
 
-static inline void lbf_t_pick_init(struct lbf_pick *pk,
-                                   const struct lbf_shm *h,
+static inline void lbf_t_pick_init(struct lbf_pick *pk, const struct lbf_shm *h,
                                    struct lbf_farm *f, uint64_t *rng)
 {
     memset(pk, 0, sizeof(*pk));
