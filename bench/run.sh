@@ -26,7 +26,9 @@
 # generated httpd config, httpd's error log and every raw wrk output.
 #
 # Environment: ROUNDS, DURATION (seconds, "5" or "5s"), CONNS, WARMUP
-# (seconds, 0 = none), FRONTS (subset, e.g. "A E G"), WRK (wrk binary),
+# (seconds, 0 = none), QUIET_WAIT (seconds to wait before each measured run
+# for other processes to use < QUIET_PCT (10) % of the machine; default 10,
+# 0 in smoke mode), FRONTS (subset, e.g. "A E G"), WRK (wrk binary),
 # LBF_MODULE (module, default <repo>/.libs/mod_lbfarm.so), LBF_HTTPD (httpd
 # binary, default /usr/sbin/apache2), LBF_ASAN=1 (preload libasan into
 # httpd, for an ASan build of the module), BENCH_RESULTS (results folder).
@@ -437,6 +439,27 @@ other_cpu() {
         printf "%.1f\n", (wall > 0) ? 100 * other / (wall * ncpu) : 0 }'
 }
 
+# wait_quiet: before a measured run, wait (QUIET_WAIT seconds at most) until
+# the machine is quiet: other processes using under QUIET_PCT % of it over
+# half a second (our servers are idle then, so this is the others' load).
+# Prints how many seconds it waited.
+wait_quiet() {
+    waited=0
+    while :; do
+        cpu_snapshot >"$RUNDIR/q1"
+        sleep 0.5
+        cpu_snapshot >"$RUNDIR/q2"
+        o=$(other_cpu "$(cat "$RUNDIR/q1")" "$(cat "$RUNDIR/q2")")
+        if awk -v o="$o" -v m="$QUIET_PCT" 'BEGIN { exit !(o < m) }' \
+           || [ "$waited" -ge "$QUIET_WAIT" ]; then
+            break
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    echo "$waited"
+}
+
 # run_wrk SECONDS URL OUTFILE: wrk in the background (its PID recorded so a
 # signal stops it), then wait.  Returns wrk's exit status.
 run_wrk() {
@@ -565,17 +588,20 @@ case "${1:-}" in
 esac
 
 if [ "$MODE" = smoke ]; then
-    ROUNDS=1; DURATION=1; WARMUP=0
+    ROUNDS=1; DURATION=1; WARMUP=0; QUIET_WAIT=0
     PREFIX=smoke
 else
     ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}
+    QUIET_WAIT=${QUIET_WAIT:-10}
     PREFIX=latest
 fi
 CONNS=${CONNS:-64}
+QUIET_PCT=${QUIET_PCT:-10}
+QUIET_TOTAL=0
 DURATION=${DURATION%s}
 WARMUP=${WARMUP%s}
 FRONTS=${FRONTS:-$ALL_FRONTS}
-for v in ROUNDS DURATION CONNS WARMUP; do
+for v in ROUNDS DURATION CONNS WARMUP QUIET_WAIT QUIET_PCT; do
     eval "x=\$$v"
     case "$x" in ''|*[!0-9]*) die "$v must be a whole number (got \"$x\")" ;; esac
 done
@@ -639,6 +665,10 @@ while [ "$r" -le "$ROUNDS" ]; do
             run_wrk "$WARMUP" "$url" "$RUNDIR/raw/warmup-r$r-$f.txt" \
                 || say "warm-up of $f (round $r): wrk failed"
         fi
+        qw=0
+        [ "$QUIET_WAIT" -gt 0 ] && qw=$(wait_quiet)
+        [ "$qw" -gt 0 ] && say "waited ${qw}s for other processes to calm down"
+        QUIET_TOTAL=$((QUIET_TOTAL + qw))
         o1=$(tcp_active_opens)
         cpu_snapshot >"$RUNDIR/cpu1"
         if ! run_wrk "$DURATION" "$url" "$RUNDIR/raw/r$r-$f.txt"; then
@@ -690,7 +720,9 @@ OUT="$RUNDIR/report.md"
     printf -- '- load: %s, -t%s -c%s -d%ss --latency, %s s warm-up per front per round; %s round(s), interleaved %s\n' \
         "$WRK_VER" "$THREADS" "$CONNS" "$DURATION" "$WARMUP" "$ROUNDS" "$(echo $FRONTS | tr -d ' ')"
     printf -- '- machine: %s cores; wrk, httpd and the members share them, nothing pinned (expect run-to-run noise of several %%);\n' "$NCPU"
-    printf '  load average (1/5/15 min) at start %s, at end %s\n\n' "$LOAD_START" "$LOAD_END"
+    printf '  load average (1/5/15 min) at start %s, at end %s; before each measured run waited up to %s s\n' \
+        "$LOAD_START" "$LOAD_END" "$QUIET_WAIT"
+    printf '  for other processes to use < %s%% of the machine (waited %s s in all)\n\n' "$QUIET_PCT" "$QUIET_TOTAL"
     report "$RUNDIR/data.tsv"
     printf '\nPre-check (3 sequential requests per front, X-Member seen):\n\n'
     sed 's/^/    /' "$RUNDIR/precheck.txt"
