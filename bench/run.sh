@@ -661,14 +661,14 @@ r=1
 while [ "$r" -le "$ROUNDS" ]; do
     for f in $FRONTS; do
         url="http://127.0.0.1:$PORT$(front_path "$f")"
-        if [ "$WARMUP" -gt 0 ]; then
-            run_wrk "$WARMUP" "$url" "$RUNDIR/raw/warmup-r$r-$f.txt" \
-                || say "warm-up of $f (round $r): wrk failed"
-        fi
         qw=0
         [ "$QUIET_WAIT" -gt 0 ] && qw=$(wait_quiet)
         [ "$qw" -gt 0 ] && say "waited ${qw}s for other processes to calm down"
         QUIET_TOTAL=$((QUIET_TOTAL + qw))
+        if [ "$WARMUP" -gt 0 ]; then
+            run_wrk "$WARMUP" "$url" "$RUNDIR/raw/warmup-r$r-$f.txt" \
+                || say "warm-up of $f (round $r): wrk failed"
+        fi
         o1=$(tcp_active_opens)
         cpu_snapshot >"$RUNDIR/cpu1"
         if ! run_wrk "$DURATION" "$url" "$RUNDIR/raw/r$r-$f.txt"; then
