@@ -3,6 +3,7 @@
  * benchmarks.
  *
  *     lbf_member --port N --name NAME [--bind 127.0.0.1] [--quiet]
+ *                [--slow F] [--capacity N]
  *
  * A small HTTP/1.1 origin server, one detached thread per connection.
  * Requests on a connection are answered in order (so pipelining is safe),
@@ -69,7 +70,16 @@ static struct {
     int         quiet;
     char        self[160];              /* "addr:port" when no Host header */
     size_t      self_len;
-} lbf_opt = { .bind = "127.0.0.1", .port = -1 };
+    long        slow;                   /* --slow: delay multiplier */
+    long        capacity;               /* --capacity: concurrent delays */
+} lbf_opt = { .bind = "127.0.0.1", .port = -1, .slow = 1 };
+
+/* --capacity: a counting semaphore around the delay, so that a member
+ * serves at most that many delayed requests at once and queues the rest,
+ * as a server with that many worker threads would. */
+static pthread_mutex_t lbf_cap_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lbf_cap_cv = PTHREAD_COND_INITIALIZER;
+static long lbf_cap_busy;
 
 static pthread_attr_t lbf_thread_attr;
 
@@ -876,21 +886,46 @@ static void lbf_burn(long us)
     }
 }
 
-/* lbf_delay: apply the sleep_ms and work_us of r. */
+/* lbf_cap: take (delta 1, waiting while --capacity slots are busy) or
+ * give back (delta -1) one slot.  No-op without --capacity. */
+static void lbf_cap(int delta)
+{
+    if (lbf_opt.capacity <= 0) {
+        return;
+    }
+    pthread_mutex_lock(&lbf_cap_mu);
+    while (delta > 0 && lbf_cap_busy >= lbf_opt.capacity) {
+        pthread_cond_wait(&lbf_cap_cv, &lbf_cap_mu);
+    }
+    lbf_cap_busy += delta;
+    if (delta < 0) {
+        pthread_cond_signal(&lbf_cap_cv);
+    }
+    pthread_mutex_unlock(&lbf_cap_mu);
+}
+
+/* lbf_delay: apply the sleep_ms and work_us of r, times --slow, inside a
+ * --capacity slot. */
 static void lbf_delay(const struct lbf_req *r)
 {
+    long sleep_ms = r->sleep_ms * lbf_opt.slow;
     struct timespec ts;
 
-    if (r->sleep_ms > 0) {
-        ts.tv_sec = r->sleep_ms / 1000;
-        ts.tv_nsec = (r->sleep_ms % 1000) * 1000000L;
+    if (r->sleep_ms <= 0 && r->work_us <= 0) {
+        return;
+    }
+    lbf_cap(1);
+    if (sleep_ms > 0) {
+        ts.tv_sec = sleep_ms / 1000;
+        ts.tv_nsec = (sleep_ms % 1000) * 1000000L;
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
             continue;
         }
     }
     if (r->work_us > 0) {
-        lbf_burn(r->work_us);
+        lbf_burn(r->work_us * lbf_opt.slow);
     }
+    lbf_cap(-1);
 }
 
 /* lbf_body: append the response body for r to o. */
@@ -1151,6 +1186,9 @@ static void lbf_usage(FILE *f, int code)
         "  --name NAME  sent as X-Member; [A-Za-z0-9._-], 1..64 chars\n"
         "  --bind ADDR  numeric address to listen on (default 127.0.0.1)\n"
         "  --quiet      no diagnostics on stderr\n"
+        "  --slow F     multiply sleep_ms and work_us by F (1..100)\n"
+        "  --capacity N at most N requests in their delay at once; the\n"
+        "               rest queue (0: unlimited)\n"
         "query: sleep_ms=N work_us=N status=N redirect=PATH\n");
     exit(code);
 }
@@ -1184,7 +1222,7 @@ static int lbf_flag(const char *flag, const char **val,
 /* lbf_args: parse the command line into lbf_opt; exits 2 on bad usage. */
 static void lbf_args(int argc, char **argv)
 {
-    const char *port = NULL;
+    const char *port = NULL, *slow = NULL, *cap = NULL;
     char *end;
     long v;
     int i;
@@ -1192,7 +1230,9 @@ static void lbf_args(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         if (lbf_flag("--port", &port, &i, argc, argv)
             || lbf_flag("--name", &lbf_opt.name, &i, argc, argv)
-            || lbf_flag("--bind", &lbf_opt.bind, &i, argc, argv)) {
+            || lbf_flag("--bind", &lbf_opt.bind, &i, argc, argv)
+            || lbf_flag("--slow", &slow, &i, argc, argv)
+            || lbf_flag("--capacity", &cap, &i, argc, argv)) {
             continue;
         }
         if (strcmp(argv[i], "--quiet") == 0) {
@@ -1213,6 +1253,16 @@ static void lbf_args(int argc, char **argv)
         exit(2);
     }
     lbf_opt.port = (int)v;
+    if (slow && ((lbf_opt.slow = strtol(slow, &end, 10)) < 1
+                 || lbf_opt.slow > 100 || *end)) {
+        fprintf(stderr, "lbf_member: bad --slow \"%s\" (1..100)\n", slow);
+        exit(2);
+    }
+    if (cap && ((lbf_opt.capacity = strtol(cap, &end, 10)) < 0
+                || lbf_opt.capacity > 100000 || *end)) {
+        fprintf(stderr, "lbf_member: bad --capacity \"%s\"\n", cap);
+        exit(2);
+    }
     lbf_opt.name_len = strlen(lbf_opt.name);
     if (lbf_opt.name_len == 0 || lbf_opt.name_len > LBF_NAME_MAX
         || strspn(lbf_opt.name, "abcdefghijklmnopqrstuvwxyz"
