@@ -283,15 +283,28 @@ int lbf_member_set_weight(struct lbf_shm *h, struct lbf_farm *f,
     return lbf_farm_rebuild(h, f);
 }
 
-/* Carry one member's persistent fields from src row o to dst row n. */
+/* Carry one member's persistent fields from src row o to dst row n: admin
+ * state, runtime weight, counters, and the push state (a replay stays a
+ * replay across a restart; the last report keeps informing picks). */
 static void lbf_row_carry(struct lbf_row *n, const struct lbf_row *o)
 {
-    atomic_store(&n->admin, atomic_load(&o->admin));
+    struct lbf_row *src = (struct lbf_row *)o;
+
+    atomic_store(&n->admin, atomic_load(&src->admin));
     if (o->cfg_weight == n->cfg_weight) {
-        atomic_store(&n->weight, atomic_load(&o->weight));
+        atomic_store(&n->weight, atomic_load(&src->weight));
     }
-    atomic_store(&n->requests, atomic_load(&o->requests));
-    atomic_store(&n->errors, atomic_load(&o->errors));
+    atomic_store(&n->requests, atomic_load(&src->requests));
+    atomic_store(&n->errors, atomic_load(&src->errors));
+    if (lbf_row_read_metrics(o, &n->metric_ts, &n->n_metrics,
+                             n->metrics) != LBF_OK) {
+        n->metric_ts = 0;
+        n->n_metrics = 0;
+    }
+    n->push_seq = o->push_seq;
+    atomic_store(&n->load_milli, atomic_load(&src->load_milli));
+    atomic_store(&n->load_since, atomic_load(&src->load_since));
+    atomic_store(&n->load_ts, atomic_load(&src->load_ts));
 }
 
 int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src)

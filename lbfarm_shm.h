@@ -45,9 +45,11 @@
  *
  * What a graceful restart keeps (lbf_shm_carry): per member, matched by farm
  * and member name, the admin state and effective weight (only while the
- * configured weight is unchanged), and the requests/errors counters.  It
- * does not keep in-flight counts (the old generation's children finish
- * their requests against the old segment) nor error deadlines.
+ * configured weight is unchanged), the requests/errors counters, the last
+ * pushed metrics and load, and the push sequence number (a replay stays a
+ * replay).  It does not keep in-flight counts (the old generation's
+ * children finish their requests against the old segment), error
+ * deadlines, nor the weighted cursor (the schedule restarts).
  */
 #ifndef LBFARM_SHM_H
 #define LBFARM_SHM_H

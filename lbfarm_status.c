@@ -13,6 +13,21 @@
 #include "lbfarm_method.h"
 #include "lbfarm_status.h"
 
+/* The pushed-load part of a snapshot. */
+static void lbf_snap_load(const struct lbf_shm *h, const struct lbf_farm *f,
+                          struct lbf_row *r, uint64_t now_usec,
+                          struct lbf_snap *s)
+{
+    struct lbf_pick pk = {.h = h, .farm = (struct lbf_farm *)f,
+                          .now = now_usec};
+    uint64_t ts = atomic_load(&r->load_ts);
+
+    s->load_milli = atomic_load(&r->load_milli);
+    s->load_age_ms = ts == 0 ? -1
+                     : now_usec > ts ? (int64_t)((now_usec - ts) / 1000) : 0;
+    s->headroom_milli = lbf_headroom(&pk, r);
+}
+
 void lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
                      uint32_t mi, uint64_t now_usec, struct lbf_snap *s)
 {
@@ -34,17 +49,7 @@ void lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
     s->requests = atomic_load(&r->requests);
     s->errors = atomic_load(&r->errors);
     until = atomic_load(&r->error_until);
-    {
-        struct lbf_pick pk = {.h = h, .farm = (struct lbf_farm *)f,
-                              .now = now_usec};
-        uint64_t ts = atomic_load(&r->load_ts);
-
-        s->load_milli = atomic_load(&r->load_milli);
-        s->load_age_ms = ts == 0 ? -1
-                         : now_usec > ts ? (int64_t)((now_usec - ts) / 1000)
-                                         : 0;
-        s->headroom_milli = lbf_headroom(&pk, r);
-    }
+    lbf_snap_load(h, f, r, now_usec, s);
     s->error_left_ms = until > now_usec ? (until - now_usec) / 1000 : 0;
     if (atomic_load(&r->admin) != LBF_ADMIN_ENABLED) {
         s->state = "offline";
