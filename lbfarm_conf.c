@@ -32,13 +32,12 @@ int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
     return 0;
 }
 
-/* Digits s[0..n) (1..18 of them) into *out; -1 when not digits. */
-static int lbf_digits18(const char *s, size_t n, uint64_t *out)
+int lbf_parse_digits(const char *s, size_t n, uint64_t *out)
 {
     uint64_t x = 0;
     size_t i;
 
-    if (n == 0 || n > 18) {
+    if (n == 0 || n > 19) {
         return -1;
     }
     for (i = 0; i < n; i++) {
@@ -57,8 +56,9 @@ int lbf_parse_milli(const char *s, size_t n, int64_t max, int64_t *out)
     size_t ilen = dot ? (size_t)(dot - s) : n, flen = dot ? n - ilen - 1 : 0;
     uint64_t ip, fp = 0;
 
-    if (lbf_digits18(s, ilen, &ip) != 0 || (dot && (flen == 0 || flen > 3))
-        || (dot && lbf_digits18(dot + 1, flen, &fp) != 0)) {
+    if (ilen > 18 || lbf_parse_digits(s, ilen, &ip) != 0
+        || (dot && (flen == 0 || flen > 3))
+        || (dot && lbf_parse_digits(dot + 1, flen, &fp) != 0)) {
         return -1;
     }
     if (ip > (uint64_t)max || (ip == (uint64_t)max && fp > 0)) {

@@ -56,25 +56,6 @@ static int lbf_key_ok(const char *k, size_t n)
     return 1;
 }
 
-/* Parse digits v[0..n) (1..19 of them) into *out; -1 when not digits. */
-static int lbf_digits(const char *v, size_t n, uint64_t *out)
-{
-    uint64_t x = 0;
-    size_t i;
-
-    if (n == 0 || n > 19) {
-        return -1;
-    }
-    for (i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9') {
-            return -1;
-        }
-        x = x * 10 + (uint64_t)(v[i] - '0');
-    }
-    *out = x;
-    return 0;
-}
-
 /* Decode 64 hex digits into 32 bytes; -1 when not exactly that. */
 static int lbf_hex32(const char *v, size_t n, uint8_t out[LBF_KEY_LEN])
 {
@@ -176,13 +157,13 @@ static int lbf_push_field(struct lbf_push_msg *msg, unsigned *seen,
     case LBF_F_MEMBER:
         return lbf_name_field("member", v, vn, msg->member, err, errlen);
     case LBF_F_TS:
-        if (lbf_digits(v, vn, &x) != 0 || vn > 12) {
+        if (lbf_parse_digits(v, vn, &x) != 0 || vn > 12) {
             return lbf_bad(err, errlen, "ts: expected Unix seconds");
         }
         msg->ts = (int64_t)x;
         return LBF_PUSH_OK;
     case LBF_F_SEQ:
-        if (lbf_digits(v, vn, &x) != 0 || x > (UINT64_MAX >> 1)) {
+        if (lbf_parse_digits(v, vn, &x) != 0 || x > (UINT64_MAX >> 1)) {
             return lbf_bad(err, errlen, "seq: expected a number < 2^63");
         }
         msg->seq = x;
@@ -300,7 +281,7 @@ static int lbf_hb_cb(void *c, size_t off, const char *k, size_t kn,
                 return lbf_bad(err, errlen, "%s: duplicated", names[i]);
             }
             hc->seen |= 1u << i;
-            if (lbf_digits(v, vn, dst[i]) != 0 || vn > 9) {
+            if (lbf_parse_digits(v, vn, dst[i]) != 0 || vn > 9) {
                 return lbf_bad(err, errlen, "%s: expected a number", names[i]);
             }
             return LBF_PUSH_OK;

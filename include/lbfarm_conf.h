@@ -14,6 +14,10 @@
  * overflow.  Returns 0 and sets *out, or -1. */
 int lbf_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 
+/* Parse 1..19 decimal digits s[0..n) (nothing else) into *out.  Returns 0
+ * or -1. */
+int lbf_parse_digits(const char *s, size_t n, uint64_t *out);
+
 /* Parse a decimal "123" or "12.345" (at most 3 decimals, no sign) of n
  * bytes into thousandths.  Returns 0, -1 when not such a number, or -2
  * when above max (in whole units). */
