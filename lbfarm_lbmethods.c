@@ -153,6 +153,28 @@ int lbf_best_tier(const struct lbf_pick *pk)
     return best;
 }
 
+uint32_t lbf_ramp(const struct lbf_pick *pk, const struct lbf_row *r)
+{
+    uint64_t since = atomic_load_explicit(&((struct lbf_row *)r)->up_since,
+                                          memory_order_relaxed);
+    uint64_t span = (uint64_t)pk->farm->slowstart_ms * 1000u, f;
+
+    if (span == 0 || since == 0 || pk->now >= since + span) {
+        return 1000;
+    }
+    f = pk->now <= since ? 0 : (pk->now - since) * 1000u / span;
+    return f < LBF_RAMP_MIN ? LBF_RAMP_MIN : (uint32_t)f;
+}
+
+/* 1 when a member ramping up (slow start) lets this pick through: with
+ * probability ramp/1000 (always when not ramping). */
+static int lbf_ramp_pass(const struct lbf_pick *pk, const struct lbf_row *r)
+{
+    uint32_t ramp = lbf_ramp(pk, r);
+
+    return ramp >= 1000 || lbf_rng_next(pk->rng) % 1000u < ramp;
+}
+
 /* ---- weighted ---- */
 
 static int lbf_pick_weighted(const struct lbf_method *m,
@@ -163,7 +185,7 @@ static int lbf_pick_weighted(const struct lbf_method *m,
     uint32_t period = (uint32_t)st, k;
     const uint16_t *sched;
     uint64_t c;
-    int best = -2;
+    int best = -2, skipped = -1;
 
     (void)m;
     if (period == 0) {
@@ -176,6 +198,10 @@ static int lbf_pick_weighted(const struct lbf_method *m,
         uint32_t mi = sched[(c + k) % period];
         int t = lbf_member_tier(pk, mi);
 
+        if (t >= 0 && !lbf_ramp_pass(pk, lbf_member_at(pk->h, f, mi))) {
+            skipped = skipped < 0 ? (int)mi : skipped;
+            continue; /* slow start: this slot goes to the next entry */
+        }
         if (t >= 0 && t == (int)f->min_tier) {
             return (int)mi; /* the fast path: regular member, usable */
         }
@@ -189,7 +215,7 @@ static int lbf_pick_weighted(const struct lbf_method *m,
             return (int)mi;
         }
     }
-    return -1;
+    return skipped; /* everyone usable is ramping: take one anyway */
 }
 
 /* ---- least-load ---- */
@@ -236,8 +262,10 @@ static int lbf_load_cmp(const struct lbf_method *m, const struct lbf_pick *pk,
                                       memory_order_relaxed);
     int64_t lb = atomic_load_explicit(&((struct lbf_row *)b)->inflight,
                                       memory_order_relaxed);
-    __int128 x = (__int128)(la < 0 ? 1 : la + 1) * m->capacity(pk, b);
-    __int128 y = (__int128)(lb < 0 ? 1 : lb + 1) * m->capacity(pk, a);
+    __int128 x = (__int128)(la < 0 ? 1 : la + 1) * m->capacity(pk, b)
+                 * lbf_ramp(pk, b);
+    __int128 y = (__int128)(lb < 0 ? 1 : lb + 1) * m->capacity(pk, a)
+                 * lbf_ramp(pk, a);
 
     return x < y ? -1 : x > y;
 }

@@ -366,14 +366,87 @@ void lbf_row_clear_error(struct lbf_row *r)
     }
 }
 
+/* 1 when r is healthy and out of error at now; an error deadline that
+ * just passed is cleared and starts the slow-start ramp. */
+static int lbf_row_alive(struct lbf_row *r, uint64_t now_usec)
+{
+    uint64_t until = atomic_load_explicit(&r->error_until,
+                                          memory_order_relaxed);
+
+    if (atomic_load_explicit(&r->health, memory_order_relaxed)
+        != LBF_HEALTH_UP) {
+        return 0;
+    }
+    if (until == 0) {
+        return 1;
+    }
+    if (until > now_usec) {
+        return 0;
+    }
+    if (atomic_compare_exchange_strong(&r->error_until, &until, 0)) {
+        atomic_store(&r->up_since, now_usec); /* back from error */
+    }
+    return 1;
+}
+
 int lbf_row_usable(const struct lbf_row *r, uint64_t now_usec)
 {
-    uint64_t until = atomic_load_explicit(
-        &((struct lbf_row *)r)->error_until, memory_order_relaxed);
+    struct lbf_row *w = (struct lbf_row *)r;
 
-    return atomic_load_explicit(&((struct lbf_row *)r)->admin,
-                                memory_order_relaxed) == LBF_ADMIN_ENABLED
-           && until <= now_usec;
+    return atomic_load_explicit(&w->admin, memory_order_relaxed)
+               == LBF_ADMIN_ENABLED
+           && atomic_load_explicit(&w->drain_req, memory_order_relaxed) == 0
+           && lbf_row_alive(w, now_usec);
+}
+
+int lbf_row_sticky_ok(const struct lbf_row *r, uint64_t now_usec)
+{
+    struct lbf_row *w = (struct lbf_row *)r;
+
+    return atomic_load_explicit(&w->admin, memory_order_relaxed)
+               != LBF_ADMIN_OFFLINE
+           && lbf_row_alive(w, now_usec);
+}
+
+void lbf_row_set_admin(struct lbf_row *r, uint32_t admin, uint64_t now_usec)
+{
+    uint32_t old = atomic_exchange(&r->admin, admin);
+
+    if (old == LBF_ADMIN_OFFLINE && admin != LBF_ADMIN_OFFLINE) {
+        atomic_store(&r->up_since, now_usec);
+    }
+}
+
+int lbf_hc_claim(struct lbf_row *r, uint64_t now_usec, uint64_t interval_usec)
+{
+    uint64_t due = atomic_load(&r->hc_next);
+
+    return due <= now_usec
+           && atomic_compare_exchange_strong(&r->hc_next, &due,
+                                             now_usec + interval_usec);
+}
+
+int lbf_row_health_result(struct lbf_row *r, int ok, uint32_t rise,
+                          uint32_t fall, uint64_t now_usec)
+{
+    uint32_t h = atomic_load(&r->health);
+
+    if (ok) {
+        r->hc_fail = 0;
+        if (++r->hc_pass >= rise && h == LBF_HEALTH_DOWN) {
+            atomic_store(&r->up_since, now_usec);
+            atomic_store(&r->health, LBF_HEALTH_UP);
+            return 1;
+        }
+    }
+    else {
+        r->hc_pass = 0;
+        if (++r->hc_fail >= fall && h == LBF_HEALTH_UP) {
+            atomic_store(&r->health, LBF_HEALTH_DOWN);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- locks ---- */

@@ -13,7 +13,7 @@
  *  +--------+-----------+-----------------+--------------------------+
  *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16 entries) |
  *  +--------+-----------+-----------------+--------------------------+
- *   128 B    128 B each  384 B each        per farm: 2 buffers of
+ *   128 B    128 B each  448 B each        per farm: 2 buffers of
  *                                          sched_cap entries
  *
  *  hdr  : magic "LBF1", layout version, sizes of hdr/farm/row, counts in use
@@ -84,10 +84,20 @@ enum lbf_rc {
     LBF_EBUSY = -8      /* a seqlock reader kept seeing a write */
 };
 
-/* Admin state of a member (row.admin).  Later issues add drain etc. */
+/* Administrative state of a member (row.admin) or a farm (farm.admin),
+ * set by configuration or an operator; survives restarts.  It beats
+ * health and pushed state: an offline member stays out however healthy. */
 enum lbf_admin {
-    LBF_ADMIN_ENABLED = 0,
-    LBF_ADMIN_OFFLINE = 1
+    LBF_ADMIN_ENABLED = 0,    /* health and pushes decide */
+    LBF_ADMIN_OFFLINE = 1,    /* no requests at all */
+    LBF_ADMIN_DRAIN = 2       /* only clients already stuck to it */
+};
+
+/* Health of a member (row.health), from active checks; not carried over
+ * a restart. */
+enum lbf_health {
+    LBF_HEALTH_UP = 0,
+    LBF_HEALTH_DOWN = 1
 };
 
 /* One lock: owner word (pid << 32 | ticket; 0 = free) and seqlock. */
@@ -137,7 +147,9 @@ struct lbf_farm {
     _Atomic uint64_t cursor;  /* shared position in the schedule */
     uint32_t expiry_ms;       /* pushed load older than this is ignored */
     uint32_t blackout_ms;     /* a new run of reports is trusted after */
-    uint8_t reserved[24];
+    _Atomic uint32_t admin;   /* enum lbf_admin of the whole farm */
+    uint32_t slowstart_ms;    /* ramp time of a member coming back */
+    uint8_t reserved[16];
 };
 
 struct lbf_row {
@@ -168,12 +180,24 @@ struct lbf_row {
     _Atomic uint64_t load_ts;     /* usec of that push; 0 = none */
     _Atomic uint64_t load_since;  /* usec the current run of fresh
                                      reports began (for the blackout) */
-    uint8_t reserved[32];
+    /* life cycle (lbfarm_health.c) */
+    _Atomic uint32_t health;      /* enum lbf_health */
+    _Atomic uint32_t drain_req;   /* 1: the member asked to be drained */
+    _Atomic uint64_t up_since;    /* usec it became usable again (slow
+                                     start); 0 = usable since start-up */
+    _Atomic uint64_t hc_next;     /* usec the next check is due; claimed
+                                     by CAS, so one process checks */
+    uint32_t hc_pass;             /* consecutive passes (claimer only) */
+    uint32_t hc_fail;             /* consecutive failures (claimer only) */
+    _Atomic uint32_t hc_status;   /* last check: HTTP status, 0 = no
+                                     answer */
+    _Atomic uint32_t hc_ms;       /* last check's duration */
+    uint8_t reserved[56];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");
 _Static_assert(sizeof(struct lbf_farm) == 128, "farm is 128 bytes");
-_Static_assert(sizeof(struct lbf_row) == 384, "row is 384 bytes");
+_Static_assert(sizeof(struct lbf_row) == 448, "row is 448 bytes");
 _Static_assert(sizeof(struct lbf_row) % 64 == 0, "rows fill cache lines");
 _Static_assert(offsetof(struct lbf_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct lbf_hdr, version) == 4, "version second");
@@ -261,8 +285,29 @@ void lbf_row_set_error(struct lbf_row *r, uint64_t now_usec);
 /* Clear the error deadline (a successful request or an admin action). */
 void lbf_row_clear_error(struct lbf_row *r);
 
-/* 1 when the member takes new requests at now: enabled and not in error. */
+/* 1 when the member takes new clients at now: admin enabled, not asking
+ * to be drained, healthy, not in error.  A member whose error time just
+ * ran out is marked as coming back (up_since = now, for slow start). */
 int lbf_row_usable(const struct lbf_row *r, uint64_t now_usec);
+
+/* 1 when the member takes a client already stuck to it: as usable, but
+ * draining (admin or requested) is allowed. */
+int lbf_row_sticky_ok(const struct lbf_row *r, uint64_t now_usec);
+
+/* Set the admin state (enum lbf_admin); leaving offline starts the slow
+ * start ramp.  Lock-free. */
+void lbf_row_set_admin(struct lbf_row *r, uint32_t admin, uint64_t now_usec);
+
+/* Record one health check result (ok or not) at now for a farm with rise
+ * passes to go up and fall failures to go down.  Call only from the
+ * process that claimed the check (lbf_hc_claim).  Returns 1 when the
+ * health changed. */
+int lbf_row_health_result(struct lbf_row *r, int ok, uint32_t rise,
+                          uint32_t fall, uint64_t now_usec);
+
+/* Claim the check of r due at now (next due interval_usec later): 1 when
+ * this caller won and must run it, 0 when not due or another process won. */
+int lbf_hc_claim(struct lbf_row *r, uint64_t now_usec, uint64_t interval_usec);
 
 /* ---- locks ---- */
 

@@ -99,6 +99,14 @@ uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
 /* xorshift64* generator: state must be nonzero; returns the next value. */
 uint64_t lbf_rng_next(uint64_t *state);
 
+#define LBF_RAMP_MIN 100       /* a member starting its slow start gets
+                                  10 % of its share */
+
+/* Slow-start factor of row r at pk->now in thousandths: 1000 when the
+ * farm has no slow start or r came back longer ago than it, else growing
+ * linearly from LBF_RAMP_MIN since r->up_since. */
+uint32_t lbf_ramp(const struct lbf_pick *pk, const struct lbf_row *r);
+
 /* Lowest effective tier among eligible members, or -1 when none is. */
 int lbf_best_tier(const struct lbf_pick *pk);
 

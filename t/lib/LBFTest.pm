@@ -582,3 +582,133 @@ sub swrr_schedule {
 }
 
 1;
+
+###########################################################################
+# Pushed metrics (t/10_push.t, t/11_push_errors.t).  Subs added after the
+# rest; call them as LBFTest::push_member_key(...) etc. (not in @EXPORT).
+
+package LBFTest;
+
+use Digest::SHA ();
+
+# push_member_key($secret_line, $member) -> the member key, 64 hex digits:
+# HMAC-SHA256(key = the secret line's bytes, data = "lbfarm-member:MEMBER").
+sub push_member_key {
+    my ($secret, $member) = @_;
+    return Digest::SHA::hmac_sha256_hex("lbfarm-member:$member", $secret);
+}
+
+# push_sign($key_hex, $query) -> "$query&sig=HEX", HEX the HMAC-SHA256 of
+# every byte of $query under the 32 raw bytes of the member key.
+sub push_sign {
+    my ($key_hex, $q) = @_;
+    return "$q&sig=" . Digest::SHA::hmac_sha256_hex($q, pack('H*', $key_hex));
+}
+
+# push_seq() -> the clock in ms, strictly above every value it returned.
+my $PUSH_SEQ = 0;
+sub push_seq {
+    my $s = int(time * 1000);
+    $PUSH_SEQ = $s > $PUSH_SEQ ? $s : $PUSH_SEQ + 1;
+    return $PUSH_SEQ;
+}
+
+# push_query(key => HEX, farm => F, member => M, metrics => [cpu => 0.5,
+# ...], ts => T, seq => S) -> the signed query (ts: now, seq: push_seq()).
+sub push_query {
+    my (%a) = @_;
+    my @m = @{ $a{metrics} || [] };
+    my $q = "farm=$a{farm}&member=$a{member}&ts=" . ($a{ts} // int(time))
+          . '&seq=' . ($a{seq} // push_seq());
+    while (my ($k, $v) = splice @m, 0, 2) {
+        $q .= "&$k=$v";
+    }
+    return push_sign($a{key}, $q);
+}
+
+# status_rows($httpd) -> { "FARM/MEMBER" => { state => .., load => ..,
+# load_age_ms => .., headroom => .., requests => .., ... } } from the text
+# status page at /lbfarm-status (undef when it does not answer 200).
+sub status_rows {
+    my ($h, $path) = @_;
+    my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+    my $r = $ua->get($h->url($path // '/lbfarm-status'));
+    return undef unless $r->{status} == 200;
+    my %rows;
+    for my $l (split /\n/, $r->{content} // '') {
+        next unless $l =~ /^member (\S+) (\S+) (.*)$/;
+        my ($f, $m, $rest) = ($1, $2, $3);
+        $rows{"$f/$m"} = { map { /^([^=]+)=(.*)$/ ? ($1 => $2) : () }
+                           split / /, $rest };
+    }
+    return \%rows;
+}
+
+# parallel_counts($url, clients => N, total => T, timeout => S, tick =>
+# CODE): N processes, each with its own keep-alive connection, send T
+# requests in all (T/N each, as fast as answers come); tick, if given, is
+# called about every 0.25 s while they run.  Returns ({member => count},
+# [non-200 statuses], elapsed seconds).  Processes still running after S
+# seconds are killed.
+sub parallel_counts {
+    my ($url, %o) = @_;
+    my $n = $o{clients} // 20;
+    my $per = int((($o{total} // 1000) + $n - 1) / $n);
+    my $timeout = $o{timeout} // 30;
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $t0 = time;
+    my @pids;
+    for my $i (1 .. $n) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            close $rd;
+            my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
+            my %c;
+            my $end = $t0 + $timeout;
+            for (1 .. $per) {
+                last if time > $end;
+                my $r = $ua->get($url);
+                my $k = $r->{status} == 200
+                      ? ($r->{headers}{'x-member'} // '(none)')
+                      : "!$r->{status}";
+                $c{$k}++;
+            }
+            syswrite $wr, join(' ', map { "$_=$c{$_}" } sort keys %c) . "\n";
+            _exit(0);
+        }
+        $LIVE{$pid} = "client $i";
+        push @pids, $pid;
+    }
+    close $wr;
+    my (%count, @bad);
+    my $sel = IO::Select->new($rd);
+    my ($buf, $lines, $next_tick) = ('', 0, time);
+    while ($lines < $n && time < $t0 + $timeout + 5) {
+        if ($o{tick} && time >= $next_tick) {
+            $o{tick}->();
+            $next_tick = time + 0.25;
+        }
+        next unless $sel->can_read(0.05);
+        my $got = sysread($rd, $buf, 4096, length $buf);
+        last unless $got;
+        while ($buf =~ s/^([^\n]*)\n//) {
+            $lines++;
+            for (split / /, $1) {
+                my ($k, $v) = split /=/;
+                if ($k =~ /^!(\d+)$/) { push @bad, ($1) x $v; }
+                else { $count{$k} += $v; }
+            }
+        }
+    }
+    close $rd;
+    my $elapsed = time - $t0;
+    for my $pid (@pids) {
+        kill 'KILL', $pid unless defined reap($pid, 2);
+        reap($pid, 2);
+    }
+    push @bad, "only $lines of $n clients reported" if $lines < $n;
+    return (\%count, \@bad, $elapsed);
+}
+
+1;

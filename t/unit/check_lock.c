@@ -11,6 +11,8 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <time.h>
 
 #include "lbf_unit.h"
 
@@ -508,6 +510,102 @@ START_TEST(metrics_reader_never_sees_torn_group)
 }
 END_TEST
 
+/*
+ * The same property without needing a second CPU: a CPU-time timer
+ * interrupts the reader at arbitrary points -- often in the middle of its
+ * copy -- and the signal handler writes a whole new group.  Only the
+ * reader's re-check of seq can notice that the copy straddled a write.
+ * (Everything the handler calls is lock-free or async-signal-safe, and
+ * the reader holds no lock.)
+ */
+static struct lbf_shm *lbf_irq_h;
+static struct lbf_row *lbf_irq_r;
+static struct lbf_metric lbf_irq_m[LBF_METRICS_MAX];
+static volatile uint64_t lbf_irq_k;
+static volatile int lbf_irq_fail;
+
+static void lock_irq_writer(int sig)
+{
+    uint64_t k = lbf_irq_k + 1;
+    uint32_t n = 1 + (uint32_t)(k % LBF_METRICS_MAX), j;
+
+    (void)sig;
+    for (j = 0; j < n; j++) {
+        lbf_irq_m[j].value = (int64_t)k;
+    }
+    if (lbf_row_write_metrics(lbf_irq_h, lbf_irq_r, lock_self(), k, n,
+                              lbf_irq_m) != LBF_OK) {
+        lbf_irq_fail = 1;
+    }
+    lbf_irq_k = k;
+}
+
+#define IRQ_READ_USEC 300000
+
+START_TEST(metrics_reader_retries_when_write_lands_mid_copy)
+{
+    struct lbf_shm h;
+    struct lbf_row *r = lbf_t_row(&h, lock_farm(&h, 1), 0);
+    struct sigaction sa;
+    struct sigevent sev;
+    struct itimerspec its;
+    timer_t tid;
+    uint64_t ok = 0, t0;
+
+    lbf_irq_h = &h;
+    lbf_irq_r = r;
+    lock_metrics(lbf_irq_m, LBF_METRICS_MAX, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = lock_irq_writer;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGUSR1;
+    ck_assert_int_eq(timer_create(CLOCK_PROCESS_CPUTIME_ID, &sev, &tid), 0);
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_nsec = 20000;
+    its.it_interval.tv_nsec = 20000;
+    ck_assert_int_eq(timer_settime(tid, 0, &its, NULL), 0);
+
+    t0 = lbf_mono_usec();
+    while (lbf_mono_usec() - t0 < IRQ_READ_USEC) {
+        struct lbf_metric got[LBF_METRICS_MAX];
+        uint64_t ts;
+        uint32_t n, j;
+        int k;
+
+        for (k = 0; k < 1000; k++) {
+            if (lbf_row_read_metrics(r, &ts, &n, got) != LBF_OK) {
+                continue; /* cannot happen here: writes never stay open */
+            }
+            ok++;
+            if (ts == 0) {
+                continue;
+            }
+            if (n != 1 + ts % LBF_METRICS_MAX) {
+                timer_delete(tid);
+                ck_abort_msg("torn read: ts %llu with %u metrics",
+                             (unsigned long long)ts, n);
+            }
+            for (j = 0; j < n; j++) {
+                if (got[j].value != (int64_t)ts) {
+                    timer_delete(tid);
+                    ck_abort_msg("torn read: ts %llu metric %u = %lld",
+                                 (unsigned long long)ts, j,
+                                 (long long)got[j].value);
+                }
+            }
+        }
+    }
+    ck_assert_int_eq(timer_delete(tid), 0);
+    ck_assert_int_eq(lbf_irq_fail, 0);
+    ck_assert_uint_gt(ok, 0);
+    /* the interruptions really happened */
+    ck_assert_uint_gt(lbf_irq_k, 10);
+}
+END_TEST
+
 Suite *lbf_suite_lock(void)
 {
     Suite *s = suite_create("lock");
@@ -530,6 +628,7 @@ Suite *lbf_suite_lock(void)
 
     tcase_add_test(conc, lock_excludes_across_processes_and_threads);
     tcase_add_test(conc, metrics_reader_never_sees_torn_group);
+    tcase_add_test(conc, metrics_reader_retries_when_write_lands_mid_copy);
     tcase_set_timeout(conc, 10);
     suite_add_tcase(s, conc);
     return s;

@@ -3,9 +3,10 @@
 /*
  * lbf_unit.h -- shared declarations and helpers of the Check unit tests.
  *
- * Every t/unit/check_<name>.c exposes one Suite *lbf_suite_<name>(void);
- * check_main.c runs them all in one binary (CK_FORK=yes: every test runs in
- * its own process, so a test may leave its mappings behind).
+ * Every t/unit/check_<name>.c exposes one Suite *lbf_suite_<name>(void),
+ * declared below; check_main.c runs them all in one binary (CK_FORK=yes:
+ * every test runs in its own process, so a test may leave its mappings
+ * behind).
  *
  * Segments live in mmap(MAP_SHARED|MAP_ANONYMOUS) memory so that fork()ed
  * workers share them exactly as httpd children share the apr_shm segment.
@@ -38,6 +39,15 @@ Suite *lbf_suite_leastload(void);
 Suite *lbf_suite_lock(void);
 Suite *lbf_suite_carry(void);
 Suite *lbf_suite_stress(void);
+
+/*
+ * Suites of other core files (lbfarm_conf.c, ...), written alongside.
+ * Weak: check_main.c runs each one that is linked in and skips the rest,
+ * so `make unit` links whichever check_*.c files exist.  A new suite adds
+ * one line here and one entry in check_main.c's lbf_optional[].
+ */
+Suite *lbf_suite_conf(void) __attribute__((weak));
+Suite *lbf_suite_push(void) __attribute__((weak));
 
 /* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
 #define LBF_T_NOW 1700000000000000ull

@@ -1,0 +1,291 @@
+# The push endpoint refuses what it must, with the status and the one-line
+# answer of CONTRACT.md "Pushed metrics", and a refused push changes
+# nothing: forged, another member's key, replayed, stale, oversized,
+# malformed (each field), flooding, other methods, unknown farm.  Key
+# rotation: a two-line secret file accepts keys from either line.
+use strict;
+use warnings;
+use Test::More;
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use Time::HiRes qw(time sleep);
+use LBFTest;
+
+plan skip_all => 'module not built'
+    unless -f module_path() && -x member_path();
+
+my $F = slow_factor();
+my $tmp = tempdir('lbf-pusherr-XXXXXX', TMPDIR => 1,
+                  CLEANUP => !$ENV{LBF_KEEP});
+chmod 0755, $tmp;
+
+sub secret { 'secret-' . $_[0] . '-' . join('', map { int rand 10 } 1 .. 20) }
+sub write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print {$fh} $text;
+    close $fh or die "$path: $!";
+    chmod 0644, $path;
+    return $path;
+}
+
+my $sec = secret('pe');
+my ($rot1, $rot2) = (secret('rot1'), secret('rot2'));
+my $pe_file = write_file("$tmp/pe.secret", "$sec\n");
+my $pr_file = write_file("$tmp/pr.secret", "$rot1\n$rot2\n");
+
+my @m = map { start_member("e$_") } 1 .. 2;
+my $body = "<LBFarm pe>\n"
+         . "    LBFarmMethod pushed-metric\n"
+         . "    LBFarmPushKey $pe_file\n"
+         . "    LBFarmMetricBlackout 0\n"
+         . "    LBFarmPushRate 100 100\n"
+         . "    LBFarmMember e1 " . $m[0]->url . "\n"
+         . "    LBFarmMember e2 " . $m[1]->url . "\n"
+         . "</LBFarm>\n"
+         . "ProxyPass /pe/ http://pe/pe/\n"
+         . "<LBFarm pf>\n"              # flood: 2 pushes/s, burst 5
+         . "    LBFarmMethod pushed-metric\n"
+         . "    LBFarmPushKey $pe_file\n"
+         . "    LBFarmPushRate 2 5\n"
+         . "    LBFarmMember f1 " . $m[0]->url . "\n"
+         . "</LBFarm>\n"
+         . "ProxyPass /pf/ http://pf/pf/\n"
+         . "<LBFarm pr>\n"              # rotation: two secret lines
+         . "    LBFarmMethod pushed-metric\n"
+         . "    LBFarmPushKey $pr_file\n"
+         . "    LBFarmMember r1 " . $m[1]->url . "\n"
+         . "</LBFarm>\n"
+         . "ProxyPass /pr/ http://pr/pr/\n"
+         . "ProxyPass /lbfarm-push !\n"
+         . "ProxyPass /lbfarm-status !\n"
+         . "<Location /lbfarm-push>\n    SetHandler lbfarm-push\n"
+         . "</Location>\n"
+         . "<Location /lbfarm-status>\n    SetHandler lbfarm-status\n"
+         . "</Location>\n";
+my $h = start_httpd(body => $body);
+my $push_url = $h->url('/lbfarm-push');
+
+my %key = (
+    e1 => LBFTest::push_member_key($sec, 'e1'),
+    e2 => LBFTest::push_member_key($sec, 'e2'),
+    f1 => LBFTest::push_member_key($sec, 'f1'),
+    forged => LBFTest::push_member_key(secret('other'), 'e1'),
+);
+my @sent_sigs;    # every sig sent, to check none is logged
+
+sub send_push {
+    my ($method, $q) = @_;
+    push @sent_sigs, $1 if $q =~ /sig=([0-9a-f]{64})/;
+    my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+    my $r = $ua->request($method, "$push_url?$q");
+    return { status => $r->{status}, body => $r->{content} // '',
+             headers => $r->{headers} };
+}
+
+sub row {
+    my ($fm) = @_;
+    my $rows = LBFTest::status_rows($h) or return {};
+    return $rows->{$fm} // {};
+}
+
+# Signed query for e1 of farm pe from a raw field list (before sig).
+sub signed { LBFTest::push_sign($key{e1}, $_[0]) }
+sub head {
+    my (%o) = @_;
+    return 'farm=' . ($o{farm} // 'pe') . '&member=' . ($o{member} // 'e1')
+         . '&ts=' . ($o{ts} // int(time)) . '&seq=' . ($o{seq} // LBFTest::push_seq());
+}
+
+# A few proxied requests, so the rows' request counters are not zero.
+my ($c, $bad) = count_members($h->url('/pe/'), 10);
+is(scalar @$bad, 0, 'warm-up: 10 requests through farm pe all 200');
+
+# The baseline: an accepted push from e1 (cpu=0.321), then a pause so a
+# later accepted push would visibly reset load_age_ms.
+my $base_q = signed(head() . '&cpu=0.321');
+my $r = send_push('GET', $base_q);
+is($r->{status}, 200, 'baseline push of e1 (cpu=0.321): 200')
+    or diag("$r->{status} $r->{body}");
+like($r->{body}, qr/^ok farm=pe member=e1$/m, 'baseline: ok farm=pe member=e1');
+sleep 0.3;
+my $first_refused_seq;
+
+# refused(NAME, METHOD, QUERY, STATUS, BODY_RE): the answer, and the
+# status line of pe/e1 unchanged (load, headroom, requests; load_age_ms
+# only grew: no push was taken).
+sub refused {
+    my ($name, $method, $q, $status, $re) = @_;
+    $first_refused_seq //= $1 if $q =~ /[?&]?seq=(\d+)/;
+    my $before = row('pe/e1');
+    my $r = send_push($method, $q);
+    my $after = row('pe/e1');
+    is($r->{status}, $status, "$name: $method -> $status")
+        or diag("query: " . substr($q, 0, 200) . "\nanswer: $r->{body}");
+    like($r->{body}, $re, "$name: answer names it: "
+         . (split /\n/, $r->{body})[0] // '') if $re;
+    my @same = map { ($before->{$_} // 'undef') eq ($after->{$_} // 'undef') }
+               qw(load headroom requests errors);
+    ok(!grep({ !$_ } @same) && defined $after->{load_age_ms}
+       && $after->{load_age_ms} >= $before->{load_age_ms},
+       "$name: e1 unchanged (load=$after->{load} headroom=$after->{headroom}"
+       . " requests=$after->{requests}, load_age_ms $before->{load_age_ms} ->"
+       . " $after->{load_age_ms})")
+        or diag(explain([ $before, $after ]));
+    return $r;
+}
+
+my $s = row('pe/e1');
+is($s->{load}, '0.321', 'status: e1 load=0.321 after the baseline push');
+
+# --- authentication
+refused('forged (key from another secret)', 'GET',
+        LBFTest::push_sign($key{forged}, head() . '&cpu=0.9'),
+        401, qr/^sig: bad signature$/m);
+refused('signed with member e2\'s key', 'GET',
+        LBFTest::push_sign($key{e2}, head() . '&cpu=0.9'),
+        403, qr/^member: signed for another member/m);
+refused('sig altered (one hex digit)', 'GET',
+        do { my $q = signed(head() . '&cpu=0.9');
+             $q =~ s/sig=(.)/'sig=' . ($1 eq 'a' ? 'b' : 'a')/e; $q },
+        401, qr/^sig: bad signature$/m);
+refused('metric changed after signing', 'GET',
+        do { my $q = signed(head() . '&cpu=0.9'); $q =~ s/cpu=0\.9/cpu=0.1/;
+             $q },
+        401, qr/^sig: bad signature$/m);
+
+# --- replay and time window
+refused('replayed (the baseline query again, same seq)', 'GET', $base_q,
+        409, qr/^seq: not above/m);
+{
+    my ($bseq) = $base_q =~ /seq=(\d+)/;
+    refused('seq below the last accepted', 'GET',
+            signed(head(seq => $bseq - 1) . '&cpu=0.9'),
+            409, qr/^seq: not above/m);
+}
+refused('stale ts (now - 3600)', 'GET',
+        signed(head(ts => int(time) - 3600) . '&cpu=0.9'),
+        409, qr/^ts: outside the accepted window \(stale\)/m);
+refused('future ts (now + 3600)', 'GET',
+        signed(head(ts => int(time) + 3600) . '&cpu=0.9'),
+        409, qr/^ts: outside the accepted window/m);
+
+# --- size and format (each signed correctly: the format is the fault)
+refused('oversized query (> 2048 bytes)', 'GET',
+        signed(head() . '&cpu=0.9&pad=' . ('1' x 2100)),
+        400, qr/^query: longer than 2048 bytes/m);
+refused('missing ts', 'GET',
+        signed('farm=pe&member=e1&seq=' . LBFTest::push_seq() . '&cpu=0.9'),
+        400, qr/^ts: missing/m);
+refused('missing seq', 'GET',
+        signed('farm=pe&member=e1&ts=' . int(time) . '&cpu=0.9'),
+        400, qr/^seq: missing/m);
+refused('missing sig', 'GET', head() . '&cpu=0.9',
+        400, qr/^sig: missing/m);
+refused('no metric', 'GET', signed(head()),
+        400, qr/^metrics: none given/m);
+refused('duplicated cpu', 'GET', signed(head() . '&cpu=0.5&cpu=0.6'),
+        400, qr/^cpu: duplicated/m);
+refused('duplicated ts', 'GET', signed(head() . '&ts=' . int(time)
+                                       . '&cpu=0.5'),
+        400, qr/^ts: duplicated/m);
+refused('cpu out of range (2000000000)', 'GET',
+        signed(head() . '&cpu=2000000000'),
+        400, qr/^cpu: out of range/m);
+refused('cpu=1e3', 'GET', signed(head() . '&cpu=1e3'),
+        400, qr/^cpu: expected/m);
+refused('cpu=-1', 'GET', signed(head() . '&cpu=-1'),
+        400, qr/^cpu: expected/m);
+refused('cpu with 4 decimals (0.1234)', 'GET', signed(head() . '&cpu=0.1234'),
+        400, qr/^cpu: expected/m);
+refused('member=a%20b', 'GET', signed(head(member => 'a%20b') . '&cpu=0.9'),
+        400, qr/^member: invalid name/m);
+refused('unknown member', 'GET', signed(head(member => 'zz') . '&cpu=0.9'),
+        400, qr/^member: unknown in this farm/m);
+refused('9 metrics', 'GET',
+        signed(head() . '&cpu=0.9' . join('', map { "&x$_=1" } 1 .. 8)),
+        400, qr/^x8: too many metrics/m);
+refused('sig not last', 'GET', signed(head() . '&cpu=0.9') . '&mem=1',
+        400, qr/^sig: must be the last field/m);
+refused('sig not 64 hex digits', 'GET', head() . '&cpu=0.9&sig=abc',
+        400, qr/^sig: expected 64 hex digits/m);
+refused('field name with upper case', 'GET', signed(head() . '&CPU=0.9'),
+        400, qr/^field "CPU=0\.9"/m);
+
+# --- methods and farm
+refused('PUT of a valid signed push', 'PUT', signed(head() . '&cpu=0.9'),
+        405, undef);
+refused('DELETE of a valid signed push', 'DELETE',
+        signed(head() . '&cpu=0.9'), 405, undef);
+refused('unknown farm', 'GET', signed(head(farm => 'nofarm') . '&cpu=0.9'),
+        400, qr/^farm: unknown/m);
+
+# No refused push moved the row's seq: a valid push reusing the seq of the
+# first refused one (above the baseline's) is accepted.
+$r = send_push('GET', signed(head(seq => $first_refused_seq) . '&cpu=0.654'));
+is($r->{status}, 200, "valid push reusing the first refused seq "
+   . "($first_refused_seq): 200 (refusals did not advance seq)")
+    or diag($r->{body});
+$s = row('pe/e1');
+is($s->{load}, '0.654', 'status: e1 load=0.654 after it');
+ok($s->{load_age_ms} < 500 * $F, "status: e1 load_age_ms reset ($s->{load_age_ms})");
+is(row('pe/e2')->{load_age_ms}, -1, 'e2 never pushed: load_age_ms=-1');
+
+# --- flood: farm pf allows 2 pushes/s with a burst of 5.
+my @codes;
+my $last_ok;
+for my $i (1 .. 8) {
+    my $cpu = sprintf('0.1%02d', $i);
+    my $q = LBFTest::push_sign($key{f1}, head(farm => 'pf', member => 'f1')
+                                          . "&cpu=$cpu");
+    my $x = send_push('GET', $q);
+    push @codes, $x->{status};
+    $last_ok = $cpu if $x->{status} == 200;
+    $r = $x if $x->{status} == 429;
+}
+my $oks = grep { $_ == 200 } @codes;
+my $rl = grep { $_ == 429 } @codes;
+ok($rl >= 1 && $oks >= 5 && $oks <= 6 && $oks + $rl == 8,
+   "flood of 8 pushes in a burst: $oks accepted, $rl refused (@codes)");
+is_deeply([ @codes[0 .. 4] ], [ (200) x 5 ], 'the first 5 (the burst) 200');
+is($codes[-1], 429, 'the last one 429');
+like($r->{body} // '', qr/^rate: too many pushes from this member/m,
+     '429 answer: rate: too many pushes from this member');
+is(row('pf/f1')->{load}, $last_ok, "f1 load is the last accepted push's "
+   . "($last_ok)");
+sleep 1.1;    # two more tokens
+my $x = send_push('GET', LBFTest::push_sign($key{f1},
+                  head(farm => 'pf', member => 'f1') . '&cpu=0.2'));
+is($x->{status}, 200, 'after 1 s the member may push again: 200')
+    or diag($x->{body});
+
+# --- rotation: farm pr's secret file has two lines.
+my @tool = split /\n/, `sh '${\ repo_root()}/tools/lbfarm-push-key' '$pr_file' r1`;
+is_deeply(\@tool, [ LBFTest::push_member_key($rot1, 'r1'),
+                    LBFTest::push_member_key($rot2, 'r1') ],
+          'lbfarm-push-key prints one key per secret line, in order');
+for my $i (1, 2) {
+    my $k = LBFTest::push_member_key($i == 1 ? $rot1 : $rot2, 'r1');
+    my $cpu = "0.$i$i$i";
+    $x = send_push('GET', LBFTest::push_sign($k, head(farm => 'pr',
+                                                      member => 'r1')
+                                                 . "&cpu=$cpu"));
+    is($x->{status}, 200, "rotation: push signed with the key of secret "
+       . "line $i: 200") or diag($x->{body});
+    is(row('pr/r1')->{load}, $cpu, "rotation: r1 load=$cpu");
+}
+$x = send_push('GET', LBFTest::push_sign(LBFTest::push_member_key($sec, 'r1'),
+               head(farm => 'pr', member => 'r1') . '&cpu=0.9'));
+is($x->{status}, 401, 'rotation: a key from a secret not in the file: 401');
+is(row('pr/r1')->{load}, '0.222', 'rotation: that refusal changed nothing');
+
+my $log = $h->error_log;
+like($log, qr/\[(?:lbfarm:)?warn\].*LBF00040: push refused/,
+     'refusals are logged as LBF00040 warnings');
+no_unexpected_errors($h, qr/LBF00040/);
+$log = $h->error_log;
+my @leaked = grep { index($log, $_) >= 0 } @sent_sigs, values %key, $sec,
+                                           $rot1, $rot2;
+is(scalar @leaked, 0, 'no key, secret or signature in the error log');
+$_->stop for @m;
+done_testing;
