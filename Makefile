@@ -12,9 +12,9 @@ HTTPD_INC := $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
 APR_INC   := $(shell apr-1-config --includes --cppflags 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
 CORE_SRC  := lbfarm_shm.c lbfarm_lbmethods.c lbfarm_conf.c lbfarm_status.c \
-             lbfarm_push.c
+             lbfarm_push.c lbfarm_session.c
 GLUE_SRC  := mod_lbfarm.c mod_lbfarm_proxy.c mod_lbfarm_status.c \
-             mod_lbfarm_push.c
+             mod_lbfarm_push.c mod_lbfarm_session.c mod_lbfarm_health.c
 HDRS      := lbfarm_shm.h $(wildcard include/*.h)
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined

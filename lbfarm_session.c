@@ -137,6 +137,55 @@ int lbf_sess_parse(const struct lbf_sess_keys *k, int nkeys, const char *farm,
     return LBF_SESS_OK;
 }
 
+void lbf_move_encode(const struct lbf_sess_keys *k, const char *from,
+                     const char *to, uint32_t expiry, char *out,
+                     size_t outlen)
+{
+    char mac[33];
+    int n = snprintf(out, outlen, "2.%s.%08x", to, (unsigned)expiry);
+
+    if (n < 0 || (size_t)n + 34 > outlen) {
+        out[0] = '\0';
+        return;
+    }
+    lbf_sess_mac(k, from, out, (size_t)n, mac);
+    snprintf(out + n, outlen - (size_t)n, ".%s", mac);
+}
+
+int lbf_move_parse(const struct lbf_sess_keys *k, int nkeys,
+                   const char *from, const char *value, size_t len,
+                   uint32_t now, char to[LBF_NAME_SIZE])
+{
+    size_t tl;
+    char mac[33];
+    int i, ok = 0;
+
+    /* "2." + to (1..31) + "." + 8 hex + "." + 32 hex */
+    if (len < 2 + 1 + 1 + 8 + 1 + 32 || len > 2 + 31 + 1 + 8 + 1 + 32
+        || value[0] != '2' || value[1] != '.') {
+        return LBF_SESS_MALFORMED;
+    }
+    tl = len - 2 - 42;
+    if (value[2 + tl] != '.' || value[2 + tl + 9] != '.'
+        || !lbf_is_hex(value + 3 + tl, 8) || !lbf_is_hex(value + len - 32, 32)) {
+        return LBF_SESS_MALFORMED;
+    }
+    memcpy(to, value + 2, tl);
+    to[tl] = '\0';
+    if (!lbf_name_valid(to)) {
+        return LBF_SESS_MALFORMED;
+    }
+    for (i = 0; i < nkeys; i++) {
+        lbf_sess_mac(&k[i], from, value, len - 33, mac);
+        ok |= CRYPTO_memcmp(mac, value + len - 32, 32) == 0;
+    }
+    if (!ok) {
+        return LBF_SESS_FORGED;
+    }
+    return strtoul(value + 3 + tl, NULL, 16) <= now ? LBF_SESS_EXPIRED
+                                                    : LBF_SESS_OK;
+}
+
 const char *lbf_cookie_find(const char *hdr, const char *name, size_t *len)
 {
     size_t nl = strlen(name);

@@ -183,6 +183,17 @@ static const char *lbf_member_option(cmd_parms *cmd,
     if (!strcasecmp(key, "standby") && val == NULL) {
         mc->tier = 1;
     }
+    else if (!strcasecmp(key, "state") && val) {
+        if (strcasecmp(val, "up") && strcasecmp(val, "offline")
+            && strcasecmp(val, "drain")) {
+            return apr_psprintf(cmd->pool, "LBFarmMember: invalid state "
+                                "\"%s\" for member \"%s\" (up, offline, "
+                                "drain)", val, mc->name);
+        }
+        mc->admin = !strcasecmp(val, "offline") ? LBF_ADMIN_OFFLINE
+                    : !strcasecmp(val, "drain") ? LBF_ADMIN_DRAIN
+                                                : LBF_ADMIN_ENABLED;
+    }
     else if (!strcasecmp(key, "weight") && val) {
         if (lbf_parse_uint(val, 1, LBF_WEIGHT_MAX, &v) != 0) {
             return apr_psprintf(cmd->pool, "LBFarmMember: invalid weight "
@@ -487,6 +498,8 @@ static int lbf_populate_farms(server_rec *s)
         fc->fi = (uint32_t)rc;
         fc->balancer = lbf_private_balancer(lbf_g->pconf, fc);
         lbf_push_farm_setup(fc, lbf_farm_at(&lbf_g->shm, fc->fi));
+        lbf_health_farm_setup(fc, lbf_farm_at(&lbf_g->shm, fc->fi));
+        lbf_sess_farm_setup(lbf_g->pconf, fc);
         for (j = 0; j < fc->members->nelts; j++) {
             struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, j,
                                                         struct lbf_member_conf);
@@ -502,6 +515,8 @@ static int lbf_populate_farms(server_rec *s)
             if (rc < 0) {
                 return rc;
             }
+            atomic_store(&lbf_member_at(&lbf_g->shm, lbf_farm_at(&lbf_g->shm,
+                         fc->fi), (uint32_t)rc)->admin, (uint32_t)mc->admin);
         }
         lbf_farm_rebuild(&lbf_g->shm, lbf_farm_at(&lbf_g->shm, fc->fi));
     }
@@ -655,6 +670,7 @@ static void lbf_child_init(apr_pool_t *pchild, server_rec *s)
         }
     }
     lbf_proxy_child_init(pchild, s);
+    lbf_health_child_init(pchild, s);
 }
 
 static const command_rec lbf_cmds[] = {
@@ -682,6 +698,28 @@ static const command_rec lbf_cmds[] = {
                   "pushes per second per member, and burst (5 10)"),
     AP_INIT_FLAG("LBFarmHeartbeat", lbf_cmd_heartbeat, NULL, RSRC_CONF,
                  "accept mod_heartbeat's v=1&ready=&busy= messages (Off)"),
+    AP_INIT_TAKE1("LBFarmSessionKey", lbf_cmd_session_key, NULL, RSRC_CONF,
+                  "file with the farm's session secret (two lines: rotation)"),
+    AP_INIT_RAW_ARGS("LBFarmSticky", lbf_cmd_sticky, NULL, RSRC_CONF,
+                     "On|Off [ttl=SECONDS] [cookie=NAME]"),
+    AP_INIT_TAKE1("LBFarmRouteCookie", lbf_cmd_route_cookie, NULL, RSRC_CONF,
+                  "application cookie or parameter ending in .<member>"),
+    AP_INIT_FLAG("LBFarmInstructions", lbf_cmd_instructions, NULL, RSRC_CONF,
+                 "obey signed X-LBFarm-Instruction response headers (Off)"),
+    AP_INIT_RAW_ARGS("LBFarmHealthCheck", lbf_cmd_health, NULL, RSRC_CONF,
+                     "/uri [interval=5] [timeout=2] [expect=200] [rise=2] "
+                     "[fall=3]"),
+    AP_INIT_TAKE1("LBFarmDownURL", lbf_cmd_fallback, NULL, RSRC_CONF,
+                  "where requests go when no member is up"),
+    AP_INIT_TAKE1("LBFarmOfflineURL", lbf_cmd_fallback, (void *)1, RSRC_CONF,
+                  "where requests go when the farm is offline"),
+    AP_INIT_TAKE1("LBFarmState", lbf_cmd_farm_state, NULL, RSRC_CONF,
+                  "online | offline"),
+    AP_INIT_TAKE1("LBFarmSlowStart", lbf_cmd_slowstart, NULL, RSRC_CONF,
+                  "ramp time of a member coming back (0 = none)"),
+    AP_INIT_ITERATE("LBFarmErrorStatus", lbf_cmd_error_status, NULL,
+                    RSRC_CONF, "member response statuses that put it in "
+                    "error"),
     {NULL}
 };
 
@@ -696,6 +734,7 @@ static void lbf_register_hooks(apr_pool_t *p)
     lbf_proxy_register_hooks(p);
     lbf_status_register_hooks(p);
     lbf_push_register_hooks(p);
+    lbf_sess_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(lbfarm) = {

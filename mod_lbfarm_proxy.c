@@ -24,6 +24,7 @@
 #include "http_request.h"
 
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "mod_lbfarm.h"
@@ -32,13 +33,6 @@
 APLOG_USE_MODULE(lbfarm);
 
 #define LBF_BALANCER_PREFIX "lbfarm://"
-
-/* What one request holds of a farm: at most one taken row. */
-struct lbf_req {
-    struct lbf_row *row;       /* taken row, or NULL */
-    uint32_t member;           /* its index in the farm */
-    int cleanup_set;
-};
 
 static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *lbf_retry_worker;
 static __thread uint64_t lbf_rng_state;
@@ -136,15 +130,35 @@ static uint32_t lbf_farm_retry(request_rec *r, struct lbf_req *q,
     return ex;
 }
 
-/* Farm mode: no member can take the request -- a fast 503. */
+/* Farm mode: no member can take the request: the farm's fallback (its
+ * down or offline URL, else a fast 503 with Retry-After). */
 static int lbf_farm_unavailable(request_rec *r, struct lbf_farm_conf *fc,
                                 proxy_worker **worker)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "LBF00021: farm %s: no "
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "LBF00021: farm %s: no "
                   "usable member for %s", fc->name, r->uri);
-    apr_table_setn(r->err_headers_out, "Retry-After", "5");
     *worker = NULL;
-    return HTTP_SERVICE_UNAVAILABLE;
+    return lbf_farm_fallback(r, fc);
+}
+
+/* Choose the member of fc for r: its sticky member when it may serve, else
+ * a pick of the farm's method.  Returns the member index (row taken) or
+ * -1 (none usable) or LBF_STICK_REFUSED. */
+static int lbf_farm_choose(request_rec *r, struct lbf_farm_conf *fc,
+                           struct lbf_pick *pk, int *stuck)
+{
+    int mi = lbf_sess_sticky(r, fc, pk);
+
+    *stuck = mi >= 0;
+    if (mi >= 0) {
+        lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)mi));
+        return mi;
+    }
+    if (mi == LBF_STICK_REFUSED) {
+        return mi;
+    }
+    mi = lbf_pick_take((uint32_t)fc->method, pk);
+    return mi < fc->members->nelts ? mi : -1;
 }
 
 /* pre_request: the farm front door.  Declines anything not ours. */
@@ -158,7 +172,7 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     struct lbf_pick pk;
     struct lbf_req *q;
     apr_size_t hlen;
-    int mi;
+    int mi, stuck;
 
     if (*balancer != NULL && !lbf_is_ours(*balancer)) {
         return DECLINED;
@@ -166,7 +180,10 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     if ((fc = lbf_farm_by_host(*url, &hlen)) == NULL) {
         return DECLINED; /* on a retry *url is again the farm's URL */
     }
-    if (g->shm.base == NULL) {
+    fc = lbf_sess_route_farm(r, fc); /* the application may have moved r */
+    if (g->shm.base == NULL
+        || atomic_load(&lbf_farm_at(&g->shm, fc->fi)->admin)
+           == LBF_ADMIN_OFFLINE) {
         return lbf_farm_unavailable(r, fc, worker);
     }
     q = lbf_req_get(r);
@@ -176,11 +193,11 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     pk.farm = lbf_farm_at(&g->shm, fc->fi);
     pk.now = (uint64_t)apr_time_now();
     pk.rng = lbf_rng();
-    if ((mi = lbf_pick_take((uint32_t)fc->method, &pk)) < 0
-        || mi >= fc->members->nelts) {
+    if ((mi = lbf_farm_choose(r, fc, &pk, &stuck)) < 0) {
         return lbf_farm_unavailable(r, fc, worker);
     }
     lbf_req_hold(q, &g->shm, pk.farm, mi);
+    lbf_sess_chosen(r, q, fc, mi, stuck);
     mc = &APR_ARRAY_IDX(fc->members, mi, struct lbf_member_conf);
     mc->worker->s->status &= ~PROXY_WORKER_IN_ERROR; /* the row decides */
     *worker = mc->worker;
@@ -193,7 +210,8 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
 }
 
 /* post_request: release the row; a member mod_proxy marked in error (farm
- * mode) is put in error in the segment.  OK only for our own balancers. */
+ * mode), or that answered a LBFarmErrorStatus, is put in error in the
+ * segment.  OK only for our own balancers. */
 static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
                             request_rec *r, proxy_server_conf *conf LBF_UNUSED)
 {
@@ -203,7 +221,8 @@ static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
     int failed = worker && PROXY_WORKER_IS(worker, PROXY_WORKER_IN_ERROR);
 
     if (q != NULL && q->row != NULL) {
-        if (ours && failed) {
+        if (ours && (failed || (q->fc && lbf_is_error_status(q->fc,
+                                                              r->status)))) {
             lbf_row_set_error(q->row, (uint64_t)apr_time_now());
         }
         lbf_req_release(q, failed || r->status >= 500);

@@ -89,6 +89,20 @@ int lbf_sess_parse(const struct lbf_sess_keys *k, int nkeys, const char *farm,
                    const char *value, size_t len, uint32_t now,
                    struct lbf_session *s);
 
+/*
+ * Move cookie, set when the application said "move farm=X": later requests
+ * that reach farm `from` go to farm X instead.  Value:
+ *     2.<to>.<expiry 8 hex>.<mac 32 hex>
+ * mac = first 16 bytes of HMAC(cookie key, from + "|" + everything before
+ * the last '.').  Returns like lbf_sess_parse; *to receives the target.
+ */
+void lbf_move_encode(const struct lbf_sess_keys *k, const char *from,
+                     const char *to, uint32_t expiry, char *out,
+                     size_t outlen);
+int lbf_move_parse(const struct lbf_sess_keys *k, int nkeys,
+                   const char *from, const char *value, size_t len,
+                   uint32_t now, char to[LBF_NAME_SIZE]);
+
 /* Find cookie name's value in a Cookie header (NULL-safe); returns a
  * pointer into hdr and its length in *len, or NULL. */
 const char *lbf_cookie_find(const char *hdr, const char *name, size_t *len);

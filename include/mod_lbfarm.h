@@ -16,6 +16,7 @@
 #include "lbfarm_shm.h"
 #include "lbfarm_method.h"
 #include "lbfarm_push.h"
+#include "lbfarm_session.h"
 
 #define LBF_UNUSED __attribute__((unused)) /* hook signatures */
 
@@ -34,6 +35,8 @@ struct lbf_member_conf {
     const char *host;          /* URL host, for heartbeat senders */
     apr_port_t port;
     uint8_t keys[LBF_PUSH_KEYS_MAX][LBF_KEY_LEN]; /* derived push keys */
+    char sess_id[LBF_SESS_ID_HEX + 1]; /* opaque id in session cookies */
+    int admin;                 /* initial enum lbf_admin (state=) */
 };
 
 /* One <LBFarm>, as configured, plus its place in the segment. */
@@ -55,6 +58,34 @@ struct lbf_farm_conf {
     struct lbf_push_policy policy;
     apr_interval_time_t expiry, blackout;
     int heartbeat;             /* LBFarmHeartbeat On */
+    /* sessions (mod_lbfarm_session.c) */
+    struct lbf_sess_keys skeys[LBF_PUSH_KEYS_MAX]; /* LBFarmSessionKey */
+    int nskeys;
+    int sticky;                /* LBFarmSticky On */
+    apr_interval_time_t sticky_ttl;
+    const char *cookie;        /* session cookie name, "lbf_<farm>" */
+    const char *move_cookie;   /* "lbfmv_<farm>" */
+    const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
+    int instructions;          /* LBFarmInstructions On */
+    apr_hash_t *ids;           /* member id -> int member index */
+    /* life cycle (mod_lbfarm_health.c) */
+    const char *down_url, *offline_url;
+    int offline;               /* LBFarmState offline */
+    apr_interval_time_t slowstart;
+    const char *hc_uri;        /* LBFarmHealthCheck; NULL = none */
+    apr_interval_time_t hc_interval, hc_timeout;
+    int hc_expect, hc_rise, hc_fall;
+    apr_array_header_t *error_status; /* int: LBFarmErrorStatus */
+};
+
+/* What one request holds of a farm: at most one taken row, plus what the
+ * response must carry (session cookie) once the member is known. */
+struct lbf_req {
+    struct lbf_row *row;       /* taken row, or NULL */
+    uint32_t member;           /* its index in the farm */
+    struct lbf_farm_conf *fc;  /* the farm that served (after moves) */
+    const char *set_cookie;    /* Set-Cookie to add, or NULL */
+    int filter_added;
 };
 
 /* The whole module state of one configuration generation. */
@@ -95,6 +126,32 @@ const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc, int on);
 void lbf_push_farm_defaults(struct lbf_farm_conf *fc);
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
 void lbf_push_register_hooks(apr_pool_t *p);
+
+/* mod_lbfarm_session.c: sticky sessions, moves, instructions. */
+#define LBF_STICK_REFUSED (-2) /* stuck "always" to an unusable member */
+const char *lbf_cmd_session_key(cmd_parms *cmd, void *dc, const char *arg);
+const char *lbf_cmd_sticky(cmd_parms *cmd, void *dc, const char *args);
+const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc, const char *arg);
+const char *lbf_cmd_instructions(cmd_parms *cmd, void *dc, int on);
+void lbf_sess_farm_setup(apr_pool_t *p, struct lbf_farm_conf *fc);
+struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
+                                          struct lbf_farm_conf *fc);
+int lbf_sess_sticky(request_rec *r, struct lbf_farm_conf *fc,
+                    const struct lbf_pick *pk);
+void lbf_sess_chosen(request_rec *r, struct lbf_req *q,
+                     struct lbf_farm_conf *fc, int mi, int stuck);
+void lbf_sess_register_hooks(apr_pool_t *p);
+
+/* mod_lbfarm_health.c: health checks, error statuses, fallbacks. */
+const char *lbf_cmd_health(cmd_parms *cmd, void *dc, const char *args);
+const char *lbf_cmd_fallback(cmd_parms *cmd, void *dc, const char *arg);
+const char *lbf_cmd_farm_state(cmd_parms *cmd, void *dc, const char *arg);
+const char *lbf_cmd_slowstart(cmd_parms *cmd, void *dc, const char *arg);
+const char *lbf_cmd_error_status(cmd_parms *cmd, void *dc, const char *arg);
+void lbf_health_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
+void lbf_health_child_init(apr_pool_t *pchild, server_rec *s);
+int lbf_farm_fallback(request_rec *r, struct lbf_farm_conf *fc);
+int lbf_is_error_status(const struct lbf_farm_conf *fc, int status);
 
 /* mod_lbfarm_status.c: SetHandler lbfarm-status. */
 void lbf_status_register_hooks(apr_pool_t *p);

@@ -390,7 +390,7 @@ if ($pid == 0) {
     _exit(127);
 }
 my @ages;
-wait_until(5 * $F, sub {
+wait_until(10 * $F, sub {
     my $age = row('pm', 'm2')->{load_age_ms};
     push @ages, $age if defined $age;
     # a fresh push after an older one: the age dropped at least twice

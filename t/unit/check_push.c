@@ -328,6 +328,7 @@ static const struct p_bad p_bad_cases[] = {
     /* values */
     {P_HEAD "&cpu=1000000001" P_SIG, 0, "cpu: ", "out of range"},
     {P_HEAD "&cpu=1000000000.001" P_SIG, 0, "cpu: ", "out of range"},
+    {P_HEAD "&cpu=99999999999999999999" P_SIG, 0, "cpu: ", "out of range"},
     {P_HEAD "&cpu=0.4242" P_SIG, 0, "cpu: ", "at most 3 decimals"},
     {P_HEAD "&cpu=-1" P_SIG, 0, "cpu: ", "expected"},
     {P_HEAD "&cpu=-0" P_SIG, 0, "cpu: ", "expected"},

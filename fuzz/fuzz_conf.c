@@ -1,0 +1,256 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * fuzz_conf.c -- libFuzzer target for the directive parsers
+ * (lbfarm_conf.h).  The input is one directive argument:
+ *
+ *  - lbf_parse_milli reads the exact input bytes (no NUL added, so ASan
+ *    sees a read past the end) under several max values, and must agree
+ *    with a reference written here from the header's contract: a decimal
+ *    (digits, optionally '.' and 1..3 digits), -2 above max, else the
+ *    value in thousandths;
+ *  - lbf_parse_uint, lbf_name_valid and lbf_url_farm_ref read it as a C
+ *    string (cut at the first NUL, as httpd hands arguments over) and are
+ *    held to their contracts: parse_uint against a reference under several
+ *    bounds; name_valid against the name rule; a farm reference is a
+ *    non-empty host right after "http[s]://" with no dot, port, userinfo,
+ *    IP literal or "localhost", and every "http[s]://LABEL[/...]" with
+ *    LABEL a farm-like name that is not all digits is one.
+ *
+ * LBF_FUZZ_TOLERATE_KNOWN=1 (the Makefile's default) skips the check of a
+ * core deviation already reported and covered by failing unit tests:
+ * lbf_parse_milli refuses (-1) decimals of more than 18 integer digits,
+ * where the contract asks for the value (leading zeros) or -2 (above max).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lbfarm_conf.h"
+
+#ifndef LBF_FUZZ_TOLERATE_KNOWN
+#define LBF_FUZZ_TOLERATE_KNOWN 0
+#endif
+
+#define FZ_CHECK(c)                                                        \
+    do {                                                                   \
+        if (!(c)) {                                                        \
+            fprintf(stderr, "fuzz_conf: invariant failed: %s (%s:%d)\n",  \
+                    #c, __FILE__, __LINE__);                               \
+            abort();                                                       \
+        }                                                                  \
+    } while (0)
+
+static int fz_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int fz_alnum(char c)
+{
+    return fz_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Reference lbf_parse_uint: digits only, any length, value in lo..hi. */
+static int fz_uint_ref(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    uint64_t v = 0;
+    int big = 0;
+
+    if (*s == '\0') {
+        return -1;
+    }
+    for (; *s; s++) {
+        if (!fz_digit(*s)) {
+            return -1;
+        }
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > UINT32_MAX) {
+            big = 1;
+            v = (uint64_t)UINT32_MAX + 1; /* saturate: above any hi */
+        }
+    }
+    if (big || v < lo || v > hi) {
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static void fz_uint(const char *s)
+{
+    static const uint32_t bounds[][2] = {
+        {0, UINT32_MAX}, {1, 100}, {0, 3600}, {1, 1000}, {1, 10000},
+        {5, 5}, {10, 1}, {0, 0}, {UINT32_MAX - 1, UINT32_MAX},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+        uint32_t got = 0xdeadbeefu, want = 0xdeadbeefu;
+        int rc = lbf_parse_uint(s, bounds[i][0], bounds[i][1], &got);
+        int ref = fz_uint_ref(s, bounds[i][0], bounds[i][1], &want);
+
+        FZ_CHECK(rc == ref);
+        FZ_CHECK(got == want);    /* also: untouched on failure */
+        FZ_CHECK(rc != 0 || (got >= bounds[i][0] && got <= bounds[i][1]));
+    }
+}
+
+/*
+ * Reference lbf_parse_milli.  Integer digits of any length (leading zeros
+ * skipped; more than 19 significant digits is above any int64 max).
+ * *long_int is set when the integer part has more than 18 digits.
+ */
+static int fz_milli_ref(const uint8_t *s, size_t n, int64_t max, int64_t *out,
+                        int *long_int)
+{
+    const uint8_t *dot = memchr(s, '.', n);
+    size_t ilen = dot ? (size_t)(dot - s) : n, flen = dot ? n - ilen - 1 : 0;
+    size_t i, sig = 0;
+    uint64_t ip = 0, fp = 0;
+    int over = 0;
+
+    *long_int = ilen > 18;
+    if (ilen == 0 || (dot && (flen == 0 || flen > 3))) {
+        return -1;
+    }
+    for (i = 0; i < ilen; i++) {
+        if (!fz_digit((char)s[i])) {
+            return -1;
+        }
+        if (sig > 0 || s[i] != '0') {
+            sig++;
+        }
+        if (sig > 19) {
+            over = 1;
+        }
+        else {
+            ip = ip * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    for (i = 0; i < flen; i++) {
+        if (!fz_digit((char)dot[1 + i])) {
+            return -1;
+        }
+        fp = fp * 10 + (uint64_t)(dot[1 + i] - '0');
+    }
+    while (flen++ < 3) {
+        fp *= 10;
+    }
+    if (over || ip > (uint64_t)max || (ip == (uint64_t)max && fp > 0)) {
+        return -2;
+    }
+    *out = (int64_t)(ip * 1000 + fp);
+    return 0;
+}
+
+static void fz_milli(const uint8_t *data, size_t size)
+{
+    /* up to 9e15 whole units: thousandths still fit an int64 */
+    static const int64_t maxes[] = {0, 1, 999, 1000, 1000000000LL,
+                                    9000000000000000LL};
+    size_t i;
+
+    for (i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
+        int64_t got = -7, want = -7;
+        int long_int;
+        int rc = lbf_parse_milli((const char *)data, size, maxes[i], &got);
+        int ref = fz_milli_ref(data, size, maxes[i], &want, &long_int);
+
+        FZ_CHECK(rc == 0 || rc == -1 || rc == -2);
+        if (LBF_FUZZ_TOLERATE_KNOWN && long_int && rc == -1 && ref != -1) {
+            continue; /* known: > 18 integer digits refused as malformed */
+        }
+        FZ_CHECK(rc == ref);
+        FZ_CHECK(got == want);
+        FZ_CHECK(rc != 0 || (got >= 0 && got / 1000 <= maxes[i]));
+    }
+}
+
+/* The name rule: [A-Za-z0-9][A-Za-z0-9_-]{0,30}. */
+static int fz_name_ref(const char *s)
+{
+    size_t i;
+
+    if (!fz_alnum(s[0])) {
+        return 0;
+    }
+    for (i = 1; s[i]; i++) {
+        if (i >= 31 || !(fz_alnum(s[i]) || s[i] == '_' || s[i] == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Length of the scheme prefix "http://" / "https://" (caseless), or 0. */
+static size_t fz_scheme(const char *s)
+{
+    if (strncasecmp(s, "http://", 7) == 0) {
+        return 7;
+    }
+    if (strncasecmp(s, "https://", 8) == 0) {
+        return 8;
+    }
+    return 0;
+}
+
+static void fz_url(const char *s)
+{
+    const char *host = NULL;
+    size_t hlen = 0, sl = fz_scheme(s), i, label;
+    int rc = lbf_url_farm_ref(s, &host, &hlen);
+    int digits_only = 1;
+
+    FZ_CHECK(rc == 0 || rc == 1);
+    if (rc == 1) {
+        FZ_CHECK(sl > 0 && host == s + sl);
+        FZ_CHECK(hlen >= 1 && hlen <= strlen(host));
+        FZ_CHECK(host[hlen] == '\0' || host[hlen] == '/' || host[hlen] == '?'
+                 || host[hlen] == '#');
+        FZ_CHECK(host[0] != '[');
+        for (i = 0; i < hlen; i++) {
+            FZ_CHECK(strchr(".:/?#@", host[i]) == NULL && host[i] != '\0');
+            digits_only &= fz_digit(host[i]);
+        }
+        FZ_CHECK(!digits_only);
+        FZ_CHECK(!(hlen == 9 && strncasecmp(host, "localhost", 9) == 0));
+    }
+    else {
+        FZ_CHECK(host == NULL && hlen == 0);
+    }
+    /* completeness: http[s]://LABEL then end, '/', '?' or '#' */
+    if (sl == 0) {
+        return;
+    }
+    label = strspn(s + sl, "abcdefghijklmnopqrstuvwxyz"
+                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+    if (label == 0 || strspn(s + sl, "0123456789") == label
+        || (label == 9 && strncasecmp(s + sl, "localhost", 9) == 0)) {
+        return;
+    }
+    if (s[sl + label] == '\0' || s[sl + label] == '/' || s[sl + label] == '?'
+        || s[sl + label] == '#') {
+        FZ_CHECK(rc == 1 && hlen == label);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+
+    if (s == NULL) {
+        return 0;
+    }
+    memcpy(s, data, size);
+    s[size] = '\0';
+    fz_milli(data, size);
+    fz_uint(s);
+    FZ_CHECK(lbf_name_valid(s) == fz_name_ref(s));
+    fz_url(s);
+    free(s);
+    return 0;
+}
