@@ -13,6 +13,26 @@
 #include "lbfarm_method.h"
 #include "lbfarm_status.h"
 
+/* One word for the member's state: admin beats health beats pushed. */
+static const char *lbf_state_name(struct lbf_row *r, uint64_t error_left_ms)
+{
+    uint32_t admin = atomic_load(&r->admin);
+
+    if (admin == LBF_ADMIN_OFFLINE) {
+        return "offline";
+    }
+    if (admin == LBF_ADMIN_DRAIN) {
+        return "draining";
+    }
+    if (atomic_load(&r->health) != LBF_HEALTH_UP) {
+        return "down";
+    }
+    if (error_left_ms) {
+        return "error";
+    }
+    return atomic_load(&r->drain_req) ? "draining" : "ok";
+}
+
 /* The pushed-load part of a snapshot. */
 static void lbf_snap_load(const struct lbf_shm *h, const struct lbf_farm *f,
                           struct lbf_row *r, uint64_t now_usec,
@@ -51,12 +71,7 @@ void lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
     until = atomic_load(&r->error_until);
     lbf_snap_load(h, f, r, now_usec, s);
     s->error_left_ms = until > now_usec ? (until - now_usec) / 1000 : 0;
-    if (atomic_load(&r->admin) != LBF_ADMIN_ENABLED) {
-        s->state = "offline";
-    }
-    else {
-        s->state = s->error_left_ms ? "error" : "ok";
-    }
+    s->state = lbf_state_name(r, s->error_left_ms);
 }
 
 void lbf_render_text(const struct lbf_snap *s, size_t n, uint64_t generation,

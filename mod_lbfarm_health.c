@@ -208,13 +208,11 @@ int lbf_farm_fallback(request_rec *r, struct lbf_farm_conf *fc)
     int offline = lbf_farm_is_offline(fc);
     const char *url = offline ? fc->offline_url : fc->down_url;
 
-    if (url != NULL && url[0] == '/') {
-        ap_internal_redirect(url, r);
-        return DONE;
-    }
+    /* as an ErrorDocument for this request: a local page is served with
+     * the 503 status kept (no cache or monitor mistakes it for a success),
+     * an absolute URL becomes a redirect */
     if (url != NULL) {
-        apr_table_setn(r->headers_out, "Location", url);
-        return HTTP_MOVED_TEMPORARILY;
+        ap_custom_response(r, HTTP_SERVICE_UNAVAILABLE, url);
     }
     apr_table_setn(r->err_headers_out, "Retry-After", offline ? "60" : "5");
     return HTTP_SERVICE_UNAVAILABLE;

@@ -6,9 +6,9 @@
 #                              seven fronts, DURATION (5) s each after a
 #                              WARMUP (1) s warm-up, CONNS (64) connections
 #   sh bench/run.sh --smoke    every front once for 1 s, no warm-up; exits 1
-#                              if any front answered non-2xx, served 0
-#                              requests, had socket errors, or httpd logged
-#                              an error (or crashed).  Well under 30 s.
+#                              if any front answered non-2xx or served 0
+#                              requests, or httpd logged an error or
+#                              crashed (socket errors only warn).  ~12 s.
 #
 # One httpd (/usr/sbin/apache2, event MPM) serves all seven fronts under
 # different URL prefixes, against the same three tools/lbf_member servers:
@@ -652,6 +652,7 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 say "$MODE: httpd PID $HTTPD_PID on 127.0.0.1:$PORT; members m1 :$M1_PORT m2 :$M2_PORT m3 :$M3_PORT (PIDs$MEMBER_PIDS)"
 
 FAIL=""
+WARN=""
 if ! precheck; then
     FAIL="$FAIL precheck"
 fi
@@ -686,7 +687,7 @@ while [ "$r" -le "$ROUNDS" ]; do
         say "round $r/$ROUNDS front $f $(front_path "$f"): $1 req/s, p50 $2 ms, p99 $3 ms, $4 requests, non-2xx $5, socket errors $6, new member conns $new, other CPU $other%"
         [ "$4" -gt 0 ] || FAIL="$FAIL zero-$f"
         [ "$5" -eq 0 ] || FAIL="$FAIL non2xx-$f"
-        [ "$6" -eq 0 ] || FAIL="$FAIL sockerr-$f"
+        [ "$6" -eq 0 ] || WARN="$WARN sockerr-$f"
     done
     r=$((r + 1))
 done
@@ -734,10 +735,13 @@ OUT="$RUNDIR/report.md"
     else
         printf '.\n'
     fi
+    if [ -n "$WARN" ]; then
+        printf '\nWARNING: socket errors (connect/read/write/timeout, see the raw wrk output):%s\n' "$WARN"
+    fi
     if [ -n "$FAIL" ]; then
         printf '\nFAILED:%s\n' "$FAIL"
     else
-        printf '\nOK: every front answered 2xx, no socket errors, clean error log.\n'
+        printf '\nOK: every front answered 2xx with requests served, clean error log, httpd alive.\n'
     fi
 } >"$OUT"
 

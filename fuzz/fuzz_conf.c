@@ -4,11 +4,11 @@
  * fuzz_conf.c -- libFuzzer target for the directive parsers
  * (lbfarm_conf.h).  The input is one directive argument:
  *
- *  - lbf_parse_milli reads the exact input bytes (no NUL added, so ASan
+ *  - lbf_parse_digits and lbf_parse_milli read the exact input bytes (no NUL added, so ASan
  *    sees a read past the end) under several max values, and must agree
  *    with a reference written here from the header's contract: a decimal
  *    (digits, optionally '.' and 1..3 digits), -2 above max, else the
- *    value in thousandths;
+ *    value in thousandths (lbf_parse_digits: 1..19 digits, nothing else);
  *  - lbf_parse_uint, lbf_name_valid and lbf_url_farm_ref read it as a C
  *    string (cut at the first NUL, as httpd hands arguments over) and are
  *    held to their contracts: parse_uint against a reference under several
@@ -168,6 +168,24 @@ static void fz_milli(const uint8_t *data, size_t size)
     }
 }
 
+/* lbf_parse_digits: 1..19 digits of the exact bytes, nothing else. */
+static void fz_digits(const uint8_t *data, size_t size)
+{
+    uint64_t got = 0xdeadbeefull, want = 0;
+    size_t i;
+    int ref = size >= 1 && size <= 19 ? 0 : -1;
+    int rc = lbf_parse_digits((const char *)data, size, &got);
+
+    for (i = 0; i < size && ref == 0; i++) {
+        if (!fz_digit((char)data[i])) {
+            ref = -1;
+        }
+        want = want * 10 + (uint64_t)(data[i] - '0');
+    }
+    FZ_CHECK(rc == ref);
+    FZ_CHECK(got == (ref == 0 ? want : 0xdeadbeefull));
+}
+
 /* The name rule: [A-Za-z0-9][A-Za-z0-9_-]{0,30}. */
 static int fz_name_ref(const char *s)
 {
@@ -248,6 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     fz_milli(data, size);
+    fz_digits(data, size);
     fz_uint(s);
     FZ_CHECK(lbf_name_valid(s) == fz_name_ref(s));
     fz_url(s);

@@ -15,7 +15,7 @@
  * across restarts and balancers, and it reveals neither host nor port (it
  * is not a hash of them, and without the key not even of the name).
  *
- * Session cookie value (ASCII, 63 bytes):
+ * Session cookie value (ASCII, 62 bytes):
  *
  *     1.<mode>.<id 16 hex>.<expiry 8 hex>.<mac 32 hex>
  *
@@ -42,7 +42,7 @@
 
 #define LBF_SESS_KEY_LEN    32
 #define LBF_SESS_ID_HEX     16
-#define LBF_SESS_COOKIE_LEN 63   /* without NUL */
+#define LBF_SESS_COOKIE_LEN 62   /* without NUL */
 #define LBF_INSTR_MAX       256  /* bytes of an instruction header */
 
 enum lbf_sess_mode {

@@ -21,7 +21,8 @@ struct lbf_snap {
     char farm[LBF_NAME_SIZE];
     char name[LBF_NAME_SIZE];
     const char *method;       /* static string of the core */
-    const char *state;        /* "ok", "error", "offline" */
+    const char *state;        /* "ok", "error", "down", "draining",
+                                 "offline" */
     uint32_t weight;          /* effective */
     uint32_t cfg_weight;
     uint32_t tier;

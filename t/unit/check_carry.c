@@ -233,6 +233,7 @@ Suite *lbf_suite_carry(void)
     tcase_add_test(tc, carry_keeps_admin_weight_and_counters_by_name);
     tcase_add_test(tc, carry_rebuilds_schedule_from_carried_weights);
     tcase_add_test(tc, carry_with_nothing_in_common_carries_nothing);
+    tcase_set_timeout(tc, LBF_T_TIMEOUT);
     suite_add_tcase(s, tc);
     return s;
 }

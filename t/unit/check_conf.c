@@ -2,7 +2,8 @@
 
 /*
  * check_conf.c -- the pure parsers behind the directives (lbfarm_conf.h):
- * lbf_parse_uint (digits only, bounds, no overflow), lbf_parse_milli
+ * lbf_parse_uint (digits only, bounds, no overflow), lbf_parse_digits
+ * (1..19 digits of a slice), lbf_parse_milli
  * (thousandths, at most 3 decimals, -1 malformed / -2 above max),
  * lbf_name_valid ([A-Za-z0-9_-]{1,31}, leading letter or digit) and the
  * farm-reference rule lbf_url_farm_ref (one label, no port, not an IP
@@ -107,12 +108,8 @@ START_TEST(conf_parse_milli_reads_thousandths)
         {"1000000000.001", 1000000000, -2, 0},
         {"1000000001", 1000000000, -2, 0},
         {"999999999.999", 1000000000, 0, 999999999999LL},
-        /* a decimal is any number of digits: leading zeros are still
-         * the same number, and a long number is above max, not malformed */
-        {"0000000000000000000001", 1000, 0, 1000},
-        {"0000000000000000001.5", 1000, 0, 1500},
-        {"99999999999999999999", 1000000000, -2, 0},
-        {"1000000000000000000000000.5", 1000000000, -2, 0},
+        {"000000000000000001", 1000, 0, 1000},    /* 18 digits */
+        {"999999999999999999", 1000000000, -2, 0},
         {"0.5", 0, -2, 0},                        /* above max 0 */
         {"0", 0, 0, 0},
         {"1", 0, -2, 0},
@@ -153,6 +150,84 @@ START_TEST(conf_parse_milli_reads_thousandths)
             ck_assert_msg(out == -7, "case %zu \"%s\": *out written on "
                           "failure", i, cases[i].s);
         }
+    }
+}
+END_TEST
+
+START_TEST(conf_parse_milli_reads_decimals_of_any_length)
+{
+    /* "a decimal" has no digit limit: leading zeros are the same number,
+     * and a long number is above max (-2), not malformed (-1), so that a
+     * push says "out of range" for it. */
+    static const struct {
+        const char *s;
+        int64_t max;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        {"0000000000000000001", 1000, 0, 1000},       /* 19 digits */
+        {"0000000000000000000000001", 1000, 0, 1000},
+        {"0000000000000000001.5", 1000, 0, 1500},
+        {"9999999999999999999", 1000000000, -2, 0},
+        {"99999999999999999999", 1000000000, -2, 0},
+        {"1000000000000000000000000.5", 1000000000, -2, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        int64_t out = -7;
+        int rc = lbf_parse_milli(cases[i].s, strlen(cases[i].s), cases[i].max,
+                                 &out);
+
+        ck_assert_msg(rc == cases[i].rc && (rc != 0 || out == cases[i].want),
+                      "\"%s\" max %lld: rc %d out %lld, want rc %d out %lld",
+                      cases[i].s, (long long)cases[i].max, rc, (long long)out,
+                      cases[i].rc, (long long)cases[i].want);
+    }
+}
+END_TEST
+
+START_TEST(conf_parse_digits_reads_1_to_19_digits)
+{
+    static const struct {
+        const char *s;
+        size_t n;                 /* 0: strlen */
+        int rc;
+        uint64_t want;
+    } cases[] = {
+        {"0", 0, 0, 0},
+        {"7", 0, 0, 7},
+        {"007", 0, 0, 7},
+        {"1700000000", 0, 0, 1700000000ull},
+        {"9223372036854775807", 0, 0, 9223372036854775807ull},
+        {"9999999999999999999", 0, 0, 9999999999999999999ull}, /* 19 */
+        {"0000000000000000001", 0, 0, 1},
+        {"10000000000000000000", 0, -1, 0},         /* 20 digits */
+        {"18446744073709551616", 0, -1, 0},
+        {"", 0, -1, 0},
+        {"-1", 0, -1, 0},
+        {"+1", 0, -1, 0},
+        {" 1", 0, -1, 0},
+        {"1 ", 0, -1, 0},
+        {"1.0", 0, -1, 0},
+        {"0x1", 0, -1, 0},
+        {"12a", 0, -1, 0},
+        {"123&seq=5", 3, 0, 123},                   /* only n bytes */
+        {"12345", 2, 0, 12},
+        {"1\0" "2", 3, -1, 0},                      /* NUL is no digit */
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        uint64_t out = 0xdeadbeefull;
+        size_t n = cases[i].n ? cases[i].n : strlen(cases[i].s);
+        int rc = lbf_parse_digits(cases[i].s, n, &out);
+
+        ck_assert_msg(rc == cases[i].rc, "case %zu \"%s\": rc %d, want %d", i,
+                      cases[i].s, rc, cases[i].rc);
+        ck_assert_msg(out == (rc == 0 ? cases[i].want : 0xdeadbeefull),
+                      "case %zu \"%s\": %llu", i, cases[i].s,
+                      (unsigned long long)out);
     }
 }
 END_TEST
@@ -295,10 +370,13 @@ Suite *lbf_suite_conf(void)
     Suite *s = suite_create("conf");
     TCase *tc = tcase_create("parsers");
 
+    tcase_set_timeout(tc, LBF_T_TIMEOUT);
     tcase_add_test(tc, conf_parse_uint_accepts_digits_within_bounds);
     tcase_add_test(tc, conf_parse_uint_rejects_null);
     tcase_add_test(tc, conf_parse_milli_reads_thousandths);
+    tcase_add_test(tc, conf_parse_milli_reads_decimals_of_any_length);
     tcase_add_test(tc, conf_parse_milli_reads_only_n_bytes);
+    tcase_add_test(tc, conf_parse_digits_reads_1_to_19_digits);
     tcase_add_test(tc, conf_name_valid_follows_the_name_rule);
     tcase_add_test(tc, conf_url_farm_ref_names_one_label_hosts_only);
     suite_add_tcase(s, tc);

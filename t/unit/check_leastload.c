@@ -479,12 +479,13 @@ Suite *lbf_suite_leastload(void)
     tcase_add_test(scan, ll_usable_callback_excludes_and_demotes);
     tcase_add_test(scan, ll_exclude_and_standby_tier);
     tcase_add_test(scan, ll_no_usable_member_returns_minus_one);
+    tcase_set_timeout(scan, LBF_T_TIMEOUT);
     suite_add_tcase(s, scan);
 
     tcase_add_test(p2c, ll_large_farm_never_picks_busy_member_while_idle_exist);
     tcase_add_test(p2c, ll_large_farm_prefers_lighter_members);
     tcase_add_test(p2c, ll_large_farm_obeys_eligibility);
-    tcase_set_timeout(p2c, 10);
+    tcase_set_timeout(p2c, LBF_T_TIMEOUT);
     suite_add_tcase(s, p2c);
     return s;
 }

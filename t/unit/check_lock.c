@@ -616,6 +616,7 @@ Suite *lbf_suite_lock(void)
     tcase_add_test(basic, lock_acquire_and_release_free_lock);
     tcase_add_test(basic, lock_write_section_makes_seq_odd_then_even);
     tcase_add_test(basic, metrics_round_trip_exactly);
+    tcase_set_timeout(basic, LBF_T_TIMEOUT);
     suite_add_tcase(s, basic);
 
     tcase_add_test(rec, row_lock_repairs_group_of_owner_killed_mid_write);
@@ -623,13 +624,13 @@ Suite *lbf_suite_lock(void)
     tcase_add_test(rec, lock_acquire_steals_farm_lock_from_dead_owner);
     tcase_add_test(rec, lock_steals_from_live_owner_only_after_stale_period);
     tcase_add_test(rec, lock_waits_for_live_owner_that_lets_go);
-    tcase_set_timeout(rec, 10);
+    tcase_set_timeout(rec, LBF_T_TIMEOUT);
     suite_add_tcase(s, rec);
 
     tcase_add_test(conc, lock_excludes_across_processes_and_threads);
     tcase_add_test(conc, metrics_reader_never_sees_torn_group);
     tcase_add_test(conc, metrics_reader_retries_when_write_lands_mid_copy);
-    tcase_set_timeout(conc, 10);
+    tcase_set_timeout(conc, LBF_T_TIMEOUT);
     suite_add_tcase(s, conc);
     return s;
 }

@@ -248,6 +248,7 @@ Suite *lbf_suite_methods(void)
     tcase_add_test(tc, rng_next_is_xorshift64star);
     tcase_add_test(tc, member_tier_adds_usable_extra_and_refuses_ineligible);
     tcase_add_test(tc, best_tier_is_lowest_eligible_tier);
+    tcase_set_timeout(tc, LBF_T_TIMEOUT);
     suite_add_tcase(s, tc);
     return s;
 }

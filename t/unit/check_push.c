@@ -1314,6 +1314,11 @@ Suite *lbf_suite_push(void)
     TCase *apply = tcase_create("apply");
     TCase *pick = tcase_create("pick");
 
+    tcase_set_timeout(parse, LBF_T_TIMEOUT);
+    tcase_set_timeout(verify, LBF_T_TIMEOUT);
+    tcase_set_timeout(apply, LBF_T_TIMEOUT);
+    tcase_set_timeout(pick, LBF_T_TIMEOUT);
+
     tcase_add_test(parse, push_parse_reads_every_field_of_a_valid_push);
     tcase_add_test(parse, push_parse_accepts_the_edges_of_the_format);
     tcase_add_loop_test(parse,

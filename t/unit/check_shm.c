@@ -703,6 +703,7 @@ Suite *lbf_suite_shm(void)
     tcase_add_test(seg, shm_attach_rejects_other_version);
     tcase_add_test(seg, shm_attach_rejects_other_sizes);
     tcase_add_test(seg, shm_attach_rejects_truncated_region);
+    tcase_set_timeout(seg, LBF_T_TIMEOUT);
     suite_add_tcase(s, seg);
 
     tcase_add_test(tab, farm_add_returns_consecutive_indices);
@@ -718,11 +719,13 @@ Suite *lbf_suite_shm(void)
     tcase_add_test(tab, farm_find_and_member_find_match_exact_names);
     tcase_add_test(tab, farm_at_and_member_at_refuse_out_of_range);
     tcase_add_test(tab, rows_are_disjoint_aligned_and_inside_segment);
+    tcase_set_timeout(tab, LBF_T_TIMEOUT);
     suite_add_tcase(s, tab);
 
     tcase_add_test(row, row_take_and_release_count_exactly);
     tcase_add_test(row, row_usable_follows_admin_and_error_deadline);
     tcase_add_test(row, member_set_weight_validates_and_keeps_cfg_weight);
+    tcase_set_timeout(row, LBF_T_TIMEOUT);
     suite_add_tcase(s, row);
     return s;
 }

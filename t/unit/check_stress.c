@@ -136,7 +136,7 @@ Suite *lbf_suite_stress(void)
     tcase_add_test(tc, stress_weighted_workers_follow_one_exact_schedule);
     tcase_add_test(tc, stress_least_load_workers_account_exactly);
     tcase_add_test(tc, stress_least_load_large_farm_accounts_exactly);
-    tcase_set_timeout(tc, 10);
+    tcase_set_timeout(tc, LBF_T_TIMEOUT);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -421,6 +421,7 @@ Suite *lbf_suite_weighted(void)
     tcase_add_test(sched, wrr_single_member_is_always_picked);
     tcase_add_test(sched, wrr_large_weights_follow_reference_schedule);
     tcase_add_test(sched, wrr_set_weight_changes_schedule);
+    tcase_set_timeout(sched, LBF_T_TIMEOUT);
     suite_add_tcase(s, sched);
 
     tcase_add_test(elig, wrr_skips_member_in_error_until_deadline);
@@ -429,6 +430,7 @@ Suite *lbf_suite_weighted(void)
     tcase_add_test(elig, wrr_exclude_skips_that_member);
     tcase_add_test(elig, wrr_usable_callback_excludes_and_demotes);
     tcase_add_test(elig, wrr_no_usable_member_returns_minus_one);
+    tcase_set_timeout(elig, LBF_T_TIMEOUT);
     suite_add_tcase(s, elig);
     return s;
 }

@@ -54,6 +54,10 @@ Suite *lbf_suite_push(void) __attribute__((weak));
 #define LBF_T_SEC 1000000ull
 #define LBF_T_SEED 0x9e3779b97f4a7c15ull
 
+/* Check timeout of every test case, wall clock: each test needs well
+ * under a second alone, but the box may be busy (2 cores, benchmarks). */
+#define LBF_T_TIMEOUT 10
+
 #define LBF_T_NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Shared anonymous memory of len bytes (page-rounded by the kernel). */
