@@ -96,3 +96,60 @@ install: module
 
 clean:
 	rm -rf .libs *.lo *.slo *.la *.o build tools/lbf_member
+
+# ---- fuzzing (fuzz/) -- begin ---------------------------------------------
+# libFuzzer targets over the pure core: fuzz/fuzz_push.c (push and heartbeat
+# parse, verify, apply, headroom, pick) and fuzz/fuzz_conf.c (directive
+# parsers).  clang -fsanitize=fuzzer,address,undefined; needs clang and
+# libclang-rt-14-dev.  Seeds in fuzz/corpus/<target>/ are read only: what a
+# run learns goes to build/fuzz/corpus/<target>/, a crash to
+# build/fuzz/<target>-crash-<sha1> (replay: build/fuzz/fuzz_<target> FILE).
+#   make fuzz-smoke   each target for at most 20 s / FUZZ_SMOKE_RUNS inputs
+#                     on its corpus; fails on a crash (run by make test)
+#   make fuzz         each target for FUZZ_SECONDS (default 600)
+# FUZZ_DEFS=-DLBF_FUZZ_TOLERATE_KNOWN=0 also checks the core bugs already
+# reported (see the head comments of the fuzz/*.c files).
+FUZZ_CC         ?= clang
+FUZZ_SECONDS    ?= 600
+FUZZ_SMOKE_RUNS ?= 5000000
+FUZZ_DEFS       ?= -DLBF_FUZZ_TOLERATE_KNOWN=1
+FUZZ_TARGETS    := push conf
+FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
+                   -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_OPTS       := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
+.PHONY: fuzz fuzz-smoke fuzz-build
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(CORE_SRC) $(HDRS)
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \
+	    "not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) $(FUZZ_SAN) $(FUZZ_DEFS) -I. \
+	    -Iinclude -o $@ $< $(CORE_SRC) -lcrypto
+
+# $(1): seconds, $(2): extra libFuzzer options
+define lbf_fuzz_run
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t; \
+	    echo "fuzz: $$t for at most $(1) s"; \
+	    build/fuzz/fuzz_$$t $(FUZZ_OPTS) -max_total_time=$(1) $(2) \
+	        -dict=fuzz/$$t.dict -artifact_prefix=build/fuzz/$$t- \
+	        build/fuzz/corpus/$$t fuzz/corpus/$$t \
+	        2>build/fuzz/$$t.log || { tail -n 40 build/fuzz/$$t.log; \
+	        echo "fuzz: $$t FAILED (log: build/fuzz/$$t.log)" >&2; \
+	        exit 1; }; \
+	    grep -E '^(Done|stat::number_of_executed_units)' \
+	        build/fuzz/$$t.log; \
+	done
+endef
+
+fuzz-smoke: fuzz-build
+	$(call lbf_fuzz_run,20,-runs=$(FUZZ_SMOKE_RUNS))
+
+fuzz: fuzz-build
+	$(call lbf_fuzz_run,$(FUZZ_SECONDS),)
+
+test: fuzz-smoke
+# ---- fuzzing (fuzz/) -- end -----------------------------------------------

@@ -4,11 +4,12 @@
  * fuzz_conf.c -- libFuzzer target for the directive parsers
  * (lbfarm_conf.h).  The input is one directive argument:
  *
- *  - lbf_parse_digits and lbf_parse_milli read the exact input bytes (no NUL added, so ASan
- *    sees a read past the end) under several max values, and must agree
- *    with a reference written here from the header's contract: a decimal
- *    (digits, optionally '.' and 1..3 digits), -2 above max, else the
- *    value in thousandths (lbf_parse_digits: 1..19 digits, nothing else);
+ *  - lbf_parse_digits and lbf_parse_milli read the exact input bytes (no
+ *    NUL added, so ASan sees a read past the end) and must agree with
+ *    references written here from the header's contracts: 1..19 digits
+ *    and nothing else; a decimal (digits, optionally '.' and 1..3 digits)
+ *    under several max values, -2 above max, else the value in
+ *    thousandths;
  *  - lbf_parse_uint, lbf_name_valid and lbf_url_farm_ref read it as a C
  *    string (cut at the first NUL, as httpd hands arguments over) and are
  *    held to their contracts: parse_uint against a reference under several

@@ -4,7 +4,7 @@
 set -e
 PKGS="apache2 apache2-dev libssl-dev libapr1-dev libaprutil1-dev check \
 pkg-config gcc make perl libhttp-tiny-perl wrk apache2-utils curl openssl \
-procps"
+procps libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" \
