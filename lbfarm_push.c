@@ -79,7 +79,8 @@ static int lbf_hex32(const char *v, size_t n, uint8_t out[LBF_KEY_LEN])
 
 /* Fields of a push besides metrics, and which were seen. */
 enum { LBF_F_FARM = 1, LBF_F_MEMBER = 2, LBF_F_TS = 4, LBF_F_SEQ = 8,
-       LBF_F_SIG = 16 };
+       LBF_F_SIG = 16, LBF_F_DRAIN = 32 };
+#define LBF_N_FIELDS 6
 
 /* Handle a name field (farm or member) into dst. */
 static int lbf_name_field(const char *k, const char *v, size_t n, char *dst,
@@ -135,16 +136,17 @@ static int lbf_push_field(struct lbf_push_msg *msg, unsigned *seen,
                           const char *v, size_t vn, int last, char *err,
                           size_t errlen)
 {
-    static const char *const names[] = {"farm", "member", "ts", "seq", "sig"};
+    static const char *const names[] = {"farm", "member", "ts", "seq", "sig",
+                                        "drain"};
     unsigned bit;
     uint64_t x;
 
-    for (bit = 0; bit < 5; bit++) {
+    for (bit = 0; bit < LBF_N_FIELDS; bit++) {
         if (strlen(names[bit]) == kn && !memcmp(names[bit], k, kn)) {
             break;
         }
     }
-    if (bit == 5) {
+    if (bit == LBF_N_FIELDS) {
         return lbf_metric_field(msg, k, kn, v, vn, err, errlen);
     }
     if (*seen & (1u << bit)) {
@@ -167,6 +169,12 @@ static int lbf_push_field(struct lbf_push_msg *msg, unsigned *seen,
             return lbf_bad(err, errlen, "seq: expected a number < 2^63");
         }
         msg->seq = x;
+        return LBF_PUSH_OK;
+    case LBF_F_DRAIN:
+        if (vn != 1 || (v[0] != '0' && v[0] != '1')) {
+            return lbf_bad(err, errlen, "drain: expected 0 or 1");
+        }
+        msg->drain = v[0] - '0';
         return LBF_PUSH_OK;
     default:
         if (!last || off == 0) {
@@ -242,6 +250,7 @@ int lbf_push_parse(const char *q, size_t len, struct lbf_push_msg *msg,
     int rc;
 
     memset(msg, 0, sizeof(*msg));
+    msg->drain = -1;
     err[0] = '\0';
     if ((rc = lbf_each_field(q, len, err, errlen, lbf_push_cb, &pc)) != 0) {
         return rc;
@@ -251,7 +260,7 @@ int lbf_push_parse(const char *q, size_t len, struct lbf_push_msg *msg,
             return lbf_bad(err, errlen, "%s: missing", names[bit]);
         }
     }
-    if (msg->n == 0) {
+    if (msg->n == 0 && msg->drain < 0) {
         return lbf_bad(err, errlen, "metrics: none given");
     }
     return LBF_PUSH_OK;
@@ -439,6 +448,9 @@ int lbf_push_apply(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
         memcpy(r->metrics, msg->m, msg->n * sizeof(msg->m[0]));
         if (load >= 0) {
             lbf_publish_load_locked(h, r, (uint32_t)load, now_usec);
+        }
+        if (msg->drain >= 0) {
+            atomic_store(&r->drain_req, (uint32_t)msg->drain);
         }
         lbf_write_end(&r->lock);
     }

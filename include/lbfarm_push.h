@@ -11,7 +11,8 @@
  *    seconds; seq: a number the member increases with every push (the
  *    agent uses its clock in milliseconds); then 1..LBF_METRICS_MAX metrics
  *    name=value (name [a-z0-9_]{1,15}, value a decimal >= 0, at most 3
- *    decimals, <= 1e9); sig last.
+ *    decimals, <= 1e9); optional drain=1 (the member asks to be drained:
+ *    it keeps its sticky clients, takes no new ones) or drain=0; sig last.
  *  - sig = hex(HMAC-SHA256(member key, every byte of the query string
  *    before "&sig=")).  The member key is derived from the farm's secret:
  *    member key = HMAC-SHA256(farm secret, "lbfarm-member:" + member name),
@@ -53,6 +54,8 @@ struct lbf_push_msg {
     uint64_t seq;
     uint32_t n;               /* metrics */
     struct lbf_metric m[LBF_METRICS_MAX];
+    int drain;                /* drain=1 / drain=0: the member asks to
+                                 be drained (or not); -1 absent */
     size_t signed_len;        /* query bytes covered by sig */
     uint8_t sig[LBF_KEY_LEN];
 };
