@@ -39,7 +39,7 @@ module: .libs/mod_lbfarm.so
 member: tools/lbf_member
 
 tools/lbf_member: tools/lbf_member.c
-	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -o $@ $< 
+	$(CC) -std=gnu11 -O2 -g $(WARN) -pthread -o $@ $< -lcrypto
 
 # Unit tests: the pure core linked with Check, plain and sanitized.
 build/unit/check_all: $(UNIT_SRC) $(CORE_SRC) $(HDRS)

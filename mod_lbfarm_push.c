@@ -327,7 +327,8 @@ static const char *const lbf_push_text[] = {
     [LBF_PUSH_ESIG] = "sig: bad signature",
     [LBF_PUSH_EOTHER] = "member: signed for another member",
     [LBF_PUSH_EREPLAY] = "seq: not above the last accepted (replay)",
-    [LBF_PUSH_ESTALE] = "ts: outside the accepted window (stale)",
+    [LBF_PUSH_ESTALE] = "ts: outside the accepted window (stale or "
+                        "in the future)",
     [LBF_PUSH_ERATE] = "rate: too many pushes from this member",
     [LBF_PUSH_ENOENT] = "unknown",
 };
@@ -346,6 +347,10 @@ static int lbf_push_signed(request_rec *r, struct lbf_global *g)
     }
     if ((mc = lbf_push_target(r, &msg, &fc)) == NULL) {
         return OK;
+    }
+    if (fc->nsecrets == 0) {
+        return lbf_answer(r, HTTP_FORBIDDEN, "farm: takes no pushes (no "
+                          "LBFarmPushKey)");
     }
     if (!lbf_push_verify(r->args, &msg, (const uint8_t (*)[LBF_KEY_LEN])
                          mc->keys, fc->nsecrets)) {
@@ -449,7 +454,8 @@ static int lbf_push_handler(request_rec *r)
     if (r->handler == NULL || strcmp(r->handler, "lbfarm-push") != 0) {
         return DECLINED;
     }
-    if (r->method_number != M_GET && r->method_number != M_POST) {
+    if ((r->method_number != M_GET && r->method_number != M_POST)
+        || r->header_only) { /* HEAD is M_GET to httpd: no push on HEAD */
         apr_table_setn(r->headers_out, "Allow", "GET, POST");
         return HTTP_METHOD_NOT_ALLOWED;
     }

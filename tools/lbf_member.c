@@ -3,7 +3,7 @@
  * benchmarks.
  *
  *     lbf_member --port N --name NAME [--bind 127.0.0.1] [--quiet]
- *                [--slow F] [--capacity N]
+ *                [--slow F] [--capacity N] [--app-key-file PATH]
  *
  * A small HTTP/1.1 origin server, one detached thread per connection.
  * Requests on a connection are answered in order (so pipelining is safe),
@@ -21,7 +21,21 @@
  *     redirect=PATH answer 302 (or status=N) with
  *                   "Location: http://<Host header><PATH>"; PATH is
  *                   percent-decoded and must start with '/'
+ *     instr=ACTION  add a signed application instruction (needs
+ *                   --app-key-file):
+ *                   "X-LBFarm-Instruction: ACTION[;farm=F];ts=NOW;sig=HEX"
+ *                   ACTION is stick, stick-while-up, unstick or move (any
+ *                   [A-Za-z0-9_-] word is signed as given, so tests can
+ *                   send signed nonsense); farm=F adds ";farm=F"
+ *     instr_raw=V   add "X-LBFarm-Instruction: V" verbatim (V
+ *                   percent-decoded; forged or unsigned instructions)
  * A bad value is answered with 400 (the connection is kept).
+ *
+ * --app-key-file PATH names the file a balancer's LBFarmSessionKey reads;
+ * its first secret line (lines starting with '#' are skipped, as the
+ * balancer does) gives app key = HMAC-SHA256(secret, "lbfarm-app"), and
+ * sig = hex(HMAC-SHA256(app key, NAME + "|" + everything before ";sig=")),
+ * as include/lbfarm_session.h specifies.
  *
  * Prints "ready NAME PORT" on stdout once listening; exits 0 on SIGTERM and
  * SIGINT.  --quiet silences the diagnostics written to stderr.
@@ -46,6 +60,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #define LBF_HDR_MAX     16384           /* request line, headers, blank line */
 #define LBF_OUT_MAX     (2 * LBF_HDR_MAX + 2048)
 #define LBF_NAME_MAX    64
@@ -55,6 +73,11 @@
 #define LBF_STACK_SIZE  (512 * 1024)    /* struct lbf_conn lives on it */
 #define LBF_LINGER_MS   1000            /* drain time after our FIN */
 #define LBF_LINGER_MAX  (1024 * 1024)   /* bytes drained at most */
+#define LBF_INSTR_HEADER "X-LBFarm-Instruction: "
+#define LBF_WORD_MAX    64              /* instr= action, farm= name */
+#define LBF_RAW_MAX     4096            /* instr_raw= value, decoded */
+#define LBF_SECRET_MAX  1024            /* a secret line of the key file */
+#define LBF_KEY_LEN     32              /* HMAC-SHA256 */
 
 /* What lbf_serve_one() asks the connection loop to do next. */
 enum { LBF_CLOSE = 0, LBF_KEEP = 1, LBF_LINGER = 2 };
@@ -72,6 +95,9 @@ static struct {
     size_t      self_len;
     long        slow;                   /* --slow: delay multiplier */
     long        capacity;               /* --capacity: concurrent delays */
+    const char *app_key_file;           /* --app-key-file */
+    int         has_app_key;
+    unsigned char app_key[LBF_KEY_LEN]; /* HMAC(secret, "lbfarm-app") */
 } lbf_opt = { .bind = "127.0.0.1", .port = -1, .slow = 1 };
 
 /* --capacity: a counting semaphore around the delay, so that a member
@@ -105,6 +131,9 @@ struct lbf_req {
     long                work_us;
     int                 status;         /* 0: default (200 or 302) */
     size_t              redirect_len;   /* 0: none; path in conn->redir */
+    char                instr[LBF_WORD_MAX + 1]; /* instr=: "" for none */
+    char                instr_farm[LBF_WORD_MAX + 1]; /* farm= */
+    size_t              raw_len;        /* instr_raw=: 0 none; in c->raw */
     int                 err_status;     /* nonzero: answer this error */
     const char         *err;            /* its reason, for body and log */
 };
@@ -117,6 +146,7 @@ struct lbf_conn {
     char    in[LBF_HDR_MAX];
     char    stash[LBF_HDR_MAX];
     char    redir[LBF_HDR_MAX];
+    char    raw[LBF_RAW_MAX];           /* decoded instr_raw= value */
     char    out[LBF_OUT_MAX];
 };
 
@@ -645,6 +675,60 @@ static size_t lbf_decode_path(char *dst, const char *v, size_t n)
     return j && dst[0] == '/' ? j : 0;
 }
 
+/* lbf_copy_word: copy v[0..n) into dst (room for LBF_WORD_MAX + 1) when
+ * it is 1..LBF_WORD_MAX of [A-Za-z0-9_-].  Returns 0, or -1. */
+static int lbf_copy_word(char *dst, const char *v, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > LBF_WORD_MAX) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) {
+            return -1;
+        }
+    }
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* lbf_decode_raw: percent-decode v[0..n) into dst (cap bytes); the result
+ * must be 1..cap bytes of visible ASCII or spaces (no CR, LF or other
+ * control byte: it becomes a header value).  Returns its length, or 0. */
+static size_t lbf_decode_raw(char *dst, size_t cap, const char *v, size_t n)
+{
+    size_t i, j = 0;
+
+    for (i = 0; i < n; i++) {
+        int ch = (unsigned char)v[i];
+
+        if (ch == '%') {
+            int hi, lo;
+
+            if (i + 2 >= n) {
+                return 0;
+            }
+            hi = lbf_hexval((unsigned char)v[i + 1]);
+            lo = lbf_hexval((unsigned char)v[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return 0;
+            }
+            ch = hi * 16 + lo;
+            i += 2;
+        }
+        if (ch < 0x20 || ch >= 0x7f || j >= cap) {
+            return 0;
+        }
+        dst[j++] = (char)ch;
+    }
+    return j;
+}
+
 /* lbf_query_param: apply one query parameter key[0..kn) = v[0..vn) to r;
  * unknown keys are ignored.  Returns 0, or -1 with r->err_status set. */
 static int lbf_query_param(struct lbf_conn *c, struct lbf_req *r,
@@ -675,6 +759,26 @@ static int lbf_query_param(struct lbf_conn *c, struct lbf_req *r,
         r->redirect_len = lbf_decode_path(c->redir, v, vn);
         if (!r->redirect_len) {
             return lbf_fail(r, 400, "bad redirect (a path starting with /)");
+        }
+    }
+    else if (lbf_eq_ci(key, kn, "instr")) {
+        if (!lbf_opt.has_app_key) {
+            return lbf_fail(r, 400, "instr needs --app-key-file");
+        }
+        if (lbf_copy_word(r->instr, v, vn) < 0) {
+            return lbf_fail(r, 400, "bad instr (1..64 of A-Z a-z 0-9 _ -)");
+        }
+    }
+    else if (lbf_eq_ci(key, kn, "farm")) {
+        if (lbf_copy_word(r->instr_farm, v, vn) < 0) {
+            return lbf_fail(r, 400, "bad farm (1..64 of A-Z a-z 0-9 _ -)");
+        }
+    }
+    else if (lbf_eq_ci(key, kn, "instr_raw")) {
+        r->raw_len = lbf_decode_raw(c->raw, sizeof(c->raw), v, vn);
+        if (!r->raw_len) {
+            return lbf_fail(r, 400, "bad instr_raw (1..4096 visible bytes, "
+                            "percent-encoded)");
         }
     }
     return 0;
@@ -948,6 +1052,65 @@ static void lbf_body(struct lbf_out *o, const struct lbf_req *r)
     lbf_put(o, "\n", 1);
 }
 
+/* lbf_hmac: out = HMAC-SHA256 under key (klen bytes) of a then b (short
+ * inputs: a name and an instruction).  Too long, or an OpenSSL failure:
+ * out is all zeros, which no balancer accepts. */
+static void lbf_hmac(const void *key, size_t klen, const char *a,
+                     size_t alen, const char *b, size_t blen,
+                     unsigned char out[LBF_KEY_LEN])
+{
+    unsigned char buf[LBF_NAME_MAX + 4 * LBF_WORD_MAX];
+    unsigned int mdlen = LBF_KEY_LEN;
+
+    memset(out, 0, LBF_KEY_LEN);
+    if (alen + blen > sizeof(buf)) {
+        return;
+    }
+    memcpy(buf, a, alen);
+    memcpy(buf + alen, b, blen);
+    if (HMAC(EVP_sha256(), key, (int)klen, buf, alen + blen, out, &mdlen)
+        == NULL || mdlen != LBF_KEY_LEN) {
+        memset(out, 0, LBF_KEY_LEN);
+    }
+}
+
+/* lbf_put_instr: append the instruction headers r asks for (instr=,
+ * instr_raw=) to o.  The signed one is "ACTION[;farm=F];ts=NOW;sig=HEX",
+ * sig = HMAC-SHA256(app key, NAME "|" text before ";sig="). */
+static void lbf_put_instr(struct lbf_out *o, const struct lbf_conn *c,
+                          const struct lbf_req *r)
+{
+    char text[3 * LBF_WORD_MAX], pre[LBF_NAME_MAX + 2];
+    static const char digits[] = "0123456789abcdef";
+    unsigned char mac[LBF_KEY_LEN];
+    char sig[2 * LBF_KEY_LEN + 1];
+    int n, i;
+
+    if (r->instr[0] && lbf_opt.has_app_key) {
+        n = snprintf(text, sizeof(text), "%s%s%s;ts=%lld", r->instr,
+                     r->instr_farm[0] ? ";farm=" : "", r->instr_farm,
+                     (long long)time(NULL));
+        snprintf(pre, sizeof(pre), "%s|", lbf_opt.name);
+        lbf_hmac(lbf_opt.app_key, LBF_KEY_LEN, pre, strlen(pre), text,
+                 (size_t)n, mac);
+        for (i = 0; i < LBF_KEY_LEN; i++) {
+            sig[2 * i] = digits[mac[i] >> 4];
+            sig[2 * i + 1] = digits[mac[i] & 15];
+        }
+        sig[2 * LBF_KEY_LEN] = '\0';
+        lbf_puts(o, LBF_INSTR_HEADER);
+        lbf_put(o, text, (size_t)n);
+        lbf_put(o, ";sig=", 5);
+        lbf_puts(o, sig);
+        lbf_put(o, "\r\n", 2);
+    }
+    if (r->raw_len) {
+        lbf_puts(o, LBF_INSTR_HEADER);
+        lbf_put(o, c->raw, r->raw_len);
+        lbf_put(o, "\r\n", 2);
+    }
+}
+
 /* lbf_respond: build the whole response to r in c->out and send it at once;
  * closing adds "Connection: close".  Returns 0, or -1 if the send failed. */
 static int lbf_respond(struct lbf_conn *c, const struct lbf_req *r,
@@ -981,6 +1144,9 @@ static int lbf_respond(struct lbf_conn *c, const struct lbf_req *r,
                 r->host ? r->host_len : lbf_opt.self_len);
         lbf_put(&o, c->redir, r->redirect_len);
         lbf_put(&o, "\r\n", 2);
+    }
+    if (!r->err_status) {
+        lbf_put_instr(&o, c, r);
     }
     if (closing) {
         lbf_put(&o, "Connection: close\r\n", 19);
@@ -1189,7 +1355,10 @@ static void lbf_usage(FILE *f, int code)
         "  --slow F     multiply sleep_ms and work_us by F (1..100)\n"
         "  --capacity N at most N requests in their delay at once; the\n"
         "               rest queue (0: unlimited)\n"
-        "query: sleep_ms=N work_us=N status=N redirect=PATH\n");
+        "  --app-key-file PATH  farm session secret file (LBFarmSessionKey):\n"
+        "               its first secret line signs instr= instructions\n"
+        "query: sleep_ms=N work_us=N status=N redirect=PATH\n"
+        "       instr=ACTION [farm=NAME] instr_raw=VALUE\n");
     exit(code);
 }
 
@@ -1232,7 +1401,9 @@ static void lbf_args(int argc, char **argv)
             || lbf_flag("--name", &lbf_opt.name, &i, argc, argv)
             || lbf_flag("--bind", &lbf_opt.bind, &i, argc, argv)
             || lbf_flag("--slow", &slow, &i, argc, argv)
-            || lbf_flag("--capacity", &cap, &i, argc, argv)) {
+            || lbf_flag("--capacity", &cap, &i, argc, argv)
+            || lbf_flag("--app-key-file", &lbf_opt.app_key_file, &i, argc,
+                        argv)) {
             continue;
         }
         if (strcmp(argv[i], "--quiet") == 0) {
@@ -1273,6 +1444,41 @@ static void lbf_args(int argc, char **argv)
     }
 }
 
+/* lbf_load_app_key: read the first secret line of --app-key-file (lines
+ * starting with '#' and empty lines skipped, CR/LF stripped, as the
+ * balancer's LBFarmSessionKey reads it) and derive the app key
+ * HMAC-SHA256(secret, "lbfarm-app").  Exits 2 when the file is unusable. */
+static void lbf_load_app_key(void)
+{
+    char line[LBF_SECRET_MAX + 2];
+    FILE *f = fopen(lbf_opt.app_key_file, "r");
+    size_t n = 0;
+
+    if (f == NULL) {
+        fprintf(stderr, "lbf_member: cannot read --app-key-file \"%s\": %s\n",
+                lbf_opt.app_key_file, strerror(errno));
+        exit(2);
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        n = strcspn(line, "\r\n");
+        line[n] = '\0';
+        if (n > 0 && line[0] != '#') {
+            break;
+        }
+        n = 0;
+    }
+    fclose(f);
+    if (n < 16 || n > LBF_SECRET_MAX) {
+        fprintf(stderr, "lbf_member: --app-key-file \"%s\": no secret line "
+                "of 16..%d characters\n", lbf_opt.app_key_file,
+                LBF_SECRET_MAX);
+        exit(2);
+    }
+    lbf_hmac(line, n, "lbfarm-app", 10, "", 0, lbf_opt.app_key);
+    OPENSSL_cleanse(line, sizeof(line));
+    lbf_opt.has_app_key = 1;
+}
+
 /* lbf_on_signal: SIGTERM/SIGINT handler; exits 0 at once. */
 static void lbf_on_signal(int sig)
 {
@@ -1288,6 +1494,9 @@ int main(int argc, char **argv)
     int lfd;
 
     lbf_args(argc, argv);
+    if (lbf_opt.app_key_file != NULL) {
+        lbf_load_app_key();
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = lbf_on_signal;
     sigemptyset(&sa.sa_mask);
