@@ -52,6 +52,17 @@ static struct lbf_row *lbf_row_at(const struct lbf_shm *h, uint32_t i)
                               + (size_t)i * sizeof(struct lbf_row));
 }
 
+static int lbf_farm_rebuild_locked(struct lbf_shm *h, struct lbf_farm *f);
+
+/* Wall clock in microseconds (the clock request timestamps use). */
+static uint64_t lbf_wall_usec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static uint16_t *lbf_sched_base(const struct lbf_shm *h)
 {
     return (uint16_t *)(h->base + h->hdr->sched_off);
@@ -228,6 +239,55 @@ int lbf_member_add(struct lbf_shm *h, uint32_t fi, const char *name,
     return (int)(f->n_rows - 1);
 }
 
+int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
+                           const char *url, uint32_t weight,
+                           uint32_t retry_sec)
+{
+    struct lbf_farm *f = lbf_farm_at(h, fi);
+    struct lbf_row *r;
+    int mi, rc = LBF_OK;
+
+    if (f == NULL || url == NULL || strlen(url) >= LBF_URL_SIZE) {
+        return LBF_EINVAL;
+    }
+    lbf_lock_acquire(&f->lock, (uint32_t)getpid());
+    mi = lbf_member_find(h, f, name);
+    if (mi >= 0 && atomic_load(&lbf_member_at(h, f, (uint32_t)mi)->admin)
+                   != LBF_ADMIN_REMOVED) {
+        rc = LBF_EEXIST;
+    }
+    else if (mi < 0) {
+        mi = rc = lbf_member_add(h, fi, name, weight, 0, retry_sec);
+    }
+    else if (weight < 1 || weight > LBF_WEIGHT_MAX) {
+        rc = LBF_EINVAL;
+    }
+    if (rc >= 0) {
+        r = lbf_member_at(h, f, (uint32_t)mi);
+        strcpy(r->url, url);
+        r->runtime = 1;
+        r->cfg_weight = weight;
+        r->retry_sec = retry_sec;
+        atomic_store(&r->weight, weight);
+        atomic_store(&r->up_since, lbf_wall_usec());
+        atomic_store(&r->admin, LBF_ADMIN_ENABLED);
+        rc = lbf_farm_rebuild_locked(h, f);
+    }
+    lbf_lock_release(&f->lock);
+    return rc < 0 ? rc : mi;
+}
+
+int lbf_member_remove(struct lbf_shm *h, struct lbf_farm *f, uint32_t mi)
+{
+    struct lbf_row *r = lbf_member_at(h, f, mi);
+
+    if (r == NULL) {
+        return LBF_ENOENT;
+    }
+    atomic_store(&r->admin, LBF_ADMIN_REMOVED);
+    return lbf_farm_rebuild(h, f);
+}
+
 /* Build the schedule into the unpublished buffer and publish it.
  * The caller holds f->lock. */
 static int lbf_farm_rebuild_locked(struct lbf_shm *h, struct lbf_farm *f)
@@ -290,7 +350,9 @@ static void lbf_row_carry(struct lbf_row *n, const struct lbf_row *o)
 {
     struct lbf_row *src = (struct lbf_row *)o;
 
-    atomic_store(&n->admin, atomic_load(&src->admin));
+    if (o->cfg_admin == n->cfg_admin) {
+        atomic_store(&n->admin, atomic_load(&src->admin));
+    }
     if (o->cfg_weight == n->cfg_weight) {
         atomic_store(&n->weight, atomic_load(&src->weight));
     }
@@ -307,6 +369,27 @@ static void lbf_row_carry(struct lbf_row *n, const struct lbf_row *o)
     atomic_store(&n->load_ts, atomic_load(&src->load_ts));
 }
 
+/* Re-add to farm fi of dst the live members that an operator added at
+ * runtime to the old farm of and that the new configuration lacks. */
+static void lbf_carry_runtime(struct lbf_shm *dst, uint32_t fi,
+                              const struct lbf_shm *src,
+                              const struct lbf_farm *of)
+{
+    struct lbf_farm *nf = lbf_farm_at(dst, fi);
+    uint32_t mi;
+
+    for (mi = 0; mi < of->n_rows; mi++) {
+        const struct lbf_row *o = lbf_member_at(src, of, mi);
+
+        if (o->runtime && atomic_load(&((struct lbf_row *)o)->admin)
+                              != LBF_ADMIN_REMOVED
+            && lbf_member_find(dst, nf, o->name) < 0) {
+            lbf_member_add_runtime(dst, fi, o->name, o->url, o->cfg_weight,
+                                   o->retry_sec);
+        }
+    }
+}
+
 int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src)
 {
     uint32_t fi, mi;
@@ -321,6 +404,7 @@ int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src)
             continue;
         }
         of = lbf_farm_at(src, (uint32_t)ofi);
+        lbf_carry_runtime(dst, fi, src, of);
         for (mi = 0; mi < nf->n_rows; mi++) {
             struct lbf_row *nr = lbf_member_at(dst, nf, mi);
             int omi = lbf_member_find(src, of, nr->name);
@@ -330,9 +414,80 @@ int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src)
                 carried++;
             }
         }
+        if (of->cfg_admin == nf->cfg_admin) {
+            atomic_store(&nf->admin,
+                         atomic_load(&((struct lbf_farm *)of)->admin));
+        }
         lbf_farm_rebuild(dst, nf);
     }
     return carried;
+}
+
+/* ---- latency histograms (lock-free) ---- */
+
+/* Bucket of a latency: 0 for <= 100 us, i for <= 100 us * 2^i. */
+static uint32_t lbf_lat_bucket(uint64_t usec)
+{
+    uint32_t b = 0;
+    uint64_t bound = 100;
+
+    while (usec > bound && b < LBF_LAT_BUCKETS - 1) {
+        bound <<= 1;
+        b++;
+    }
+    return b;
+}
+
+void lbf_row_record_latency(struct lbf_row *r, uint64_t usec,
+                            uint64_t now_usec)
+{
+    uint64_t epoch = now_usec / (LBF_LAT_WINDOW_SEC * 1000000ull);
+    struct lbf_lat *l = &r->lat[epoch & 1];
+    uint64_t seen = atomic_load(&l->epoch);
+    uint32_t i;
+
+    if (seen != epoch && atomic_compare_exchange_strong(&l->epoch, &seen,
+                                                        epoch)) {
+        /* first request of a new window: it starts empty (a request of
+         * the old window racing with this loses at most its count) */
+        for (i = 0; i < LBF_LAT_BUCKETS; i++) {
+            atomic_store_explicit(&l->bucket[i], 0, memory_order_relaxed);
+        }
+    }
+    atomic_fetch_add_explicit(&l->bucket[lbf_lat_bucket(usec)], 1,
+                              memory_order_relaxed);
+}
+
+uint64_t lbf_row_latency(const struct lbf_row *r, uint64_t now_usec,
+                         uint64_t pct_usec[3])
+{
+    static const uint32_t pct[3] = {50, 95, 99};
+    struct lbf_row *w = (struct lbf_row *)r;
+    uint64_t epoch = now_usec / (LBF_LAT_WINDOW_SEC * 1000000ull);
+    uint64_t sum[LBF_LAT_BUCKETS] = {0}, total = 0, acc = 0;
+    uint32_t i, k, p = 0;
+
+    for (k = 0; k < 2; k++) {
+        uint64_t e = atomic_load(&w->lat[k].epoch);
+
+        if (e == epoch || e + 1 == epoch) {
+            for (i = 0; i < LBF_LAT_BUCKETS; i++) {
+                sum[i] += atomic_load_explicit(&w->lat[k].bucket[i],
+                                               memory_order_relaxed);
+            }
+        }
+    }
+    for (i = 0; i < LBF_LAT_BUCKETS; i++) {
+        total += sum[i];
+    }
+    pct_usec[0] = pct_usec[1] = pct_usec[2] = 0;
+    for (i = 0; i < LBF_LAT_BUCKETS && total > 0 && p < 3; i++) {
+        acc += sum[i];
+        while (p < 3 && acc * 100 >= total * pct[p]) {
+            pct_usec[p++] = 100ull << i;
+        }
+    }
+    return total;
 }
 
 /* ---- request accounting ---- */
@@ -403,9 +558,16 @@ int lbf_row_sticky_ok(const struct lbf_row *r, uint64_t now_usec)
 {
     struct lbf_row *w = (struct lbf_row *)r;
 
-    return atomic_load_explicit(&w->admin, memory_order_relaxed)
-               != LBF_ADMIN_OFFLINE
+    uint32_t admin = atomic_load_explicit(&w->admin, memory_order_relaxed);
+
+    return (admin == LBF_ADMIN_ENABLED || admin == LBF_ADMIN_DRAIN)
            && lbf_row_alive(w, now_usec);
+}
+
+void lbf_member_set_cfg_admin(struct lbf_row *r, uint32_t admin)
+{
+    r->cfg_admin = admin;
+    atomic_store(&r->admin, admin);
 }
 
 void lbf_row_set_admin(struct lbf_row *r, uint32_t admin, uint64_t now_usec)

@@ -13,7 +13,7 @@
  *  +--------+-----------+-----------------+--------------------------+
  *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16 entries) |
  *  +--------+-----------+-----------------+--------------------------+
- *   128 B    128 B each  448 B each        per farm: 2 buffers of
+ *   128 B    128 B each  768 B each        per farm: 2 buffers of
  *                                          sched_cap entries
  *
  *  hdr  : magic "LBF1", layout version, sizes of hdr/farm/row, counts in use
@@ -24,7 +24,8 @@
  *  row  : one member: lock, name, admin state, tier, configured and
  *         effective weight, in-flight, requests, errors, error deadline,
  *         the pushed metrics group (seqlock), push sequence and rate
- *         bucket, and the derived load that picks read lock-free.
+ *         bucket, the derived load that picks read lock-free, health
+ *         check state, its URL, and two latency histograms.
  *
  * Concurrency contract
  *  - Counters that every process changes (inflight, requests, errors,
@@ -44,8 +45,10 @@
  *    this scheme detects a torn row on its own.
  *
  * What a graceful restart keeps (lbf_shm_carry): per member, matched by farm
- * and member name, the admin state and effective weight (only while the
- * configured weight is unchanged), the requests/errors counters, the last
+ * and member name, the admin state (only while the configured state= is
+ * unchanged) and effective weight (only while the configured weight is
+ * unchanged), members added at runtime (unless removed), the farm's admin
+ * state (while LBFarmState is unchanged), the requests/errors counters, the last
  * pushed metrics and load, and the push sequence number (a replay stays a
  * replay).  It does not keep in-flight counts (the old generation's
  * children finish their requests against the old segment), error
@@ -70,6 +73,9 @@
 #define LBF_ROWS_MAX       65535 /* schedule entries are uint16 */
 #define LBF_FARM_MEMBERS_MAX 4096 /* members (capacity) of one farm */
 #define LBF_LOCK_STALE_USEC 500000 /* a lock held this long is dead */
+#define LBF_URL_SIZE       128
+#define LBF_LAT_BUCKETS    24  /* latency buckets: <= 100us * 2^i */
+#define LBF_LAT_WINDOW_SEC 30  /* percentiles cover the last 30..60 s */
 
 /* Return codes of the core (0 = success). */
 enum lbf_rc {
@@ -90,7 +96,9 @@ enum lbf_rc {
 enum lbf_admin {
     LBF_ADMIN_ENABLED = 0,    /* health and pushes decide */
     LBF_ADMIN_OFFLINE = 1,    /* no requests at all */
-    LBF_ADMIN_DRAIN = 2       /* only clients already stuck to it */
+    LBF_ADMIN_DRAIN = 2,      /* only clients already stuck to it */
+    LBF_ADMIN_REMOVED = 3     /* removed at runtime: a dead row, reused
+                                 if a member of that name is added again */
 };
 
 /* Health of a member (row.health), from active checks; not carried over
@@ -149,7 +157,8 @@ struct lbf_farm {
     uint32_t blackout_ms;     /* a new run of reports is trusted after */
     _Atomic uint32_t admin;   /* enum lbf_admin of the whole farm */
     uint32_t slowstart_ms;    /* ramp time of a member coming back */
-    uint8_t reserved[16];
+    uint32_t cfg_admin;       /* admin state from the configuration */
+    uint8_t reserved[12];
 };
 
 struct lbf_row {
@@ -192,12 +201,21 @@ struct lbf_row {
     _Atomic uint32_t hc_status;   /* last check: HTTP status, 0 = no
                                      answer */
     _Atomic uint32_t hc_ms;       /* last check's duration */
-    uint8_t reserved[56];
+    uint32_t runtime;             /* 1: added at runtime (an operator) */
+    char url[LBF_URL_SIZE];       /* member URL, for processes that must
+                                     build a worker for a runtime member */
+    /* latency: two histograms of alternating LBF_LAT_WINDOW_SEC windows */
+    struct lbf_lat {
+        _Atomic uint64_t epoch;   /* window number it counts, now/window */
+        _Atomic uint32_t bucket[LBF_LAT_BUCKETS];
+    } lat[2];
+    uint32_t cfg_admin;           /* admin state from the configuration */
+    uint8_t reserved[24];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");
 _Static_assert(sizeof(struct lbf_farm) == 128, "farm is 128 bytes");
-_Static_assert(sizeof(struct lbf_row) == 448, "row is 448 bytes");
+_Static_assert(sizeof(struct lbf_row) == 768, "row is 768 bytes");
 _Static_assert(sizeof(struct lbf_row) % 64 == 0, "rows fill cache lines");
 _Static_assert(offsetof(struct lbf_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct lbf_hdr, version) == 4, "version second");
@@ -257,6 +275,30 @@ int lbf_farm_find(const struct lbf_shm *h, const char *name);
 int lbf_member_find(const struct lbf_shm *h, const struct lbf_farm *f,
                     const char *name);
 
+/* Add a member at runtime (an operator's action): under the farm lock,
+ * reuses a removed row of that name or takes a spare one, stores url, and
+ * rebuilds the schedule.  Returns the member index, or LBF_EINVAL (name,
+ * url longer than LBF_URL_SIZE - 1, weight) / LBF_EEXIST (a live member of
+ * that name) / LBF_ENOSPACE (no spare row). */
+int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
+                           const char *url, uint32_t weight,
+                           uint32_t retry_sec);
+
+/* Remove member mi at runtime: it takes no request any more (admin
+ * REMOVED) and the schedule is rebuilt.  Takes the farm lock. */
+int lbf_member_remove(struct lbf_shm *h, struct lbf_farm *f, uint32_t mi);
+
+/* Count one request of usec microseconds that ended at now_usec into r's
+ * current latency window.  Lock-free. */
+void lbf_row_record_latency(struct lbf_row *r, uint64_t usec,
+                            uint64_t now_usec);
+
+/* p50, p95 and p99 in microseconds (upper bounds of their buckets) over
+ * the current and the previous window at now; 0 when nothing was
+ * counted.  Returns the number of requests counted. */
+uint64_t lbf_row_latency(const struct lbf_row *r, uint64_t now_usec,
+                         uint64_t pct_usec[3]);
+
 /* Recompute the farm's smooth weighted round-robin schedule from the
  * effective weights and publish it atomically.  Takes the farm lock. */
 int lbf_farm_rebuild(struct lbf_shm *h, struct lbf_farm *f);
@@ -293,6 +335,10 @@ int lbf_row_usable(const struct lbf_row *r, uint64_t now_usec);
 /* 1 when the member takes a client already stuck to it: as usable, but
  * draining (admin or requested) is allowed. */
 int lbf_row_sticky_ok(const struct lbf_row *r, uint64_t now_usec);
+
+/* Configure the admin state (state=): sets cfg_admin and admin.  Config
+ * time only. */
+void lbf_member_set_cfg_admin(struct lbf_row *r, uint32_t admin);
 
 /* Set the admin state (enum lbf_admin); leaving offline starts the slow
  * start ramp.  Lock-free. */

@@ -229,6 +229,20 @@ static const char *lbf_member_option(cmd_parms *cmd,
     return NULL;
 }
 
+/* A worker of our own for a member URL (its own keep-alive pool); its
+ * errors count (proxy_handler marks it, the segment decides).  Returns an
+ * error message or NULL. */
+static const char *lbf_define_worker(apr_pool_t *p, const char *url,
+                                     proxy_worker **w)
+{
+    const char *err = ap_proxy_define_worker_ex(p, w, NULL, NULL, url, 0);
+
+    if (err == NULL) {
+        (*w)->s->status &= ~PROXY_WORKER_IGNORE_ERRORS;
+    }
+    return err;
+}
+
 /* 1 when farm fc already has a member named name or with URL url. */
 static const char *lbf_member_dup(cmd_parms *cmd, struct lbf_farm_conf *fc,
                                   const char *name, const char *url)
@@ -280,12 +294,9 @@ static const char *lbf_cmd_member(cmd_parms *cmd, void *dc LBF_UNUSED, const cha
     mc.url = norm;
     mc.weight = 1;
     mc.retry = -1;
-    err = ap_proxy_define_worker_ex(cmd->pool, &mc.worker, NULL, NULL, norm, 0);
-    if (err != NULL) {
+    if ((err = lbf_define_worker(cmd->pool, norm, &mc.worker)) != NULL) {
         return apr_psprintf(cmd->pool, "LBFarmMember: %s", err);
     }
-    /* errors of our workers count: proxy_handler may mark them, we decide */
-    mc.worker->s->status &= ~PROXY_WORKER_IGNORE_ERRORS;
     while (*(opt = ap_getword_conf(cmd->pool, &args)) != '\0') {
         if ((err = lbf_member_option(cmd, &mc, opt)) != NULL) {
             return err;
@@ -480,6 +491,100 @@ static proxy_balancer *lbf_private_balancer(apr_pool_t *p,
     return b;
 }
 
+/* Give configured member mc of fc its row.  Returns its index or < 0. */
+static int lbf_populate_member(struct lbf_farm_conf *fc,
+                               struct lbf_member_conf *mc)
+{
+    int rc;
+
+    if (mc->retry < 0) {
+        mc->retry = fc->retry;
+    }
+    /* mod_proxy logs this retry when it disables the worker */
+    mc->worker->s->retry = apr_time_from_sec(mc->retry);
+    mc->worker->s->retry_set = 1;
+    rc = lbf_member_add(&lbf_g->shm, fc->fi, mc->name, (uint32_t)mc->weight,
+                        (uint32_t)mc->tier, (uint32_t)mc->retry);
+    if (rc >= 0) {
+        lbf_member_set_cfg_admin(lbf_member_at(&lbf_g->shm,
+                                 lbf_farm_at(&lbf_g->shm, fc->fi),
+                                 (uint32_t)rc), (uint32_t)mc->admin);
+        mc->index = (uint32_t)rc;
+        fc->mconf[rc] = mc;
+    }
+    return rc;
+}
+
+/* Build this process's view of a member added at runtime from its row:
+ * its worker (connection pool), keys and id.  The caller holds
+ * lbf_g->rt_mutex.  NULL when the row cannot be served. */
+static struct lbf_member_conf *lbf_runtime_member(struct lbf_farm_conf *fc,
+                                                  uint32_t mi,
+                                                  const struct lbf_row *row)
+{
+    apr_pool_t *p = lbf_g->rt_pool;
+    struct lbf_member_conf *mc = apr_pcalloc(p, sizeof(*mc));
+    const char *norm;
+
+    if (!row->runtime || lbf_member_url(p, row->url, &norm, &mc->host,
+                                        &mc->port) != NULL
+        || lbf_define_worker(p, norm, &mc->worker) != NULL) {
+        return NULL;
+    }
+    mc->name = apr_pstrdup(p, row->name);
+    mc->url = norm;
+    mc->weight = (int)row->cfg_weight;
+    mc->retry = (int)row->retry_sec;
+    mc->index = mi;
+    mc->worker->s->retry = apr_time_from_sec(mc->retry);
+    mc->worker->s->retry_set = 1;
+    ap_proxy_initialize_worker(mc->worker, lbf_g->s, p);
+    lbf_push_member_setup(fc, mc);
+    lbf_sess_member_setup(fc, mc);
+    return mc;
+}
+
+struct lbf_member_conf *lbf_member_conf_at(struct lbf_farm_conf *fc,
+                                           uint32_t mi)
+{
+    struct lbf_farm *f;
+    struct lbf_row *row;
+    struct lbf_member_conf *mc;
+
+    if (mi >= fc->l_rows || lbf_g->shm.base == NULL) {
+        return NULL;
+    }
+    if ((mc = fc->mconf[mi]) != NULL || lbf_g->rt_mutex == NULL) {
+        return mc;
+    }
+    f = lbf_farm_at(&lbf_g->shm, fc->fi);
+    if ((row = lbf_member_at(&lbf_g->shm, f, mi)) == NULL) {
+        return NULL;
+    }
+    apr_thread_mutex_lock(lbf_g->rt_mutex);
+    if ((mc = fc->mconf[mi]) == NULL) {
+        mc = lbf_runtime_member(fc, mi, row);
+        __atomic_store_n(&fc->mconf[mi], mc, __ATOMIC_RELEASE);
+    }
+    apr_thread_mutex_unlock(lbf_g->rt_mutex);
+    return mc;
+}
+
+struct lbf_member_conf *lbf_member_next(struct lbf_farm_conf *fc,
+                                        uint32_t *i)
+{
+    struct lbf_farm *f = lbf_farm_at(&lbf_g->shm, fc->fi);
+    struct lbf_member_conf *mc = NULL;
+
+    while (f != NULL && mc == NULL && *i < f->n_rows) {
+        struct lbf_row *row = lbf_member_at(&lbf_g->shm, f, *i);
+
+        mc = atomic_load(&row->admin) == LBF_ADMIN_REMOVED
+                 ? ((*i)++, NULL) : lbf_member_conf_at(fc, (*i)++);
+    }
+    return mc;
+}
+
 /* Put every LBFarm into the freshly formatted segment. */
 static int lbf_populate_farms(server_rec *s)
 {
@@ -500,23 +605,13 @@ static int lbf_populate_farms(server_rec *s)
         lbf_push_farm_setup(fc, lbf_farm_at(&lbf_g->shm, fc->fi));
         lbf_health_farm_setup(fc, lbf_farm_at(&lbf_g->shm, fc->fi));
         lbf_sess_farm_setup(lbf_g->pconf, fc);
+        fc->l_rows = (uint32_t)fc->members->nelts + LBF_SPARE_ROWS;
+        fc->mconf = apr_pcalloc(lbf_g->pconf, fc->l_rows * sizeof(*fc->mconf));
         for (j = 0; j < fc->members->nelts; j++) {
-            struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, j,
-                                                        struct lbf_member_conf);
-            if (mc->retry < 0) {
-                mc->retry = fc->retry;
-            }
-            /* mod_proxy logs this retry when it disables the worker */
-            mc->worker->s->retry = apr_time_from_sec(mc->retry);
-            mc->worker->s->retry_set = 1;
-            rc = lbf_member_add(&lbf_g->shm, fc->fi, mc->name,
-                                (uint32_t)mc->weight, (uint32_t)mc->tier,
-                                (uint32_t)mc->retry);
-            if (rc < 0) {
+            if ((rc = lbf_populate_member(fc, &APR_ARRAY_IDX(fc->members, j,
+                                          struct lbf_member_conf))) < 0) {
                 return rc;
             }
-            atomic_store(&lbf_member_at(&lbf_g->shm, lbf_farm_at(&lbf_g->shm,
-                         fc->fi), (uint32_t)rc)->admin, (uint32_t)mc->admin);
         }
         lbf_farm_rebuild(&lbf_g->shm, lbf_farm_at(&lbf_g->shm, fc->fi));
     }
@@ -669,6 +764,10 @@ static void lbf_child_init(apr_pool_t *pchild, server_rec *s)
                                        s, pchild);
         }
     }
+    lbf_g->s = s;
+    apr_pool_create(&lbf_g->rt_pool, pchild);
+    apr_thread_mutex_create(&lbf_g->rt_mutex, APR_THREAD_MUTEX_DEFAULT,
+                            pchild);
     lbf_proxy_child_init(pchild, s);
     lbf_health_child_init(pchild, s);
 }

@@ -187,8 +187,8 @@ int lbf_is_error_status(const struct lbf_farm_conf *fc, int status)
 void lbf_health_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
 {
     f->slowstart_ms = (uint32_t)apr_time_as_msec(fc->slowstart);
-    atomic_store(&f->admin, fc->offline ? LBF_ADMIN_OFFLINE
-                                        : LBF_ADMIN_ENABLED);
+    f->cfg_admin = fc->offline ? LBF_ADMIN_OFFLINE : LBF_ADMIN_ENABLED;
+    atomic_store(&f->admin, f->cfg_admin);
 }
 
 /* ------------------------------------------------------------------ */
@@ -269,12 +269,11 @@ static void lbf_hc_farm(struct lbf_checker *c, struct lbf_farm_conf *fc)
 {
     struct lbf_global *g = lbf_global_get();
     struct lbf_farm *f = lbf_farm_at(&g->shm, fc->fi);
-    int i;
+    struct lbf_member_conf *mc;
+    uint32_t i = 0;
 
-    for (i = 0; f && i < fc->members->nelts && !atomic_load(&c->stop); i++) {
-        struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, i,
-                                                    struct lbf_member_conf);
-        struct lbf_row *row = lbf_member_at(&g->shm, f, (uint32_t)i);
+    while (f && !atomic_load(&c->stop) && (mc = lbf_member_next(fc, &i))) {
+        struct lbf_row *row = lbf_member_at(&g->shm, f, mc->index);
         apr_time_t t0 = apr_time_now();
         apr_pool_t *p;
         int status;

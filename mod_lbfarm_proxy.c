@@ -84,6 +84,7 @@ static void lbf_req_hold(struct lbf_req *q, const struct lbf_shm *h,
 {
     q->row = lbf_member_at(h, f, (uint32_t)mi);
     q->member = (uint32_t)mi;
+    q->start = apr_time_now();
 }
 
 struct lbf_farm_conf *lbf_farm_by_host(const char *url, apr_size_t *hlen)
@@ -157,8 +158,7 @@ static int lbf_farm_choose(request_rec *r, struct lbf_farm_conf *fc,
     if (mi == LBF_STICK_REFUSED) {
         return mi;
     }
-    mi = lbf_pick_take((uint32_t)fc->method, pk);
-    return mi < fc->members->nelts ? mi : -1;
+    return lbf_pick_take((uint32_t)fc->method, pk);
 }
 
 /* pre_request: the farm front door.  Declines anything not ours. */
@@ -197,8 +197,12 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         return lbf_farm_unavailable(r, fc, worker);
     }
     lbf_req_hold(q, &g->shm, pk.farm, mi);
+    if ((mc = lbf_member_conf_at(fc, (uint32_t)mi)) == NULL) {
+        lbf_req_release(q, 0); /* a runtime member this process cannot
+                                  build (bad URL): not usable */
+        return lbf_farm_unavailable(r, fc, worker);
+    }
     lbf_sess_chosen(r, q, fc, mi, stuck);
-    mc = &APR_ARRAY_IDX(fc->members, mi, struct lbf_member_conf);
     mc->worker->s->status &= ~PROXY_WORKER_IN_ERROR; /* the row decides */
     *worker = mc->worker;
     *balancer = fc->balancer;
@@ -221,10 +225,14 @@ static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
     int failed = worker && PROXY_WORKER_IS(worker, PROXY_WORKER_IN_ERROR);
 
     if (q != NULL && q->row != NULL) {
+        apr_time_t now = apr_time_now();
+
         if (ours && (failed || (q->fc && lbf_is_error_status(q->fc,
                                                               r->status)))) {
-            lbf_row_set_error(q->row, (uint64_t)apr_time_now());
+            lbf_row_set_error(q->row, (uint64_t)now);
         }
+        lbf_row_record_latency(q->row, (uint64_t)(now - q->start),
+                               (uint64_t)now);
         lbf_req_release(q, failed || r->status >= 500);
     }
     return ours ? OK : DECLINED;

@@ -201,7 +201,7 @@ const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
 
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
 {
-    int i, k;
+    int i;
 
     if (fc->nterms == 0) { /* default formula: cpu as a fraction of 1 */
         apr_cpystrn(fc->terms[0].name, "cpu", sizeof(fc->terms[0].name));
@@ -212,12 +212,19 @@ void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
     f->expiry_ms = (uint32_t)apr_time_as_msec(fc->expiry);
     f->blackout_ms = (uint32_t)apr_time_as_msec(fc->blackout);
     for (i = 0; i < fc->members->nelts; i++) {
-        struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, i,
-                                                    struct lbf_member_conf);
-        for (k = 0; k < fc->nsecrets; k++) {
-            lbf_push_member_key((const uint8_t *)fc->secrets[k],
-                                fc->secret_len[k], mc->name, mc->keys[k]);
-        }
+        lbf_push_member_setup(fc, &APR_ARRAY_IDX(fc->members, i,
+                                                 struct lbf_member_conf));
+    }
+}
+
+void lbf_push_member_setup(struct lbf_farm_conf *fc,
+                           struct lbf_member_conf *mc)
+{
+    int k;
+
+    for (k = 0; k < fc->nsecrets; k++) {
+        lbf_push_member_key((const uint8_t *)fc->secrets[k],
+                            fc->secret_len[k], mc->name, mc->keys[k]);
     }
 }
 
@@ -262,9 +269,7 @@ static struct lbf_row *lbf_row_of(struct lbf_global *g,
                                   const struct lbf_farm_conf *fc,
                                   const struct lbf_member_conf *mc)
 {
-    uint32_t mi = (uint32_t)(mc - (struct lbf_member_conf *)fc->members->elts);
-
-    return lbf_member_at(&g->shm, lbf_farm_at(&g->shm, fc->fi), mi);
+    return lbf_member_at(&g->shm, lbf_farm_at(&g->shm, fc->fi), mc->index);
 }
 
 /* Find farm and member of msg; answers 400 itself and returns NULL. */
@@ -273,15 +278,14 @@ static struct lbf_member_conf *lbf_push_target(request_rec *r,
                                                struct lbf_farm_conf **fcp)
 {
     struct lbf_global *g = lbf_global_get();
+    struct lbf_member_conf *mc;
     char key[LBF_NAME_SIZE];
-    int i;
+    uint32_t i = 0;
 
     apr_cpystrn(key, msg->farm, sizeof(key));
     ap_str_tolower(key);
     *fcp = apr_hash_get(g->by_name, key, APR_HASH_KEY_STRING);
-    for (i = 0; *fcp && i < (*fcp)->members->nelts; i++) {
-        struct lbf_member_conf *mc = &APR_ARRAY_IDX((*fcp)->members, i,
-                                                    struct lbf_member_conf);
+    while (*fcp && (mc = lbf_member_next(*fcp, &i)) != NULL) {
         if (!strcasecmp(mc->name, msg->member)) {
             return mc;
         }
@@ -296,11 +300,10 @@ static int lbf_push_other_member(request_rec *r, struct lbf_farm_conf *fc,
                                  const struct lbf_member_conf *self,
                                  const struct lbf_push_msg *msg)
 {
-    int i;
+    struct lbf_member_conf *mc;
+    uint32_t i = 0;
 
-    for (i = 0; i < fc->members->nelts; i++) {
-        struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, i,
-                                                    struct lbf_member_conf);
+    while ((mc = lbf_member_next(fc, &i)) != NULL) {
         if (mc != self && lbf_push_verify(r->args, msg,
                                           (const uint8_t (*)[LBF_KEY_LEN])
                                           mc->keys, fc->nsecrets)) {
@@ -392,14 +395,14 @@ static struct lbf_member_conf *lbf_hb_member(struct lbf_global *g,
                                              const char *ip, uint32_t port,
                                              struct lbf_farm_conf **fcp)
 {
-    int i, j;
+    struct lbf_member_conf *mc;
+    uint32_t j;
+    int i;
 
     for (i = 0; i < g->farms->nelts; i++) {
         struct lbf_farm_conf *fc = APR_ARRAY_IDX(g->farms, i,
                                                  struct lbf_farm_conf *);
-        for (j = 0; fc->heartbeat && j < fc->members->nelts; j++) {
-            struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, j,
-                                                        struct lbf_member_conf);
+        for (j = 0; fc->heartbeat && (mc = lbf_member_next(fc, &j)) != NULL;) {
             if (!strcmp(mc->host, ip) && (port == 0 || mc->port == port)) {
                 *fcp = fc;
                 return mc;

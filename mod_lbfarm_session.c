@@ -139,16 +139,33 @@ void lbf_sess_farm_setup(apr_pool_t *p, struct lbf_farm_conf *fc)
     if (fc->sticky_ttl == 0) {
         fc->sticky_ttl = apr_time_from_sec(3600);
     }
-    fc->ids = apr_hash_make(p);
-    for (i = 0; fc->nskeys && i < fc->members->nelts; i++) {
-        struct lbf_member_conf *mc = &APR_ARRAY_IDX(fc->members, i,
-                                                    struct lbf_member_conf);
-        int *idx = apr_palloc(p, sizeof(*idx));
-
-        *idx = i;
-        lbf_sess_member_id(&fc->skeys[0], mc->name, mc->sess_id);
-        apr_hash_set(fc->ids, mc->sess_id, APR_HASH_KEY_STRING, idx);
+    for (i = 0; i < fc->members->nelts; i++) {
+        lbf_sess_member_setup(fc, &APR_ARRAY_IDX(fc->members, i,
+                                                 struct lbf_member_conf));
     }
+}
+
+void lbf_sess_member_setup(struct lbf_farm_conf *fc,
+                           struct lbf_member_conf *mc)
+{
+    if (fc->nskeys) {
+        lbf_sess_member_id(&fc->skeys[0], mc->name, mc->sess_id);
+    }
+}
+
+/* The member whose session id is id, or NULL. */
+static struct lbf_member_conf *lbf_member_by_id(struct lbf_farm_conf *fc,
+                                                const char *id)
+{
+    struct lbf_member_conf *mc;
+    uint32_t i = 0;
+
+    while ((mc = lbf_member_next(fc, &i)) != NULL) {
+        if (!strcmp(mc->sess_id, id)) {
+            return mc;
+        }
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -202,8 +219,9 @@ struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
 static int lbf_route_member(request_rec *r, struct lbf_farm_conf *fc)
 {
     const char *v = NULL, *dot;
+    struct lbf_member_conf *mc;
     size_t len = 0;
-    int i;
+    uint32_t i = 0;
 
     if (fc->route_cookie == NULL) {
         return -1;
@@ -221,12 +239,10 @@ static int lbf_route_member(request_rec *r, struct lbf_farm_conf *fc)
     for (dot = v ? v + len : NULL; dot && dot > v && dot[-1] != '.'; dot--) {
         continue;
     }
-    for (i = 0; dot && dot > v && i < fc->members->nelts; i++) {
-        const char *name = APR_ARRAY_IDX(fc->members, i,
-                                         struct lbf_member_conf).name;
-        if (strlen(name) == (size_t)(v + len - dot)
-            && !strncasecmp(name, dot, strlen(name))) {
-            return i;
+    while (dot && dot > v && (mc = lbf_member_next(fc, &i)) != NULL) {
+        if (strlen(mc->name) == (size_t)(v + len - dot)
+            && !strncasecmp(mc->name, dot, strlen(mc->name))) {
+            return (int)mc->index;
         }
     }
     return -1;
@@ -235,22 +251,23 @@ static int lbf_route_member(request_rec *r, struct lbf_farm_conf *fc)
 int lbf_sess_sticky(request_rec *r, struct lbf_farm_conf *fc,
                     const struct lbf_pick *pk)
 {
+    struct lbf_member_conf *mc = NULL;
     struct lbf_session s;
     const char *v;
     size_t len;
-    int *idx = NULL, mi;
+    int mi;
 
     if (fc->sticky && fc->nskeys
         && (v = lbf_req_cookie(r, fc->cookie, &len)) != NULL
         && lbf_sess_parse(fc->skeys, fc->nskeys, fc->name, v, len,
                           (uint32_t)(pk->now / APR_USEC_PER_SEC), &s)
                == LBF_SESS_OK
-        && (idx = apr_hash_get(fc->ids, s.id, APR_HASH_KEY_STRING)) != NULL) {
-        struct lbf_row *row = lbf_member_at(pk->h, pk->farm, (uint32_t)*idx);
+        && (mc = lbf_member_by_id(fc, s.id)) != NULL) {
+        struct lbf_row *row = lbf_member_at(pk->h, pk->farm, mc->index);
 
-        if (row && (uint32_t)*idx != pk->exclude
+        if (row && mc->index != pk->exclude
             && lbf_row_sticky_ok(row, pk->now)) {
-            return *idx;
+            return (int)mc->index;
         }
         return s.mode == LBF_STICK_ALWAYS ? LBF_STICK_REFUSED : -1;
     }
@@ -272,8 +289,8 @@ static const char *lbf_session_cookie(request_rec *r,
     char val[LBF_SESS_COOKIE_LEN + 8];
 
     s.mode = mode;
-    memcpy(s.id, APR_ARRAY_IDX(fc->members, mi, struct lbf_member_conf)
-                     .sess_id, sizeof(s.id));
+    memcpy(s.id, lbf_member_conf_at(fc, (uint32_t)mi)->sess_id,
+           sizeof(s.id));
     s.expiry = (uint32_t)apr_time_sec(apr_time_now() + fc->sticky_ttl);
     lbf_sess_encode(&fc->skeys[0], fc->name, &s, val, sizeof(val));
     return apr_psprintf(r->pool, "%s=%s; Path=/; Max-Age=%" APR_TIME_T_FMT
@@ -330,8 +347,8 @@ static void lbf_obey(request_rec *r, struct lbf_req *q,
         break;
     default:
         if (lbf_farm_named(in->farm) == NULL) {
-            lbf_log_instr(r, APR_ARRAY_IDX(fc->members, q->member,
-                          struct lbf_member_conf).name, "move to no farm");
+            lbf_log_instr(r, lbf_member_conf_at(fc, q->member)->name,
+                          "move to no farm");
             return;
         }
         lbf_move_encode(&fc->skeys[0], fc->name, in->farm,
@@ -361,8 +378,7 @@ static void lbf_instructions(request_rec *r, struct lbf_req *q)
     if (v == NULL || q->fc == NULL) {
         return;
     }
-    member = APR_ARRAY_IDX(q->fc->members, q->member,
-                           struct lbf_member_conf).name;
+    member = lbf_member_conf_at(q->fc, q->member)->name;
     if (!q->fc->instructions || !q->fc->nskeys) {
         lbf_log_instr(r, member, "instructions are off for this farm");
         return;

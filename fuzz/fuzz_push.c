@@ -8,8 +8,9 @@
  *
  *  1. lbf_push_parse; on success the message is checked field by field
  *     against the input (names valid and equal to their field's bytes,
- *     1..8 distinct metrics in 0..1e9, signed_len < len and followed by
- *     exactly "&sig=" + 64 hex digits that decode to msg.sig);
+ *     1..8 distinct metrics in 0..1e9 -- or none when drain=0|1 is given,
+ *     drain as given, signed_len < len and followed by exactly "&sig=" +
+ *     64 hex digits that decode to msg.sig);
  *  2. lbf_push_verify against OpenSSL's HMAC() computed here, with the
  *     fixed farm secret; then the same message re-signed here must verify
  *     under its member key and fail under another member's;
@@ -17,9 +18,9 @@
  *     every input so that a crash reproduces from its input alone): the
  *     outcome must match the window, a refusal leaves the metrics group
  *     and the load untouched, a success writes exactly the message and the
- *     load the formula gives, and the same message again is a replay; then
- *     headroom stays in LBF_HEADROOM_MIN..1000 and a pushed-metric pick
- *     lands on a member;
+ *     load the formula gives (and drain as asked), and the same message
+ *     again is a replay; then headroom stays in LBF_HEADROOM_MIN..1000 and
+ *     a pushed-metric pick lands on an eligible member when there is one;
  *  4. lbf_push_parse_heartbeat, and lbf_push_apply_load on success.
  *
  * Whatever the outcome, err is NUL-terminated within errlen and printable,
@@ -188,8 +189,16 @@ static void fz_check_msg(const char *q, size_t len,
     uint32_t i, j;
     size_t k;
 
+    size_t dlen = 0;
+    const char *d = fz_field(q, len, "drain", &dlen);
+
     FZ_CHECK(len <= LBF_PUSH_QUERY_MAX);
-    FZ_CHECK(msg->n >= 1 && msg->n <= LBF_METRICS_MAX);
+    FZ_CHECK(msg->n <= LBF_METRICS_MAX);
+    /* 1..8 metrics, or none in a push that carries only drain=0|1 */
+    FZ_CHECK(msg->n >= 1 || msg->drain >= 0);
+    FZ_CHECK(d == NULL ? msg->drain == -1
+                       : dlen == 1 && msg->drain == d[0] - '0'
+                         && (d[0] == '0' || d[0] == '1'));
     FZ_CHECK(msg->ts >= 0 && msg->ts <= 999999999999LL);
     FZ_CHECK(msg->seq <= (UINT64_MAX >> 1));
     FZ_CHECK(msg->signed_len < len);
@@ -244,7 +253,7 @@ static int fz_load_ref(const struct lbf_metric *m, uint32_t nm)
 /* The metrics group and load of a row, for "unchanged" checks. */
 struct fz_snap {
     uint64_t metric_ts, push_seq, load_ts, load_since;
-    uint32_t n_metrics, load_milli, seq;
+    uint32_t n_metrics, load_milli, seq, drain_req;
     struct lbf_metric m[LBF_METRICS_MAX];
 };
 
@@ -258,6 +267,7 @@ static void fz_snap(struct lbf_row *r, struct fz_snap *s)
     s->n_metrics = r->n_metrics;
     s->load_milli = atomic_load(&r->load_milli);
     s->seq = atomic_load(&r->lock.seq);
+    s->drain_req = atomic_load(&r->drain_req);
     memcpy(s->m, r->metrics, sizeof(s->m));
 }
 
@@ -292,7 +302,7 @@ static void fz_pick(uint64_t now, uint64_t seed)
 {
     uint64_t rng = seed | 1u;
     struct lbf_pick pk;
-    uint32_t i;
+    uint32_t i, usable = 0;
     int got;
 
     memset(&pk, 0, sizeof(pk));
@@ -305,10 +315,15 @@ static void fz_pick(uint64_t now, uint64_t seed)
         uint32_t hr = lbf_headroom(&pk, lbf_member_at(&fz_h, fz_farm, i));
 
         FZ_CHECK(hr >= LBF_HEADROOM_MIN && hr <= 1000);
+        usable += lbf_member_tier(&pk, i) >= 0;
     }
     got = lbf_pick_take((uint32_t)lbf_method_find("pushed-metric"), &pk);
-    FZ_CHECK(got >= 0 && got < FZ_MEMBERS);
-    lbf_row_release(lbf_member_at(&fz_h, fz_farm, (uint32_t)got), 0);
+    FZ_CHECK(got >= -1 && got < FZ_MEMBERS);
+    FZ_CHECK((got >= 0) == (usable > 0));
+    if (got >= 0) {
+        FZ_CHECK(lbf_member_tier(&pk, (uint32_t)got) >= 0);
+        lbf_row_release(lbf_member_at(&fz_h, fz_farm, (uint32_t)got), 0);
+    }
 }
 
 static void fz_apply(const uint8_t *data, size_t size,
@@ -355,6 +370,8 @@ static void fz_apply(const uint8_t *data, size_t size,
     FZ_CHECK(after.n_metrics == msg->n);
     FZ_CHECK(memcmp(after.m, msg->m, msg->n * sizeof(msg->m[0])) == 0);
     FZ_CHECK(after.seq == before.seq + 2);
+    FZ_CHECK(after.drain_req == (msg->drain >= 0 ? (uint32_t)msg->drain
+                                                 : before.drain_req));
     if (load >= 0) {
         FZ_CHECK(after.load_milli == (uint32_t)load && after.load_ts == now);
         FZ_CHECK(after.load_since <= now && after.load_since != 0);

@@ -37,6 +37,7 @@ struct lbf_member_conf {
     uint8_t keys[LBF_PUSH_KEYS_MAX][LBF_KEY_LEN]; /* derived push keys */
     char sess_id[LBF_SESS_ID_HEX + 1]; /* opaque id in session cookies */
     int admin;                 /* initial enum lbf_admin (state=) */
+    uint32_t index;            /* member index in the farm (its row) */
 };
 
 /* One <LBFarm>, as configured, plus its place in the segment. */
@@ -44,7 +45,10 @@ struct lbf_farm_conf {
     const char *name;          /* as written; matched case-insensitively */
     int method;                /* index into lbf_methods[] */
     int retry;                 /* LBFarmRetry */
-    apr_array_header_t *members; /* struct lbf_member_conf */
+    apr_array_header_t *members; /* struct lbf_member_conf: configured */
+    struct lbf_member_conf **mconf; /* by member index, l_rows of them;
+                                       runtime members built on first use */
+    uint32_t l_rows;
     const char *where;         /* "file:line" for messages */
     uint32_t fi;               /* farm index in the segment */
     proxy_balancer *balancer;  /* private, never in conf->balancers:
@@ -67,7 +71,6 @@ struct lbf_farm_conf {
     const char *move_cookie;   /* "lbfmv_<farm>" */
     const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
     int instructions;          /* LBFarmInstructions On */
-    apr_hash_t *ids;           /* member id -> int member index */
     /* life cycle (mod_lbfarm_health.c) */
     const char *down_url, *offline_url;
     int offline;               /* LBFarmState offline */
@@ -83,6 +86,7 @@ struct lbf_farm_conf {
 struct lbf_req {
     struct lbf_row *row;       /* taken row, or NULL */
     uint32_t member;           /* its index in the farm */
+    apr_time_t start;          /* when the row was taken (latency) */
     struct lbf_farm_conf *fc;  /* the farm that served (after moves) */
     const char *set_cookie;    /* Set-Cookie to add, or NULL */
     int filter_added;
@@ -96,6 +100,10 @@ struct lbf_global {
     apr_hash_t *bal_farms;       /* balancer name -> uint32_t farm index */
     struct lbf_shm shm;          /* NULL base when disabled */
     apr_shm_t *seg;
+    /* per child: where members added at runtime are built */
+    apr_pool_t *rt_pool;
+    apr_thread_mutex_t *rt_mutex;
+    server_rec *s;
 };
 
 extern module AP_MODULE_DECLARE_DATA lbfarm_module;
@@ -103,6 +111,16 @@ extern module AP_MODULE_DECLARE_DATA lbfarm_module;
 /* The farm whose <LBFarm> is being read, or NULL with *err set to
  * "<directive> must be inside <LBFarm>" (config time only). */
 struct lbf_farm_conf *lbf_farm_current(cmd_parms *cmd, const char **err);
+
+/* Member mi of farm fc as this process knows it: a configured member, or
+ * one an operator added at runtime, built on first use from its row (its
+ * worker and keys).  NULL when mi is no live row.  Thread-safe. */
+struct lbf_member_conf *lbf_member_conf_at(struct lbf_farm_conf *fc,
+                                           uint32_t mi);
+
+/* The next member at index >= *i (advancing *i past it), or NULL. */
+struct lbf_member_conf *lbf_member_next(struct lbf_farm_conf *fc,
+                                        uint32_t *i);
 
 /* The current generation's state (set up in pre_config). */
 struct lbf_global *lbf_global_get(void);
@@ -125,6 +143,8 @@ const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc, const char *a,
 const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc, int on);
 void lbf_push_farm_defaults(struct lbf_farm_conf *fc);
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
+void lbf_push_member_setup(struct lbf_farm_conf *fc,
+                           struct lbf_member_conf *mc);
 void lbf_push_register_hooks(apr_pool_t *p);
 
 /* mod_lbfarm_session.c: sticky sessions, moves, instructions. */
@@ -134,6 +154,8 @@ const char *lbf_cmd_sticky(cmd_parms *cmd, void *dc, const char *args);
 const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc, const char *arg);
 const char *lbf_cmd_instructions(cmd_parms *cmd, void *dc, int on);
 void lbf_sess_farm_setup(apr_pool_t *p, struct lbf_farm_conf *fc);
+void lbf_sess_member_setup(struct lbf_farm_conf *fc,
+                           struct lbf_member_conf *mc);
 struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
                                           struct lbf_farm_conf *fc);
 int lbf_sess_sticky(request_rec *r, struct lbf_farm_conf *fc,

@@ -540,7 +540,8 @@ static void lock_irq_writer(int sig)
     lbf_irq_k = k;
 }
 
-#define IRQ_READ_USEC 300000
+#define IRQ_WANT 100          /* interruptions to see before stopping */
+#define IRQ_MAX_USEC 5000000  /* wall-clock bound on a very busy box */
 
 START_TEST(metrics_reader_retries_when_write_lands_mid_copy)
 {
@@ -569,7 +570,7 @@ START_TEST(metrics_reader_retries_when_write_lands_mid_copy)
     ck_assert_int_eq(timer_settime(tid, 0, &its, NULL), 0);
 
     t0 = lbf_mono_usec();
-    while (lbf_mono_usec() - t0 < IRQ_READ_USEC) {
+    while (lbf_irq_k < IRQ_WANT && lbf_mono_usec() - t0 < IRQ_MAX_USEC) {
         struct lbf_metric got[LBF_METRICS_MAX];
         uint64_t ts;
         uint32_t n, j;
@@ -601,8 +602,9 @@ START_TEST(metrics_reader_retries_when_write_lands_mid_copy)
     ck_assert_int_eq(timer_delete(tid), 0);
     ck_assert_int_eq(lbf_irq_fail, 0);
     ck_assert_uint_gt(ok, 0);
-    /* the interruptions really happened */
-    ck_assert_uint_gt(lbf_irq_k, 10);
+    /* the interruptions really happened (CPU-time timers tick coarsely,
+     * and a busy box gives the reader little CPU) */
+    ck_assert_uint_ge(lbf_irq_k, 20);
 }
 END_TEST
 

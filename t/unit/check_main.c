@@ -17,6 +17,7 @@ typedef Suite *lbf_suite_f(void);
 static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_conf,
     lbf_suite_push,
+    lbf_suite_session,
 };
 
 int main(void)

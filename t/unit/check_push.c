@@ -102,6 +102,22 @@ static int p_printable(const char *err, size_t errlen)
     return i < errlen;
 }
 
+/* q[0..len) for a failure message: at most 60 bytes, non-printable bytes
+ * as \xNN. */
+static const char *p_show(const char *q, size_t len, char out[256])
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < len && i < 60; i++) {
+        unsigned char c = (unsigned char)q[i];
+
+        o += (size_t)snprintf(out + o, 256 - o, c >= 0x20 && c < 0x7f
+                              ? "%c" : "\\x%02x", c);
+    }
+    snprintf(out + o, 256 - o, "%s", len > 60 ? "..." : "");
+    return out;
+}
+
 /* Parse a push that must be valid. */
 static void p_parse_ok(const char *q, size_t len, struct lbf_push_msg *msg)
 {
@@ -168,6 +184,7 @@ struct p_snap {
     uint32_t load_milli;
     uint64_t load_ts;
     uint64_t load_since;
+    uint32_t drain_req;
 };
 
 static void p_snap_take(const struct lbf_row *r, struct p_snap *s)
@@ -183,6 +200,7 @@ static void p_snap_take(const struct lbf_row *r, struct p_snap *s)
     s->load_milli = atomic_load(&w->load_milli);
     s->load_ts = atomic_load(&w->load_ts);
     s->load_since = atomic_load(&w->load_since);
+    s->drain_req = atomic_load(&w->drain_req);
 }
 
 static void p_assert_unchanged(const struct lbf_row *r,
@@ -208,6 +226,30 @@ static int p_apply(struct lbf_shm *h, struct lbf_row *r, uint64_t seq,
     p_msg(&msg, seq, ts, metrics);
     return lbf_push_apply(h, r, (uint32_t)getpid(), &msg, now, pol, p_cpu,
                           LBF_T_NELEMS(p_cpu));
+}
+
+/* Take member mi k times (inflight += k). */
+static void p_take(struct lbf_row *r, int k)
+{
+    while (k-- > 0) {
+        lbf_row_take(r);
+    }
+}
+
+/* Picks of method name over picks tries, each released at once. */
+static void p_count(const char *method, const struct lbf_pick *pk,
+                    uint32_t picks, uint32_t *cnt, uint32_t n)
+{
+    uint32_t mi = lbf_t_method(method), i;
+
+    memset(cnt, 0, n * sizeof(*cnt));
+    for (i = 0; i < picks; i++) {
+        int got = lbf_pick_take(mi, pk);
+
+        ck_assert_msg(got >= 0 && (uint32_t)got < n, "pick %u = %d", i, got);
+        cnt[got]++;
+        lbf_row_release(lbf_member_at(pk->h, pk->farm, (uint32_t)got), 0);
+    }
 }
 
 /* ---- parse ---- */
@@ -238,6 +280,7 @@ START_TEST(push_parse_reads_every_field_of_a_valid_push)
     ck_assert_int_eq(msg.m[0].value, 420);
     ck_assert_str_eq(msg.m[1].name, "db_conns");
     ck_assert_int_eq(msg.m[1].value, 17000);
+    ck_assert_int_eq(msg.drain, -1);              /* absent */
     ck_assert_uint_eq(msg.signed_len, strlen(prefix));
     ck_assert_mem_eq(msg.sig, sig, LBF_KEY_LEN); /* caseless hex */
     ck_assert_int_eq(memcmp(q + msg.signed_len, "&sig=", 5), 0);
@@ -253,26 +296,32 @@ START_TEST(push_parse_accepts_the_edges_of_the_format)
         uint64_t seq;
         uint32_t n;
         int64_t v[LBF_METRICS_MAX];
+        int drain;                /* 0: absent (-1); 1: drain=0; 2: =1 */
     } cases[] = {
-        {P_HEAD "&cpu=0", "farm_one", "m1", P_TS, 5, 1, {0}},
-        {P_HEAD "&cpu=0.001", "farm_one", "m1", P_TS, 5, 1, {1}},
-        {P_HEAD "&cpu=1.5", "farm_one", "m1", P_TS, 5, 1, {1500}},
-        {P_HEAD "&cpu=1.05", "farm_one", "m1", P_TS, 5, 1, {1050}},
-        {P_HEAD "&cpu=007", "farm_one", "m1", P_TS, 5, 1, {7000}},
+        {P_HEAD "&cpu=0", "farm_one", "m1", P_TS, 5, 1, {0}, 0},
+        {P_HEAD "&cpu=0.001", "farm_one", "m1", P_TS, 5, 1, {1}, 0},
+        {P_HEAD "&cpu=1.5", "farm_one", "m1", P_TS, 5, 1, {1500}, 0},
+        {P_HEAD "&cpu=1.05", "farm_one", "m1", P_TS, 5, 1, {1050}, 0},
+        {P_HEAD "&cpu=007", "farm_one", "m1", P_TS, 5, 1, {7000}, 0},
         {P_HEAD "&cpu=1000000000", "farm_one", "m1", P_TS, 5, 1,
-         {1000000000000LL}},
+         {1000000000000LL}, 0},
         {P_HEAD "&cpu=999999999.999", "farm_one", "m1", P_TS, 5, 1,
-         {999999999999LL}},
-        {P_HEAD "&abcdefghijklmno=2", "farm_one", "m1", P_TS, 5, 1, {2000}},
+         {999999999999LL}, 0},
+        {P_HEAD "&abcdefghijklmno=2", "farm_one", "m1", P_TS, 5, 1, {2000}, 0},
         {P_HEAD "&a1=1&a2=2&a3=3&a4=4&a5=5&a6=6&a7=7&a8=8", "farm_one", "m1",
-         P_TS, 5, 8, {1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000}},
+         P_TS, 5, 8, {1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000}, 0},
         {"farm=" P_NAME31 "&member=" P_NAME31 "&ts=0&seq=1&x=1", P_NAME31,
-         P_NAME31, 0, 1, 1, {1000}},
+         P_NAME31, 0, 1, 1, {1000}, 0},
         {"farm=F-1&member=M_2&ts=999999999999&seq=9223372036854775807&x_=1",
-         "F-1", "M_2", 999999999999LL, 9223372036854775807ull, 1, {1000}},
+         "F-1", "M_2", 999999999999LL, 9223372036854775807ull, 1, {1000}, 0},
         /* fields in any order; metrics may come first; sig last */
         {"cpu=0.5&seq=6&ts=" P_TS_STR "&member=m2&farm=f", "f", "m2", P_TS, 6,
-         1, {500}},
+         1, {500}, 0},
+        /* drain=0|1 may come with metrics, or alone */
+        {P_HEAD "&cpu=0.5&drain=1", "farm_one", "m1", P_TS, 5, 1, {500}, 2},
+        {P_HEAD "&drain=0&cpu=0.5", "farm_one", "m1", P_TS, 5, 1, {500}, 1},
+        {P_HEAD "&drain=1", "farm_one", "m1", P_TS, 5, 0, {0}, 2},
+        {"drain=0&" P_HEAD, "farm_one", "m1", P_TS, 5, 0, {0}, 1},
     };
     size_t i;
 
@@ -286,10 +335,11 @@ START_TEST(push_parse_accepts_the_edges_of_the_format)
         ck_assert_msg(strcmp(msg.farm, cases[i].farm) == 0
                       && strcmp(msg.member, cases[i].member) == 0
                       && msg.ts == cases[i].ts && msg.seq == cases[i].seq
-                      && msg.n == cases[i].n,
-                      "case %zu: farm %s member %s ts %lld seq %llu n %u", i,
-                      msg.farm, msg.member, (long long)msg.ts,
-                      (unsigned long long)msg.seq, msg.n);
+                      && msg.n == cases[i].n
+                      && msg.drain == cases[i].drain - 1,
+                      "case %zu: farm %s member %s ts %lld seq %llu n %u "
+                      "drain %d", i, msg.farm, msg.member, (long long)msg.ts,
+                      (unsigned long long)msg.seq, msg.n, msg.drain);
         for (k = 0; k < msg.n; k++) {
             ck_assert_msg(msg.m[k].value == cases[i].v[k],
                           "case %zu metric %u (%s): %lld, want %lld", i, k,
@@ -368,6 +418,14 @@ static const struct p_bad p_bad_cases[] = {
     {P_HEAD "&abcdefghijklmnop=1" P_SIG, 0, "field \"abcdefghijklmnop=1\"",
      "{1,15}"},
     {P_HEAD "&=1" P_SIG, 0, "field \"=1\"", "name=value"},
+    /* drain */
+    {P_HEAD "&drain=2" P_SIG, 0, "drain: ", "expected 0 or 1"},
+    {P_HEAD "&drain=" P_SIG, 0, "drain: ", "expected 0 or 1"},
+    {P_HEAD "&drain=01" P_SIG, 0, "drain: ", "expected 0 or 1"},
+    {P_HEAD "&drain=true" P_SIG, 0, "drain: ", "expected 0 or 1"},
+    {P_HEAD "&cpu=1&drain=-1" P_SIG, 0, "drain: ", "expected 0 or 1"},
+    {P_HEAD "&drain=1&drain=0" P_SIG, 0, "drain: ", "duplicated"},
+    {P_HEAD "&drain=1&drain=1&cpu=1" P_SIG, 0, "drain: ", "duplicated"},
     /* too many metrics */
     {P_HEAD "&a1=1&a2=2&a3=3&a4=4&a5=5&a6=6&a7=7&a8=8&a9=9" P_SIG, 0,
      "a9: ", "too many metrics"},
@@ -415,20 +473,21 @@ START_TEST(push_parse_rejects_malformed_pushes_naming_the_field)
     const struct p_bad *c = &p_bad_cases[_i];
     size_t len = c->len ? c->len : strlen(c->q);
     struct lbf_push_msg msg;
-    char err[256];
+    char err[256], show[256];
     int rc;
 
     memset(err, 'Z', sizeof(err));
     rc = lbf_push_parse(c->q, len, &msg, err, sizeof(err));
-    ck_assert_msg(rc == LBF_PUSH_EBAD, "case %d (\"%.40s...\"): rc %d, want "
-                  "EBAD (err \"%s\")", _i, c->q, rc,
-                  rc == LBF_PUSH_OK ? "" : err);
+    ck_assert_msg(rc == LBF_PUSH_EBAD, "case %d \"%s\": rc %d (farm \"%s\" "
+                  "member \"%s\"), want EBAD \"%s...%s\"", _i,
+                  p_show(c->q, len, show), rc, msg.farm, msg.member,
+                  c->prefix, c->problem);
     ck_assert_msg(p_printable(err, sizeof(err)), "case %d: err not printable "
                   "or not terminated", _i);
     ck_assert_msg(strncmp(err, c->prefix, strlen(c->prefix)) == 0
                   && strstr(err, c->problem) != NULL,
-                  "case %d: err \"%s\", want \"%s...%s...\"", _i, err,
-                  c->prefix, c->problem);
+                  "case %d \"%s\": err \"%s\", want \"%s...%s...\"", _i,
+                  p_show(c->q, len, show), err, c->prefix, c->problem);
 }
 END_TEST
 
@@ -863,6 +922,45 @@ START_TEST(push_apply_without_formula_terms_keeps_the_load)
 }
 END_TEST
 
+START_TEST(push_apply_drain_request_takes_the_member_out_of_picks)
+{
+    struct lbf_shm h;
+    struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 2, 15000, 0);
+    struct lbf_row *r = lbf_t_row(&h, f, 0);
+    uint32_t mp = lbf_t_method("pushed-metric"), cnt[2];
+    uint64_t rng = LBF_T_SEED;
+    struct lbf_pick pk;
+    struct p_snap before;
+
+    lbf_t_pick_init(&pk, &h, f, &rng);
+    ck_assert_int_eq(p_apply(&h, r, 1, P_TS, "cpu=0.2", LBF_T_NOW,
+                             &p_policy), LBF_PUSH_OK);
+    /* a drain-only push: drained, the load of the last report kept */
+    ck_assert_int_eq(p_apply(&h, r, 2, P_TS, "drain=1", LBF_T_NOW + 1,
+                             &p_policy), LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->drain_req), 1);
+    ck_assert_uint_eq(atomic_load(&r->load_milli), 200);
+    p_count("pushed-metric", &pk, 50, cnt, 2);
+    ck_assert_uint_eq(cnt[1], 50);
+    /* a replayed drain=0 changes nothing */
+    p_snap_take(r, &before);
+    ck_assert_int_eq(p_apply(&h, r, 2, P_TS, "drain=0", LBF_T_NOW + 2,
+                             &p_policy), LBF_PUSH_EREPLAY);
+    p_assert_unchanged(r, &before, "a replayed drain=0");
+    /* metrics without drain leave the request as it is */
+    ck_assert_int_eq(p_apply(&h, r, 3, P_TS, "cpu=0.3", LBF_T_NOW + 3,
+                             &p_policy), LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->drain_req), 1);
+    /* drain=0 with metrics: back in */
+    ck_assert_int_eq(p_apply(&h, r, 4, P_TS, "cpu=0.3&drain=0", LBF_T_NOW + 4,
+                             &p_policy), LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->drain_req), 0);
+    p_take(lbf_t_row(&h, f, 1), 2);  /* m1: 3/1000 against m0: 1/700 */
+    ck_assert_int_eq(lbf_pick_take(mp, &pk), 0);
+    munmap(h.base, h.len);
+}
+END_TEST
+
 START_TEST(push_apply_refuses_replay_leaving_the_row_unchanged)
 {
     static const uint64_t replays[] = {10, 9, 1, 0};
@@ -1155,30 +1253,6 @@ END_TEST
 
 /* ---- the pushed-metric pick ---- */
 
-/* Take member mi k times (inflight += k). */
-static void p_take(struct lbf_row *r, int k)
-{
-    while (k-- > 0) {
-        lbf_row_take(r);
-    }
-}
-
-/* Picks of method name over picks tries, each released at once. */
-static void p_count(const char *method, const struct lbf_pick *pk,
-                    uint32_t picks, uint32_t *cnt, uint32_t n)
-{
-    uint32_t mi = lbf_t_method(method), i;
-
-    memset(cnt, 0, n * sizeof(*cnt));
-    for (i = 0; i < picks; i++) {
-        int got = lbf_pick_take(mi, pk);
-
-        ck_assert_msg(got >= 0 && (uint32_t)got < n, "pick %u = %d", i, got);
-        cnt[got]++;
-        lbf_row_release(lbf_member_at(pk->h, pk->farm, (uint32_t)got), 0);
-    }
-}
-
 START_TEST(push_pick_prefers_more_headroom_at_equal_inflight)
 {
     static const struct {
@@ -1341,6 +1415,8 @@ Suite *lbf_suite_push(void)
     tcase_add_test(apply, push_load_eval_weights_and_clamps_terms);
     tcase_add_test(apply, push_apply_writes_metrics_and_derived_load);
     tcase_add_test(apply, push_apply_without_formula_terms_keeps_the_load);
+    tcase_add_test(apply,
+                   push_apply_drain_request_takes_the_member_out_of_picks);
     tcase_add_test(apply, push_apply_refuses_replay_leaving_the_row_unchanged);
     tcase_add_test(apply, push_apply_refuses_ts_outside_the_window);
     tcase_add_test(apply, push_apply_limits_rate_with_burst_then_refill);
