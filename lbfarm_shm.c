@@ -564,6 +564,11 @@ int lbf_row_sticky_ok(const struct lbf_row *r, uint64_t now_usec)
            && lbf_row_alive(w, now_usec);
 }
 
+void lbf_farm_set_admin(struct lbf_farm *f, uint32_t admin)
+{
+    atomic_store(&f->admin, admin);
+}
+
 void lbf_member_set_cfg_admin(struct lbf_row *r, uint32_t admin)
 {
     r->cfg_admin = admin;

@@ -336,6 +336,9 @@ int lbf_row_usable(const struct lbf_row *r, uint64_t now_usec);
  * draining (admin or requested) is allowed. */
 int lbf_row_sticky_ok(const struct lbf_row *r, uint64_t now_usec);
 
+/* Set a whole farm's admin state (LBF_ADMIN_ENABLED or _OFFLINE). */
+void lbf_farm_set_admin(struct lbf_farm *f, uint32_t admin);
+
 /* Configure the admin state (state=): sets cfg_admin and admin.  Config
  * time only. */
 void lbf_member_set_cfg_admin(struct lbf_row *r, uint32_t admin);

@@ -138,9 +138,9 @@ static const char *lbf_cmd_retry(cmd_parms *cmd, void *dc LBF_UNUSED, const char
 
 /* Normalize a member URL into scheme://host:port[/path] (no trailing
  * '/'), with its host and port; returns an error message or NULL. */
-static const char *lbf_member_url(apr_pool_t *p, const char *url,
-                                  const char **norm, const char **host,
-                                  apr_port_t *port)
+const char *lbf_member_url(apr_pool_t *p, const char *url,
+                           const char **norm, const char **host,
+                           apr_port_t *port)
 {
     apr_uri_t u;
     const char *path;

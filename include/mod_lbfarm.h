@@ -122,6 +122,12 @@ struct lbf_member_conf *lbf_member_conf_at(struct lbf_farm_conf *fc,
 struct lbf_member_conf *lbf_member_next(struct lbf_farm_conf *fc,
                                         uint32_t *i);
 
+/* Normalize a member URL into scheme://host:port[/path] (no trailing '/'),
+ * with its host and port; returns an error message (quoting url) or NULL.
+ * The rule LBFarmMember applies; the status page's "add" uses it too. */
+const char *lbf_member_url(apr_pool_t *p, const char *url, const char **norm,
+                           const char **host, apr_port_t *port);
+
 /* The current generation's state (set up in pre_config). */
 struct lbf_global *lbf_global_get(void);
 

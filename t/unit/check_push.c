@@ -1187,7 +1187,8 @@ START_TEST(push_headroom_is_one_minus_a_fresh_load_clamped)
         uint32_t load, want;
     } cases[] = {
         {0, 1000}, {1, 999}, {100, 900}, {700, 300}, {900, 100},
-        {949, 51}, {950, LBF_HEADROOM_MIN}, {999, LBF_HEADROOM_MIN},
+        {949, 51}, {950, LBF_HEADROOM_MIN}, {951, LBF_HEADROOM_MIN},
+        {999, LBF_HEADROOM_MIN},
         {1000, LBF_HEADROOM_MIN},
     };
     size_t i;
