@@ -540,8 +540,8 @@ static void lock_irq_writer(int sig)
     lbf_irq_k = k;
 }
 
-#define IRQ_WANT 100          /* interruptions to see before stopping */
-#define IRQ_MAX_USEC 5000000  /* wall-clock bound on a very busy box */
+#define IRQ_WANT 100         /* interruptions to see before stopping */
+#define IRQ_MAX_USEC 5000000 /* wall-clock bound on a very busy box */
 
 START_TEST(metrics_reader_retries_when_write_lands_mid_copy)
 {
