@@ -56,7 +56,10 @@ int lbf_parse_milli(const char *s, size_t n, int64_t max, int64_t *out)
     size_t ilen = dot ? (size_t)(dot - s) : n, flen = dot ? n - ilen - 1 : 0;
     uint64_t ip, fp = 0;
 
-    if (ilen > 18 || lbf_parse_digits(s, ilen, &ip) != 0
+    if (ilen > 19 && strspn(s, "0123456789") >= ilen) {
+        return -2; /* all digits, just too many of them */
+    }
+    if (lbf_parse_digits(s, ilen, &ip) != 0
         || (dot && (flen == 0 || flen > 3))
         || (dot && lbf_parse_digits(dot + 1, flen, &fp) != 0)) {
         return -1;

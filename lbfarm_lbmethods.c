@@ -91,7 +91,8 @@ uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
                         uint32_t cap)
 {
     int64_t cur[LBF_FARM_MEMBERS_MAX];
-    uint32_t i, g = 0, total = 0, step;
+    uint64_t total = 0;
+    uint32_t i, g = 0, step;
 
     if (n == 0 || n > LBF_FARM_MEMBERS_MAX) {
         return 0;
@@ -118,10 +119,10 @@ uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
                 best = i;
             }
         }
-        cur[best] -= total;
+        cur[best] -= (int64_t)total;
         out[step] = (uint16_t)best;
     }
-    return total;
+    return (uint32_t)total;
 }
 
 int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi)

@@ -94,7 +94,7 @@ static int lbf_name_field(const char *k, const char *v, size_t n, char *dst,
     }
     memcpy(dst, v, n);
     dst[n] = '\0';
-    if (!lbf_name_valid(dst)) {
+    if (strlen(dst) != n || !lbf_name_valid(dst)) {
         return lbf_bad(err, errlen, "%s: invalid name \"%s\"", k,
                        lbf_clean(v, n, tmp));
     }
@@ -389,15 +389,23 @@ static int lbf_rate_take_locked(struct lbf_row *r, uint64_t now,
                                 const struct lbf_push_policy *pol)
 {
     uint64_t cap = (uint64_t)pol->burst * 1000, tokens = r->rate_tokens;
+    uint64_t added;
 
     if (r->rate_ts == 0 || now < r->rate_ts) {
         tokens = cap;
+        r->rate_ts = now;
     }
-    else {
-        tokens += (now - r->rate_ts) * pol->rate_per_sec / 1000;
+    else if ((added = (now - r->rate_ts) * pol->rate_per_sec / 1000) > 0) {
+        /* advance the clock only by the time those tokens took, so that
+         * frequent calls do not lose the remainder */
+        tokens += added;
+        r->rate_ts += added * 1000 / pol->rate_per_sec;
     }
-    r->rate_ts = now;
-    r->rate_tokens = (uint32_t)(tokens > cap ? cap : tokens);
+    if (tokens >= cap) {
+        tokens = cap;
+        r->rate_ts = now;
+    }
+    r->rate_tokens = (uint32_t)tokens;
     if (r->rate_tokens < 1000) {
         return 0;
     }

@@ -684,7 +684,7 @@ int lbf_lock_acquire(struct lbf_lock *lk, uint32_t self)
     }
     lk->ticket++;
     /* the ticket makes every acquisition's word distinct for staleness */
-    atomic_store(&lk->owner, mine | (lk->ticket | 1u));
+    atomic_store(&lk->owner, mine | (uint32_t)(lk->ticket << 1 | 1u));
     return LBF_LOCKED;
 }
 
