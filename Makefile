@@ -86,8 +86,21 @@ demo: deps
 	sh tools/demo.sh
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all build/bench/pickbench
 	sh bench/run.sh
+	build/bench/pickbench pick 1
+	build/bench/pickbench exact 1000000
+
+# Every front for a second or two, so the bench cannot silently rot.
+bench-smoke: all build/bench/pickbench
+	sh bench/run.sh --smoke
+	build/bench/pickbench pick 0.05
+	build/bench/pickbench exact 100000
+
+build/bench/pickbench: bench/pickbench.c $(CORE_SRC) $(HDRS)
+	@mkdir -p build/bench
+	$(CC) -std=gnu11 -O2 -g $(WARN) -I. -Iinclude -pthread -o $@ \
+	    bench/pickbench.c $(CORE_SRC) -lcrypto
 
 install: module
 	$(APXS) -i -n lbfarm mod_lbfarm.la
@@ -107,13 +120,13 @@ clean:
 #   make fuzz-smoke   each target for at most 20 s / FUZZ_SMOKE_RUNS inputs
 #                     on its corpus; fails on a crash (run by make test)
 #   make fuzz         each target for FUZZ_SECONDS (default 600)
-# FUZZ_DEFS=-DLBF_FUZZ_TOLERATE_KNOWN=0 also checks the core bugs already
-# reported (see the head comments of the fuzz/*.c files).
+# FUZZ_DEFS: extra -D flags for the targets (none needed by default).
 FUZZ_CC         ?= clang
 FUZZ_SECONDS    ?= 600
 FUZZ_SMOKE_RUNS ?= 5000000
-FUZZ_DEFS       ?= -DLBF_FUZZ_TOLERATE_KNOWN=1
+FUZZ_DEFS       ?=
 FUZZ_TARGETS    := push conf
+FUZZ_CORE       := lbfarm_shm.c lbfarm_lbmethods.c lbfarm_conf.c lbfarm_push.c
 FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OPTS       := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
@@ -122,12 +135,12 @@ FUZZ_OPTS       := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(CORE_SRC) $(HDRS)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_CORE) $(HDRS)
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \
 	    "not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) $(FUZZ_SAN) $(FUZZ_DEFS) -I. \
-	    -Iinclude -o $@ $< $(CORE_SRC) -lcrypto
+	    -Iinclude -o $@ $< $(FUZZ_CORE) -lcrypto
 
 # $(1): seconds, $(2): extra libFuzzer options
 define lbf_fuzz_run

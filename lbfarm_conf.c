@@ -56,8 +56,13 @@ int lbf_parse_milli(const char *s, size_t n, int64_t max, int64_t *out)
     size_t ilen = dot ? (size_t)(dot - s) : n, flen = dot ? n - ilen - 1 : 0;
     uint64_t ip, fp = 0;
 
-    if (ilen > 19 && strspn(s, "0123456789") >= ilen) {
-        return -2; /* all digits, just too many of them */
+    if (ilen > 19) {
+        size_t i;
+
+        for (i = 0; i < ilen && s[i] >= '0' && s[i] <= '9'; i++) {
+            continue;
+        }
+        return i == ilen ? -2 : -1; /* all digits: just too many of them */
     }
     if (lbf_parse_digits(s, ilen, &ip) != 0
         || (dot && (flen == 0 || flen > 3))

@@ -271,28 +271,28 @@ static int lbf_load_cmp(const struct lbf_method *m, const struct lbf_pick *pk,
     return x < y ? -1 : x > y;
 }
 
-/* Full scan of eligible members in the best tier; random among ties. */
+/* Full scan of eligible members in the best tier; random among ties.
+ * One pass: a member of a better tier restarts the comparison. */
 static int lbf_least_scan(const struct lbf_method *m,
                           const struct lbf_pick *pk)
 {
     uint32_t i, n = pk->farm->n_rows, ties = 0;
-    int best_tier = lbf_best_tier(pk), best = -1;
+    int best_tier = -1, best = -1;
 
-    if (best_tier < 0) {
-        return -1;
-    }
     for (i = 0; i < n; i++) {
-        int c;
+        int t = lbf_member_tier(pk, i), c;
 
-        if (lbf_member_tier(pk, i) != best_tier) {
+        if (t < 0 || (best_tier >= 0 && t > best_tier)) {
             continue;
         }
-        c = best < 0 ? -1
-                     : lbf_load_cmp(m, pk, lbf_member_at(pk->h, pk->farm, i),
-                                    lbf_member_at(pk->h, pk->farm,
-                                                  (uint32_t)best));
+        c = (best < 0 || t < best_tier)
+                ? -1
+                : lbf_load_cmp(m, pk, lbf_member_at(pk->h, pk->farm, i),
+                               lbf_member_at(pk->h, pk->farm,
+                                             (uint32_t)best));
         if (c < 0) {
             best = (int)i;
+            best_tier = t;
             ties = 1;
         }
         else if (c == 0 && lbf_rng_next(pk->rng) % ++ties == 0) {

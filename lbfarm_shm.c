@@ -262,9 +262,8 @@ int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
     else if (weight < 1 || weight > LBF_WEIGHT_MAX) {
         rc = LBF_EINVAL;
     }
-    if (rc >= 0) {
-        r = lbf_member_at(h, f, (uint32_t)mi);
-        strcpy(r->url, url);
+    if (rc >= 0 && (r = lbf_member_at(h, f, (uint32_t)mi)) != NULL) {
+        memcpy(r->url, url, strlen(url) + 1); /* length checked above */
         r->runtime = 1;
         r->cfg_weight = weight;
         r->retry_sec = retry_sec;

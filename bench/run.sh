@@ -27,7 +27,7 @@
 #
 # Environment: ROUNDS, DURATION (seconds, "5" or "5s"), CONNS, WARMUP
 # (seconds, 0 = none), QUIET_WAIT (seconds to wait before each measured run
-# for other processes to use < QUIET_PCT (10) % of the machine; default 10,
+# for other processes to use < QUIET_PCT (10) % of the machine; default 5,
 # 0 in smoke mode), FRONTS (subset, e.g. "A E G"), WRK (wrk binary),
 # LBF_MODULE (module, default <repo>/.libs/mod_lbfarm.so), LBF_HTTPD (httpd
 # binary, default /usr/sbin/apache2), LBF_ASAN=1 (preload libasan into
@@ -57,13 +57,14 @@ PORT=""
 M1_PORT="" M2_PORT="" M3_PORT=""
 ALL_FRONTS="A B C D E F G"
 
-# MPM settings, the same for every front (they share one httpd).
+# MPM settings, the same for every front (they share one httpd); set from
+# CONNS once it is known (mpm_settings).
 MPM_START=2
 MPM_SERVERLIMIT=2
-MPM_THREADS=64
-MPM_MAXWORKERS=128
-MPM_MINSPARE=64
-MPM_MAXSPARE=192
+MPM_THREADS=""
+MPM_MAXWORKERS=""
+MPM_MINSPARE=""
+MPM_MAXSPARE=""
 
 say() {
     printf 'bench: %s\n' "$*" >&2
@@ -169,6 +170,20 @@ pick_port() {
         tries=$((tries + 1))
     done
     return 1
+}
+
+# mpm_settings: ThreadsPerChild = 2 x CONNS (at least 64), so that one
+# child can hold every wrk connection busy and still have idle workers: when
+# a child has no idle worker, the event MPM closes its idle keep-alive
+# connections, and a client that just sent a request on one sees EOF (a wrk
+# "read" socket error) through no fault of the balancer.  Two children, no
+# spare-thread churn.
+mpm_settings() {
+    MPM_THREADS=$((CONNS * 2))
+    [ "$MPM_THREADS" -lt 64 ] && MPM_THREADS=64
+    MPM_MAXWORKERS=$((MPM_THREADS * MPM_SERVERLIMIT))
+    MPM_MINSPARE=$MPM_THREADS
+    MPM_MAXSPARE=$((MPM_THREADS * 3))
 }
 
 # ------------------------------------------------------------------ members
@@ -444,18 +459,18 @@ other_cpu() {
 # half a second (our servers are idle then, so this is the others' load).
 # Prints how many seconds it waited.
 wait_quiet() {
-    waited=0
+    t0=$(date +%s)
     while :; do
         cpu_snapshot >"$RUNDIR/q1"
         sleep 0.5
         cpu_snapshot >"$RUNDIR/q2"
         o=$(other_cpu "$(cat "$RUNDIR/q1")" "$(cat "$RUNDIR/q2")")
+        waited=$(($(date +%s) - t0))
         if awk -v o="$o" -v m="$QUIET_PCT" 'BEGIN { exit !(o < m) }' \
            || [ "$waited" -ge "$QUIET_WAIT" ]; then
             break
         fi
-        sleep 1
-        waited=$((waited + 1))
+        sleep 0.5
     done
     echo "$waited"
 }
@@ -592,7 +607,7 @@ if [ "$MODE" = smoke ]; then
     PREFIX=smoke
 else
     ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-5}; WARMUP=${WARMUP:-1}
-    QUIET_WAIT=${QUIET_WAIT:-10}
+    QUIET_WAIT=${QUIET_WAIT:-5}
     PREFIX=latest
 fi
 CONNS=${CONNS:-64}
@@ -603,6 +618,7 @@ WARMUP=${WARMUP%s}
 FRONTS=${FRONTS:-$ALL_FRONTS}
 for v in ROUNDS DURATION CONNS WARMUP QUIET_WAIT QUIET_PCT; do
     eval "x=\$$v"
+    # shellcheck disable=SC2154  # x is set by the eval above
     case "$x" in ''|*[!0-9]*) die "$v must be a whole number (got \"$x\")" ;; esac
 done
 [ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] && [ "$CONNS" -ge 1 ] \
@@ -612,6 +628,7 @@ for f in $FRONTS; do
 done
 THREADS=2
 [ "$CONNS" -lt 2 ] && THREADS=1
+mpm_settings
 DESCS=""
 for f in $FRONTS; do DESCS="$DESCS$(front_desc "$f")|"; done
 
@@ -682,6 +699,7 @@ while [ "$r" -le "$ROUNDS" ]; do
         other=$(other_cpu "$(cat "$RUNDIR/cpu1")" "$(cat "$RUNDIR/cpu2")")
         new=$((o2 - o1 - CONNS))
         [ "$new" -lt 0 ] && new=0
+        # shellcheck disable=SC2046  # split into six numbers on purpose
         set -- $(parse_wrk "$RUNDIR/raw/r$r-$f.txt")
         echo "$r $f $1 $2 $3 $4 $5 $6 $new $other" >>"$RUNDIR/data.tsv"
         say "round $r/$ROUNDS front $f $(front_path "$f"): $1 req/s, p50 $2 ms, p99 $3 ms, $4 requests, non-2xx $5, socket errors $6, new member conns $new, other CPU $other%"
@@ -711,7 +729,7 @@ OUT="$RUNDIR/report.md"
     printf '# mod_lbfarm bench (%s)\n\n' "$MODE"
     printf -- '- when: %s; repo %s%s\n' "$STARTED" "$GIT_REV" "$GIT_DIRTY"
     printf -- '- httpd: %s (%s), event MPM, one process tree serves all fronts:\n' "$APACHE2" "$HTTPD_VER"
-    printf '  StartServers %s, ServerLimit %s, ThreadsPerChild %s, MaxRequestWorkers %s, MinSpareThreads %s, MaxSpareThreads %s,\n' \
+    printf '  StartServers %s, ServerLimit %s, ThreadLimit/ThreadsPerChild %s, MaxRequestWorkers %s, MinSpareThreads %s, MaxSpareThreads %s,\n' \
         "$MPM_START" "$MPM_SERVERLIMIT" "$MPM_THREADS" "$MPM_MAXWORKERS" "$MPM_MINSPARE" "$MPM_MAXSPARE"
     printf '  MaxConnectionsPerChild 0, KeepAlive On (MaxKeepAliveRequests 0), no access log, LogLevel warn;\n'
     printf '  member connections pooled by mod_proxy (keep-alive) for every front\n'

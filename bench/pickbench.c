@@ -1,0 +1,200 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * pickbench.c -- the cost of the core's pick path, and counter exactness.
+ *
+ *   pickbench pick [seconds]    ns per pick+take+release for each method at
+ *                               8, 100 and 1024 members, in one process and
+ *                               in two processes sharing the segment
+ *   pickbench exact [pairs]     pairs take/release split over 2 processes
+ *                               (2 threads each) on one row: lbfarm's
+ *                               atomic counters against the stock
+ *                               bybusyness pattern (plain ++/-- on shm)
+ *
+ * Everything runs on an mmap(MAP_SHARED|MAP_ANONYMOUS) segment formatted by
+ * the core, exactly as httpd's children share it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lbfarm_method.h"
+
+static double lbf_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A shared segment with one farm of n members (weights 1..4). */
+static struct lbf_shm lbf_bench_segment(uint32_t n, uint32_t method)
+{
+    struct lbf_layout lay = {.l_farms = 1, .l_rows = n,
+                             .sched_len = lbf_sched_entries(n),
+                             .generation = 1};
+    size_t len = lbf_shm_size(&lay);
+    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct lbf_shm h;
+    uint32_t i;
+    char name[32];
+
+    if (base == MAP_FAILED || lbf_shm_format(&h, base, len, &lay) != LBF_OK
+        || lbf_farm_add(&h, "bench", method, n) != 0) {
+        fprintf(stderr, "pickbench: cannot set up a segment\n");
+        exit(1);
+    }
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "m%u", i);
+        lbf_member_add(&h, 0, name, 1 + i % 4, 0, 10);
+    }
+    lbf_farm_rebuild(&h, lbf_farm_at(&h, 0));
+    return h;
+}
+
+/* Picks per second of one process for secs seconds. */
+static double lbf_pick_rate(struct lbf_shm *h, uint32_t method, double secs)
+{
+    struct lbf_pick pk;
+    uint64_t rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid(), count = 0;
+    double t0 = lbf_now(), t;
+    int i, mi;
+
+    memset(&pk, 0, sizeof(pk));
+    pk.h = h;
+    pk.farm = lbf_farm_at(h, 0);
+    pk.rng = &rng;
+    pk.exclude = LBF_NO_MEMBER;
+    do {
+        pk.now = (uint64_t)(lbf_now() * 1e6);
+        for (i = 0; i < 4096; i++) {
+            if ((mi = lbf_pick_take(method, &pk)) >= 0) {
+                lbf_row_release(lbf_member_at(h, pk.farm, (uint32_t)mi), 0);
+            }
+        }
+        count += 4096;
+    } while ((t = lbf_now() - t0) < secs);
+    return (double)count / t;
+}
+
+/* Total picks per second of procs processes on one segment. */
+static double lbf_pick_rate_procs(uint32_t n, uint32_t method, int procs,
+                                  double secs)
+{
+    struct lbf_shm h = lbf_bench_segment(n, method);
+    double *rates = mmap(NULL, sizeof(double) * (size_t)procs,
+                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                         -1, 0);
+    double total = 0;
+    pid_t pids[8];
+    int p;
+
+    for (p = 0; p < procs; p++) {
+        if ((pids[p] = fork()) == 0) {
+            rates[p] = lbf_pick_rate(&h, method, secs);
+            _exit(0);
+        }
+    }
+    for (p = 0; p < procs; p++) {
+        waitpid(pids[p], NULL, 0);
+        total += rates[p];
+    }
+    munmap(rates, sizeof(double) * (size_t)procs);
+    munmap(h.base, h.len);
+    return total;
+}
+
+static int lbf_bench_pick(double secs)
+{
+    static const uint32_t sizes[] = {8, 100, 1024};
+    uint32_t m, s;
+
+    printf("%-14s %8s %12s %12s %10s\n", "method", "members", "ns/pick 1p",
+           "ns/pick 2p*", "2p/1p");
+    for (m = 0; lbf_methods[m] != NULL; m++) {
+        for (s = 0; s < 3; s++) {
+            double one = lbf_pick_rate_procs(sizes[s], m, 1, secs);
+            double two = lbf_pick_rate_procs(sizes[s], m, 2, secs);
+
+            printf("%-14s %8u %12.1f %12.1f %10.2f\n", lbf_methods[m]->name,
+                   sizes[s], 1e9 / one, 2e9 / two, two / one);
+        }
+    }
+    printf("* ns of one process's time per pick with two processes picking "
+           "at once;\n  2p/1p is the throughput of two processes over one "
+           "(2.0 = perfect scaling).\n");
+    return 0;
+}
+
+/* ---- counter exactness ---- */
+
+struct lbf_exact_arg {
+    struct lbf_row *row;
+    volatile long *stock;     /* the stock pattern: plain ++/-- */
+    long pairs;
+};
+
+static void *lbf_exact_thread(void *p)
+{
+    struct lbf_exact_arg *a = p;
+    long i;
+
+    for (i = 0; i < a->pairs; i++) {
+        lbf_row_take(a->row);
+        (*a->stock)++;                 /* proxy_balancer_pre_request */
+        lbf_row_release(a->row, 0);
+        (*a->stock)--;                 /* decrement_busy_count */
+    }
+    return NULL;
+}
+
+static int lbf_bench_exact(long pairs)
+{
+    struct lbf_shm h = lbf_bench_segment(1, 1);
+    struct lbf_row *row = lbf_member_at(&h, lbf_farm_at(&h, 0), 0);
+    volatile long *stock = (volatile long *)(void *)row->reserved;
+    pid_t pids[2];
+    int p;
+
+    *stock = 0;
+    for (p = 0; p < 2; p++) {
+        if ((pids[p] = fork()) == 0) {
+            struct lbf_exact_arg a = {row, stock, pairs / 4};
+            pthread_t t;
+
+            pthread_create(&t, NULL, lbf_exact_thread, &a);
+            lbf_exact_thread(&a);
+            pthread_join(t, NULL);
+            _exit(0);
+        }
+    }
+    for (p = 0; p < 2; p++) {
+        waitpid(pids[p], NULL, 0);
+    }
+    printf("%ld take/release pairs over 2 processes x 2 threads:\n", pairs);
+    printf("  lbfarm in-flight after: %d (requests counted %llu)\n",
+           atomic_load(&row->inflight),
+           (unsigned long long)atomic_load(&row->requests));
+    printf("  stock bybusyness pattern (plain ++/-- in shm) after: %ld\n",
+           *stock);
+    return atomic_load(&row->inflight) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "pick") == 0) {
+        return lbf_bench_pick(argc > 2 ? atof(argv[2]) : 1.0);
+    }
+    if (argc >= 2 && strcmp(argv[1], "exact") == 0) {
+        return lbf_bench_exact(argc > 2 ? atol(argv[2]) : 1000000);
+    }
+    fprintf(stderr, "usage: pickbench pick [seconds] | exact [pairs]\n");
+    return 2;
+}
