@@ -32,8 +32,9 @@
  *   the whole httpd -- every child process and thread -- follows the one
  *   documented schedule exactly, with no lock on the request path (stock
  *   byrequests keeps per-member lbstatus in shm with plain read-modify-
- *   writes).  A member that is not eligible gives its slot to the next
- *   eligible entry of the schedule.
+ *   writes).  A member that is not eligible passes its slot on: the pick
+ *   takes the next global slot, so its share is spread over the others in
+ *   proportion to their weights.
  *
  * least-load: the lowest (inflight + 1) / weight, compared by cross
  *   multiplication.  The +1 makes weights matter when a farm is idle (an
@@ -194,9 +195,13 @@ static int lbf_pick_weighted(const struct lbf_method *m,
     }
     sched = (const uint16_t *)(pk->h->base + pk->h->hdr->sched_off)
             + f->sched_off + (uint32_t)(st >> 32) * f->sched_cap;
-    c = atomic_fetch_add_explicit(&f->cursor, 1, memory_order_relaxed);
     for (k = 0; k < period; k++) {
-        uint32_t mi = sched[(c + k) % period];
+        /* each try takes the next global slot: the slots of a member that
+         * cannot serve go to the others in proportion to their weights */
+        uint32_t mi;
+
+        c = atomic_fetch_add_explicit(&f->cursor, 1, memory_order_relaxed);
+        mi = sched[c % period];
         int t = lbf_member_tier(pk, mi);
 
         if (t >= 0 && !lbf_ramp_pass(pk, lbf_member_at(pk->h, f, mi))) {

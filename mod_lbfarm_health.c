@@ -316,7 +316,7 @@ static void *APR_THREAD_FUNC lbf_hc_thread(apr_thread_t *t, void *data)
         }
         apr_sleep(LBF_HC_TICK);
     }
-    apr_thread_exit(t, APR_SUCCESS);
+    (void)t; /* return, not apr_thread_exit(): no unwinding of our frames */
     return NULL;
 }
 

@@ -194,22 +194,28 @@ struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
 {
     struct lbf_global *g = lbf_global_get();
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
+    apr_hash_t *seen = apr_hash_make(r->pool);
     int hops;
 
-    /* each hop follows a valid move cookie; a chain is at most as long as
-     * there are farms (A to B to A stops where it started) */
+    /* each hop follows a valid move cookie, at most as many hops as there
+     * are farms; reaching a farm already passed ends the chain there, so
+     * A to B to A comes back to A */
     for (hops = 0; hops < g->farms->nelts && fc->nskeys; hops++) {
         char to[LBF_NAME_SIZE];
         struct lbf_farm_conf *next;
         size_t len;
         const char *v = lbf_req_cookie(r, fc->move_cookie, &len);
 
+        apr_hash_set(seen, fc->name, APR_HASH_KEY_STRING, fc);
         if (v == NULL || lbf_move_parse(fc->skeys, fc->nskeys, fc->name, v,
                                         len, now, to) != LBF_SESS_OK
             || (next = lbf_farm_named(to)) == NULL || next == fc) {
             break;
         }
         fc = next;
+        if (apr_hash_get(seen, fc->name, APR_HASH_KEY_STRING) != NULL) {
+            break;
+        }
     }
     return fc;
 }
@@ -257,7 +263,9 @@ int lbf_sess_sticky(request_rec *r, struct lbf_farm_conf *fc,
     size_t len;
     int mi;
 
-    if (fc->sticky && fc->nskeys
+    /* a session cookie counts where the balancer issues them (sticky) or
+     * where the application may have asked for one (instructions) */
+    if ((fc->sticky || fc->instructions) && fc->nskeys
         && (v = lbf_req_cookie(r, fc->cookie, &len)) != NULL
         && lbf_sess_parse(fc->skeys, fc->nskeys, fc->name, v, len,
                           (uint32_t)(pk->now / APR_USEC_PER_SEC), &s)

@@ -133,6 +133,7 @@ struct lbf_req {
     size_t              redirect_len;   /* 0: none; path in conn->redir */
     char                instr[LBF_WORD_MAX + 1]; /* instr=: "" for none */
     char                instr_farm[LBF_WORD_MAX + 1]; /* farm= */
+    int                 instr_farm_bad; /* farm= is not a name */
     size_t              raw_len;        /* instr_raw=: 0 none; in c->raw */
     int                 err_status;     /* nonzero: answer this error */
     const char         *err;            /* its reason, for body and log */
@@ -770,9 +771,8 @@ static int lbf_query_param(struct lbf_conn *c, struct lbf_req *r,
         }
     }
     else if (lbf_eq_ci(key, kn, "farm")) {
-        if (lbf_copy_word(r->instr_farm, v, vn) < 0) {
-            return lbf_fail(r, 400, "bad farm (1..64 of A-Z a-z 0-9 _ -)");
-        }
+        /* only instr= uses it: judged once the whole query is read */
+        r->instr_farm_bad = lbf_copy_word(r->instr_farm, v, vn) < 0;
     }
     else if (lbf_eq_ci(key, kn, "instr_raw")) {
         r->raw_len = lbf_decode_raw(c->raw, sizeof(c->raw), v, vn);
@@ -808,6 +808,9 @@ static int lbf_parse_query(struct lbf_conn *c, struct lbf_req *r)
             break;
         }
         q = amp + 1;
+    }
+    if (r->instr[0] && r->instr_farm_bad) {
+        return lbf_fail(r, 400, "bad farm (1..64 of A-Z a-z 0-9 _ -)");
     }
     return 0;
 }

@@ -628,11 +628,16 @@ sub push_query {
 
 # status_rows($httpd) -> { "FARM/MEMBER" => { state => .., load => ..,
 # load_age_ms => .., headroom => .., requests => .., ... } } from the text
-# status page at /lbfarm-status (undef when it does not answer 200).
+# form of the status page, /lbfarm-status?format=text (undef when it does
+# not answer 200).
 sub status_rows {
     my ($h, $path) = @_;
     my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
-    my $r = $ua->get($h->url($path // '/lbfarm-status'));
+    $path //= '/lbfarm-status';
+    # the page's default form is HTML: ask for the text lines
+    $path .= ($path =~ /\?/ ? '&' : '?') . 'format=text'
+        unless $path =~ /[?&]format=/;
+    my $r = $ua->get($h->url($path));
     return undef unless $r->{status} == 200;
     my %rows;
     for my $l (split /\n/, $r->{content} // '') {
@@ -709,6 +714,181 @@ sub parallel_counts {
     }
     push @bad, "only $lines of $n clients reported" if $lines < $n;
     return (\%count, \@bad, $elapsed);
+}
+
+1;
+
+###########################################################################
+# Member life cycle and sessions (t/20_lifecycle.t, t/21_sessions.t,
+# t/22_instructions.t).  Subs added after the rest; call them as
+# LBFTest::sess_cookie(...) etc. (not in @EXPORT).
+
+package LBFTest;
+
+# start_member_args(NAME, args => [...], port => P, bind => ADDR): as
+# start_member, with extra command-line arguments for tools/lbf_member
+# (e.g. args => ['--app-key-file', $path]).
+sub start_member_args {
+    my ($name, %opt) = @_;
+    my $bin = member_path();
+    die "start_member_args: $bin not built\n" unless -x $bin;
+    $MEMBER_DIR //= tempdir('lbf-members-XXXXXX', TMPDIR => 1,
+                            CLEANUP => !$ENV{LBF_KEEP});
+    my $port = $opt{port} // free_port();
+    my $log = "$MEMBER_DIR/$name-$port.log";
+    local $?;
+    my @argv = ($bin, '--port', $port, '--name', $name,
+                @{ $opt{args} || [] });
+    push @argv, '--bind', $opt{bind} if $opt{bind};
+    my $pid = spawn(argv => \@argv, log => $log, what => "member $name");
+    my $self = bless { pid => $pid, port => $port, name => $name,
+                       log => $log }, 'LBFTest::Member';
+    my $ok = wait_until(5 * slow_factor(), sub {
+        return 'ready' if slurp($log) =~ /^ready \Q$name\E \Q$port\E/m;
+        return 'dead' if waitpid($pid, WNOHANG) == $pid;
+        return port_accepts($port) ? 'ready' : 0;
+    });
+    if (!$ok || $ok ne 'ready') {
+        my $out = slurp($log);
+        if ($ok) {
+            delete $LIVE{$pid};
+            delete $self->{pid};
+        }
+        $self->stop;
+        die "start_member_args $name on port $port failed"
+            . ($ok ? " (exited)" : " (not ready in 5 s)") . "; output:\n$out";
+    }
+    return $self;
+}
+
+# secret_file(@lines) -> path of a new file (in a private temporary
+# directory, mode 0644 so httpd's children could read it too) holding
+# one secret per line, as LBFarmSessionKey and --app-key-file read it.
+my ($SECRET_DIR, $SECRET_N);
+sub secret_file {
+    my (@lines) = @_;
+    $SECRET_DIR //= tempdir('lbf-secrets-XXXXXX', TMPDIR => 1,
+                            CLEANUP => !$ENV{LBF_KEEP});
+    chmod 0755, $SECRET_DIR;
+    my $path = "$SECRET_DIR/secret-" . ++$SECRET_N . '.txt';
+    spit($path, join('', map { "$_\n" } @lines));
+    chmod 0644, $path;
+    return $path;
+}
+
+# sess_keys($secret_line) -> (cookie key, app key), 32 raw bytes each:
+# HMAC-SHA256(key = the secret, data = "lbfarm-cookie" / "lbfarm-app").
+sub sess_keys {
+    my ($secret) = @_;
+    return (Digest::SHA::hmac_sha256('lbfarm-cookie', $secret),
+            Digest::SHA::hmac_sha256('lbfarm-app', $secret));
+}
+
+# sess_member_id($secret, $member) -> 16 hex: the first 8 bytes of
+# HMAC-SHA256(cookie key, "member:" + name).
+sub sess_member_id {
+    my ($secret, $member) = @_;
+    my ($ck) = sess_keys($secret);
+    return substr(Digest::SHA::hmac_sha256_hex("member:$member", $ck), 0, 16);
+}
+
+# sess_cookie($secret, $farm, $mode, $member, $expiry) -> the value of a
+# session cookie "1.<mode>.<id>.<expiry 8 hex>.<mac 32 hex>", mac = first
+# 16 bytes of HMAC-SHA256(cookie key, farm + "|" + the rest).
+sub sess_cookie {
+    my ($secret, $farm, $mode, $member, $expiry) = @_;
+    my ($ck) = sess_keys($secret);
+    my $body = sprintf('1.%s.%s.%08x', $mode, sess_member_id($secret, $member),
+                       $expiry);
+    return "$body." . substr(Digest::SHA::hmac_sha256_hex("$farm|$body", $ck),
+                             0, 32);
+}
+
+# move_cookie($secret, $from, $to, $expiry) -> "2.<to>.<expiry>.<mac>".
+sub move_cookie {
+    my ($secret, $from, $to, $expiry) = @_;
+    my ($ck) = sess_keys($secret);
+    my $body = sprintf('2.%s.%08x', $to, $expiry);
+    return "$body." . substr(Digest::SHA::hmac_sha256_hex("$from|$body", $ck),
+                             0, 32);
+}
+
+# instr_sign($secret, $member, $text) -> "$text;sig=<64 hex>", sig =
+# HMAC-SHA256(app key, member + "|" + text).
+sub instr_sign {
+    my ($secret, $member, $text) = @_;
+    my (undef, $ak) = sess_keys($secret);
+    return "$text;sig=" . Digest::SHA::hmac_sha256_hex("$member|$text", $ak);
+}
+
+# parse_sess_cookie($value) -> {mode, id, expiry, mac} or undef.
+sub parse_sess_cookie {
+    my ($v) = @_;
+    return undef unless defined $v
+        && $v =~ /^1\.([wa])\.([0-9a-f]{16})\.([0-9a-f]{8})\.([0-9a-f]{32})$/;
+    return { mode => $1, id => $2, expiry => hex($3), mac => $4 };
+}
+
+# set_cookies($r) -> every Set-Cookie header value of response $r (from
+# get/post).
+sub set_cookies {
+    my ($r) = @_;
+    my $v = $r->{headers}{'set-cookie'};
+    return () unless defined $v;
+    return ref $v ? @$v : ($v);
+}
+
+# set_cookie_named($r, $name) -> (value, attributes) of the last
+# Set-Cookie for $name, or () when there is none.
+sub set_cookie_named {
+    my ($r, $name) = @_;
+    my @hit = grep { /^\Q$name\E=/ } set_cookies($r);
+    return () unless @hit;
+    my ($pair, $attrs) = split /;\s*/, $hit[-1], 2;
+    my (undef, $value) = split /=/, $pair, 2;
+    return ($value // '', $attrs // '');
+}
+
+# port_leaks($r, @ports) -> descriptions of every place where one of the
+# member ports appears in response $r: in a header (name or value) or the
+# body, as a number token (not inside a longer alphanumeric token, such
+# as a hex mac).  The numeric counters of the status page are masked.
+sub port_leaks {
+    my ($r, @ports) = @_;
+    my @where;
+    my @parts = (['body', $r->{body} // '']);
+    for my $k (sort keys %{ $r->{headers} || {} }) {
+        my $v = $r->{headers}{$k};
+        push @parts, ["header $k", "$k: $_"] for ref $v ? @$v : ($v);
+    }
+    for my $p (@parts) {
+        my $text = $p->[1];
+        $text =~ s/\b(?:requests|errors|inflight|error_left_ms|load_age_ms|
+                      generation)=-?\d+//gx;
+        for my $port (@ports) {
+            push @where, "$p->[0] has $port: "
+                . substr($p->[1], 0, 200)
+                if $text =~ /(?<![0-9A-Za-z])\Q$port\E(?![0-9A-Za-z])/;
+        }
+    }
+    return @where;
+}
+
+# status_get($h) -> (response as get() returns it, {"FARM/MEMBER" =>
+# {state => .., requests => .., ...}}) from /lbfarm-status, on a
+# connection of its own.
+sub status_get {
+    my ($h, $path) = @_;
+    my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+    my $r = wrap($ua->get($h->url($path // '/lbfarm-status?format=text')));
+    my %rows;
+    for my $l (split /\n/, $r->{body}) {
+        next unless $l =~ /^member (\S+) (\S+) (.*)$/;
+        my ($f, $m, $rest) = ($1, $2, $3);
+        $rows{"$f/$m"} = { map { /^([^=]+)=(.*)$/ ? ($1 => $2) : () }
+                           split / /, $rest };
+    }
+    return ($r, \%rows);
 }
 
 1;
