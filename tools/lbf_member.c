@@ -3,7 +3,7 @@
  * benchmarks.
  *
  *     lbf_member --port N --name NAME [--bind 127.0.0.1] [--quiet]
- *                [--slow F] [--capacity N] [--app-key-file PATH]
+ *                [--slow F] [--capacity N] [--app-key-file PATH] [--app-key-file PATH]
  *
  * A small HTTP/1.1 origin server, one detached thread per connection.
  * Requests on a connection are answered in order (so pipelining is safe),
@@ -18,6 +18,8 @@
  *     sleep_ms=N    wait N ms before answering (values above 60000 are 60000)
  *     work_us=N     burn N us of thread CPU time before answering (<= 60 s)
  *     status=N      answer with status N (200..599)
+ *     stats=util    answer only the load: requests in their delay (queued
+ *                   included) over --capacity, as "0.750"
  *     redirect=PATH answer 302 (or status=N) with
  *                   "Location: http://<Host header><PATH>"; PATH is
  *                   percent-decoded and must start with '/'
@@ -48,6 +50,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -103,6 +106,8 @@ static struct {
 /* --capacity: a counting semaphore around the delay, so that a member
  * serves at most that many delayed requests at once and queues the rest,
  * as a server with that many worker threads would. */
+static _Atomic long lbf_delays;        /* requests in their delay, queued
+                                          ones included */
 static pthread_mutex_t lbf_cap_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lbf_cap_cv = PTHREAD_COND_INITIALIZER;
 static long lbf_cap_busy;
@@ -130,6 +135,7 @@ struct lbf_req {
     long                sleep_ms;
     long                work_us;
     int                 status;         /* 0: default (200 or 302) */
+    int                 stats;          /* stats=util: answer the load */
     size_t              redirect_len;   /* 0: none; path in conn->redir */
     char                instr[LBF_WORD_MAX + 1]; /* instr=: "" for none */
     char                instr_farm[LBF_WORD_MAX + 1]; /* farm= */
@@ -750,6 +756,12 @@ static int lbf_query_param(struct lbf_conn *c, struct lbf_req *r,
         }
         r->work_us = x > LBF_WORK_MAX ? LBF_WORK_MAX : (long)x;
     }
+    else if (lbf_eq_ci(key, kn, "stats")) {
+        if (!lbf_eq_ci(v, vn, "util")) {
+            return lbf_fail(r, 400, "bad stats (util)");
+        }
+        r->stats = 1;
+    }
     else if (lbf_eq_ci(key, kn, "status")) {
         if (lbf_parse_num(v, vn, &x) < 0 || x < 200 || x > 599) {
             return lbf_fail(r, 400, "bad status (200..599)");
@@ -1021,6 +1033,7 @@ static void lbf_delay(const struct lbf_req *r)
     if (r->sleep_ms <= 0 && r->work_us <= 0) {
         return;
     }
+    atomic_fetch_add(&lbf_delays, 1);
     lbf_cap(1);
     if (sleep_ms > 0) {
         ts.tv_sec = sleep_ms / 1000;
@@ -1033,11 +1046,30 @@ static void lbf_delay(const struct lbf_req *r)
         lbf_burn(r->work_us * lbf_opt.slow);
     }
     lbf_cap(-1);
+    atomic_fetch_sub(&lbf_delays, 1);
+}
+
+/* lbf_util: append the answer of stats=util: requests in their delay
+ * (queued ones included) over --capacity, or their plain count without
+ * one, as a decimal with 3 places on one line (what a push agent reads). */
+static void lbf_util(struct lbf_out *o)
+{
+    long d = atomic_load(&lbf_delays), cap = lbf_opt.capacity;
+    char num[32];
+    int n = cap > 0 ? snprintf(num, sizeof(num), "%ld.%03ld\n", d / cap,
+                               (d % cap) * 1000 / cap)
+                    : snprintf(num, sizeof(num), "%ld.000\n", d);
+
+    lbf_put(o, num, (size_t)n);
 }
 
 /* lbf_body: append the response body for r to o. */
 static void lbf_body(struct lbf_out *o, const struct lbf_req *r)
 {
+    if (r->stats && !r->err_status) {
+        lbf_util(o);
+        return;
+    }
     lbf_put(o, "member=", 7);
     lbf_put(o, lbf_opt.name, lbf_opt.name_len);
     if (r->err_status) {
@@ -1360,7 +1392,7 @@ static void lbf_usage(FILE *f, int code)
         "               rest queue (0: unlimited)\n"
         "  --app-key-file PATH  farm session secret file (LBFarmSessionKey):\n"
         "               its first secret line signs instr= instructions\n"
-        "query: sleep_ms=N work_us=N status=N redirect=PATH\n"
+        "query: sleep_ms=N work_us=N status=N redirect=PATH stats=util\n"
         "       instr=ACTION [farm=NAME] instr_raw=VALUE\n");
     exit(code);
 }
