@@ -20,8 +20,14 @@ sub body {
     LBFarmMember m2 ${\ $m[1]->url } weight=$w2
 </LBFarm>
 ProxyPass /app/ http://farm1/app/
+<Location /lbfarm-status>
+    SetHandler lbfarm-status
+</Location>
 CONF
 }
+
+# The status rows of farm1 (text form).
+sub rows { LBFTest::status_rows($_[0]) // {} }
 
 my $h = start_httpd(body => body(3, 1));
 my $url = $h->url('/app/');
@@ -37,6 +43,8 @@ sub exact {
 }
 
 exact('before restart', 400, m1 => 300, m2 => 100);
+my $before = rows($h);
+is($before->{'farm1/m1'}{requests}, 300, 'status: m1 counted 300 requests');
 
 # Graceful restart with a slow request in flight and traffic going on.
 my $slow = start_request("${url}?sleep_ms=1500");
@@ -55,6 +63,16 @@ is($sr->{status}, 200, 'request in flight across the restart finished 200')
     or diag($sr->{raw});
 ok(eval { $h->graceful_wait(15) }, 'new generation of children answers')
     or diag($@);
+
+# What a graceful restart keeps (README, "Shared memory"): the counters
+# carried into the new segment; in-flight is not carried (0 once the old
+# children's requests are done, never negative in the new segment).
+my $after = rows($h);
+cmp_ok($after->{'farm1/m1'}{requests} // 0, '>=', 300,
+       'restart kept m1\'s request counter ('
+       . ($after->{'farm1/m1'}{requests} // 'none') . ' >= 300)');
+is($after->{"farm1/$_"}{inflight}, 0, "restart: $_ in-flight is 0 (not "
+   . "carried, not negative)") for qw(m1 m2);
 
 # The picks taken during the restart may have left the cursor anywhere:
 # a whole number of periods is still exact.
