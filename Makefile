@@ -74,12 +74,16 @@ integration-asan: asan-module member
 	LBF_MODULE=$(CURDIR)/build/asan/mod_lbfarm.so LBF_ASAN=1 \
 	    $(PROVE) -I t/lib t/
 
+# The whole suite, in order: build, unit, integration, the same two under
+# ASan+UBSan, a short bounded fuzz run, and the benchmarks' smoke mode.
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) unit-asan
 	$(MAKE) integration-asan
+	$(MAKE) fuzz-smoke
+	$(MAKE) bench-smoke
 
 demo: deps
 	$(MAKE) all
@@ -164,5 +168,4 @@ fuzz-smoke: fuzz-build
 fuzz: fuzz-build
 	$(call lbf_fuzz_run,$(FUZZ_SECONDS),)
 
-test: fuzz-smoke
 # ---- fuzzing (fuzz/) -- end -----------------------------------------------

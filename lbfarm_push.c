@@ -335,6 +335,9 @@ void lbf_push_member_key(const uint8_t *secret, size_t slen,
     unsigned int outlen = LBF_KEY_LEN;
     int n = snprintf(label, sizeof(label), "lbfarm-member:%s", member);
 
+    if (n < 0 || (size_t)n >= sizeof(label)) {
+        n = (int)sizeof(label) - 1; /* names are <= 31: cannot happen */
+    }
     HMAC(EVP_sha256(), secret, (int)slen, (const unsigned char *)label,
          (size_t)n, key, &outlen);
 }

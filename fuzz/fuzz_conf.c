@@ -17,11 +17,6 @@
  *    non-empty host right after "http[s]://" with no dot, port, userinfo,
  *    IP literal or "localhost", and every "http[s]://LABEL[/...]" with
  *    LABEL a farm-like name that is not all digits is one.
- *
- * LBF_FUZZ_TOLERATE_KNOWN=1 (the Makefile's default) skips the check of a
- * core deviation already reported and covered by failing unit tests:
- * lbf_parse_milli refuses (-1) decimals of more than 18 integer digits,
- * where the contract asks for the value (leading zeros) or -2 (above max).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,17 +25,13 @@
 
 #include "lbfarm_conf.h"
 
-#ifndef LBF_FUZZ_TOLERATE_KNOWN
-#define LBF_FUZZ_TOLERATE_KNOWN 0
-#endif
-
-#define FZ_CHECK(c)                                                        \
-    do {                                                                   \
-        if (!(c)) {                                                        \
-            fprintf(stderr, "fuzz_conf: invariant failed: %s (%s:%d)\n",  \
-                    #c, __FILE__, __LINE__);                               \
-            abort();                                                       \
-        }                                                                  \
+#define FZ_CHECK(c)                                                            \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            fprintf(stderr, "fuzz_conf: invariant failed: %s (%s:%d)\n", #c,   \
+                    __FILE__, __LINE__);                                       \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
 
 static int fz_digit(char c)
@@ -82,8 +73,9 @@ static int fz_uint_ref(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 static void fz_uint(const char *s)
 {
     static const uint32_t bounds[][2] = {
-        {0, UINT32_MAX}, {1, 100}, {0, 3600}, {1, 1000}, {1, 10000},
-        {5, 5}, {10, 1}, {0, 0}, {UINT32_MAX - 1, UINT32_MAX},
+        {0, UINT32_MAX}, {1, 100},   {0, 3600},
+        {1, 1000},       {1, 10000}, {5, 5},
+        {10, 1},         {0, 0},     {UINT32_MAX - 1, UINT32_MAX},
     };
     size_t i;
 
@@ -93,42 +85,38 @@ static void fz_uint(const char *s)
         int ref = fz_uint_ref(s, bounds[i][0], bounds[i][1], &want);
 
         FZ_CHECK(rc == ref);
-        FZ_CHECK(got == want);    /* also: untouched on failure */
+        FZ_CHECK(got == want); /* also: untouched on failure */
         FZ_CHECK(rc != 0 || (got >= bounds[i][0] && got <= bounds[i][1]));
     }
 }
 
 /*
- * Reference lbf_parse_milli.  Integer digits of any length (leading zeros
- * skipped; more than 19 significant digits is above any int64 max).
- * *long_int is set when the integer part has more than 18 digits.
+ * Reference lbf_parse_milli: a decimal -- 1..19 integer digits, then
+ * optionally '.' and 1..3 digits -- is its value in thousandths, or -2
+ * above max; an integer part of more than 19 digits, all digits, is above
+ * any max (-2: "long all-digit values are out of range"); anything else
+ * is -1.
  */
-static int fz_milli_ref(const uint8_t *s, size_t n, int64_t max, int64_t *out,
-                        int *long_int)
+static int fz_milli_ref(const uint8_t *s, size_t n, int64_t max, int64_t *out)
 {
     const uint8_t *dot = memchr(s, '.', n);
     size_t ilen = dot ? (size_t)(dot - s) : n, flen = dot ? n - ilen - 1 : 0;
-    size_t i, sig = 0;
+    size_t i;
     uint64_t ip = 0, fp = 0;
-    int over = 0;
 
-    *long_int = ilen > 18;
-    if (ilen == 0 || (dot && (flen == 0 || flen > 3))) {
-        return -1;
-    }
     for (i = 0; i < ilen; i++) {
         if (!fz_digit((char)s[i])) {
             return -1;
         }
-        if (sig > 0 || s[i] != '0') {
-            sig++;
-        }
-        if (sig > 19) {
-            over = 1;
-        }
-        else {
+        if (ilen <= 19) {
             ip = ip * 10 + (uint64_t)(s[i] - '0');
         }
+    }
+    if (ilen > 19) {
+        return -2;
+    }
+    if (ilen == 0 || (dot && (flen == 0 || flen > 3))) {
+        return -1;
     }
     for (i = 0; i < flen; i++) {
         if (!fz_digit((char)dot[1 + i])) {
@@ -139,7 +127,7 @@ static int fz_milli_ref(const uint8_t *s, size_t n, int64_t max, int64_t *out,
     while (flen++ < 3) {
         fp *= 10;
     }
-    if (over || ip > (uint64_t)max || (ip == (uint64_t)max && fp > 0)) {
+    if (ip > (uint64_t)max || (ip == (uint64_t)max && fp > 0)) {
         return -2;
     }
     *out = (int64_t)(ip * 1000 + fp);
@@ -149,20 +137,15 @@ static int fz_milli_ref(const uint8_t *s, size_t n, int64_t max, int64_t *out,
 static void fz_milli(const uint8_t *data, size_t size)
 {
     /* up to 9e15 whole units: thousandths still fit an int64 */
-    static const int64_t maxes[] = {0, 1, 999, 1000, 1000000000LL,
-                                    9000000000000000LL};
+    static const int64_t maxes[] = {
+        0, 1, 999, 1000, 1000000000LL, 9000000000000000LL};
     size_t i;
 
     for (i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
         int64_t got = -7, want = -7;
-        int long_int;
         int rc = lbf_parse_milli((const char *)data, size, maxes[i], &got);
-        int ref = fz_milli_ref(data, size, maxes[i], &want, &long_int);
+        int ref = fz_milli_ref(data, size, maxes[i], &want);
 
-        FZ_CHECK(rc == 0 || rc == -1 || rc == -2);
-        if (LBF_FUZZ_TOLERATE_KNOWN && long_int && rc == -1 && ref != -1) {
-            continue; /* known: > 18 integer digits refused as malformed */
-        }
         FZ_CHECK(rc == ref);
         FZ_CHECK(got == want);
         FZ_CHECK(rc != 0 || (got >= 0 && got / 1000 <= maxes[i]));
@@ -226,8 +209,8 @@ static void fz_url(const char *s)
     if (rc == 1) {
         FZ_CHECK(sl > 0 && host == s + sl);
         FZ_CHECK(hlen >= 1 && hlen <= strlen(host));
-        FZ_CHECK(host[hlen] == '\0' || host[hlen] == '/' || host[hlen] == '?'
-                 || host[hlen] == '#');
+        FZ_CHECK(host[hlen] == '\0' || host[hlen] == '/' || host[hlen] == '?' ||
+                 host[hlen] == '#');
         FZ_CHECK(host[0] != '[');
         for (i = 0; i < hlen; i++) {
             FZ_CHECK(strchr(".:/?#@", host[i]) == NULL && host[i] != '\0');
@@ -245,12 +228,12 @@ static void fz_url(const char *s)
     }
     label = strspn(s + sl, "abcdefghijklmnopqrstuvwxyz"
                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-    if (label == 0 || strspn(s + sl, "0123456789") == label
-        || (label == 9 && strncasecmp(s + sl, "localhost", 9) == 0)) {
+    if (label == 0 || strspn(s + sl, "0123456789") == label ||
+        (label == 9 && strncasecmp(s + sl, "localhost", 9) == 0)) {
         return;
     }
-    if (s[sl + label] == '\0' || s[sl + label] == '/' || s[sl + label] == '?'
-        || s[sl + label] == '#') {
+    if (s[sl + label] == '\0' || s[sl + label] == '/' || s[sl + label] == '?' ||
+        s[sl + label] == '#') {
         FZ_CHECK(rc == 1 && hlen == label);
     }
 }

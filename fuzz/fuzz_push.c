@@ -13,23 +13,20 @@
  *     64 hex digits that decode to msg.sig);
  *  2. lbf_push_verify against OpenSSL's HMAC() computed here, with the
  *     fixed farm secret; then the same message re-signed here must verify
- *     under its member key and fail under another member's;
+ *     under its member key (alone or with a second, rotated key) and fail
+ *     under the key another secret gives the same member;
  *  3. lbf_push_apply on a small segment (formatted once, restored before
  *     every input so that a crash reproduces from its input alone): the
  *     outcome must match the window, a refusal leaves the metrics group
  *     and the load untouched, a success writes exactly the message and the
- *     load the formula gives (and drain as asked), and the same message
- *     again is a replay; then headroom stays in LBF_HEADROOM_MIN..1000 and
+ *     load the formula gives (and drain as asked), the same message again
+ *     is a replay, and the rest of the burst passes at the same instant
+ *     but no more; then headroom stays in LBF_HEADROOM_MIN..1000 and
  *     a pushed-metric pick lands on an eligible member when there is one;
  *  4. lbf_push_parse_heartbeat, and lbf_push_apply_load on success.
  *
  * Whatever the outcome, err is NUL-terminated within errlen and printable,
  * empty on success, and names a field on LBF_PUSH_EBAD.
- *
- * LBF_FUZZ_TOLERATE_KNOWN=1 (the Makefile's default) skips the checks of
- * core bugs already reported and covered by failing unit tests, so a run
- * keeps looking for new ones: a NUL byte inside farm= or member= is
- * accepted and the name cut there (check_push cases "embedded NUL bytes").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,35 +40,30 @@
 #include "lbfarm_method.h"
 #include "lbfarm_push.h"
 
-#ifndef LBF_FUZZ_TOLERATE_KNOWN
-#define LBF_FUZZ_TOLERATE_KNOWN 0
-#endif
-
 /* Always-on invariant: abort with the failed expression (a libFuzzer
  * crash, saved as an artifact). */
-#define FZ_CHECK(c)                                                        \
-    do {                                                                   \
-        if (!(c)) {                                                        \
-            fprintf(stderr, "fuzz_push: invariant failed: %s (%s:%d)\n",  \
-                    #c, __FILE__, __LINE__);                               \
-            abort();                                                       \
-        }                                                                  \
+#define FZ_CHECK(c)                                                            \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            fprintf(stderr, "fuzz_push: invariant failed: %s (%s:%d)\n", #c,   \
+                    __FILE__, __LINE__);                                       \
+            abort();                                                           \
+        }                                                                      \
     } while (0)
 
-#define FZ_MEMBERS   3
-#define FZ_NOW       1700000000000000ull  /* usec, when ts is unusable */
+#define FZ_MEMBERS 3
+#define FZ_NOW 1700000000000000ull /* usec, when ts is unusable */
 
 static const char fz_secret[] = "fuzz-farm-secret-0123456789";
 static const char fz_other_secret[] = "another-farm-secret-9876543210";
 
 static const struct lbf_push_policy fz_policy = {
-    .window_sec = 30, .rate_per_sec = 5, .burst = 3
-};
+    .window_sec = 30, .rate_per_sec = 5, .burst = 3};
 
 static const struct lbf_load_term fz_terms[] = {
     {"cpu", 1000, 1},
     {"db_conns", 200000, 3},
-    {"q", 1, 2},                  /* capacity 0.001: clamps at once */
+    {"q", 1, 2}, /* capacity 0.001: clamps at once */
 };
 
 static struct lbf_shm fz_h;
@@ -98,8 +90,8 @@ static void fz_init(void)
     FZ_CHECK(base != NULL && fz_pristine != NULL);
     memset(base, 0, len);
     FZ_CHECK(lbf_shm_format(&fz_h, base, len, &lay) == LBF_OK);
-    fi = lbf_farm_add(&fz_h, "farm_one", (uint32_t)lbf_method_find(
-                                             "pushed-metric"), FZ_MEMBERS);
+    fi = lbf_farm_add(&fz_h, "farm_one",
+                      (uint32_t)lbf_method_find("pushed-metric"), FZ_MEMBERS);
     FZ_CHECK(fi == 0);
     for (i = 0; i < FZ_MEMBERS; i++) {
         char name[8];
@@ -124,8 +116,8 @@ static void fz_check_err(const char *err, size_t errlen, int rc)
     FZ_CHECK(end != NULL);
     n = (size_t)(end - err);
     for (i = 0; i < n; i++) {
-        FZ_CHECK((unsigned char)err[i] >= 0x20
-                 && (unsigned char)err[i] <= 0x7e);
+        FZ_CHECK((unsigned char)err[i] >= 0x20 &&
+                 (unsigned char)err[i] <= 0x7e);
     }
     if (rc == LBF_PUSH_OK) {
         FZ_CHECK(n == 0);
@@ -136,16 +128,17 @@ static void fz_check_err(const char *err, size_t errlen, int rc)
     if (errlen >= 64) {
         size_t k = strspn(err, "abcdefghijklmnopqrstuvwxyz0123456789_");
 
-        FZ_CHECK(strncmp(err, "field \"", 7) == 0
-                 || (k >= 1 && k <= 15 && err[k] == ':' && err[k + 1] == ' '));
+        FZ_CHECK(strncmp(err, "field \"", 7) == 0 ||
+                 (k >= 1 && k <= 15 && err[k] == ':' && err[k + 1] == ' '));
     }
 }
 
 static int fz_hexval(char c)
 {
-    return (c >= '0' && c <= '9') ? c - '0'
+    return (c >= '0' && c <= '9')   ? c - '0'
            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-           : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+           : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                    : -1;
 }
 
 /* The value of the field called key in q[0..len), or NULL. */
@@ -176,9 +169,6 @@ static void fz_check_name(const char *q, size_t len, const char *key,
 
     FZ_CHECK(v != NULL);
     FZ_CHECK(lbf_name_valid(name));
-    if (LBF_FUZZ_TOLERATE_KNOWN && memchr(v, '\0', vlen) != NULL) {
-        vlen = strlen(name); /* known: the name is cut at a NUL */
-    }
     FZ_CHECK(vlen == strlen(name) && memcmp(v, name, vlen) == 0);
 }
 
@@ -197,8 +187,8 @@ static void fz_check_msg(const char *q, size_t len,
     /* 1..8 metrics, or none in a push that carries only drain=0|1 */
     FZ_CHECK(msg->n >= 1 || msg->drain >= 0);
     FZ_CHECK(d == NULL ? msg->drain == -1
-                       : dlen == 1 && msg->drain == d[0] - '0'
-                         && (d[0] == '0' || d[0] == '1'));
+                       : dlen == 1 && msg->drain == d[0] - '0' &&
+                             (d[0] == '0' || d[0] == '1'));
     FZ_CHECK(msg->ts >= 0 && msg->ts <= 999999999999LL);
     FZ_CHECK(msg->seq <= (UINT64_MAX >> 1));
     FZ_CHECK(msg->signed_len < len);
@@ -218,8 +208,8 @@ static void fz_check_msg(const char *q, size_t len,
 
         FZ_CHECK(nl >= 1 && nl < LBF_METRIC_NAME);
         FZ_CHECK(strspn(nm, "abcdefghijklmnopqrstuvwxyz0123456789_") == nl);
-        FZ_CHECK(msg->m[i].value >= 0
-                 && msg->m[i].value <= LBF_PUSH_VALUE_MAX * 1000);
+        FZ_CHECK(msg->m[i].value >= 0 &&
+                 msg->m[i].value <= LBF_PUSH_VALUE_MAX * 1000);
         for (j = 0; j < i; j++) {
             FZ_CHECK(strcmp(msg->m[j].name, nm) != 0);
         }
@@ -240,7 +230,8 @@ static int fz_load_ref(const struct lbf_metric *m, uint32_t nm)
         for (j = 0; j < nm; j++) {
             if (strcmp(fz_terms[i].name, m[j].name) == 0) {
                 frac = m[j].value >= fz_terms[i].capacity
-                           ? 1000 : m[j].value * 1000 / fz_terms[i].capacity;
+                           ? 1000
+                           : m[j].value * 1000 / fz_terms[i].capacity;
                 found = 1;
             }
         }
@@ -282,20 +273,19 @@ static void fz_verify(const char *q, const struct lbf_push_msg *msg)
                         msg->member, keys[0]);
     lbf_push_member_key((const uint8_t *)fz_other_secret,
                         strlen(fz_other_secret), msg->member, keys[1]);
-    FZ_CHECK(HMAC(EVP_sha256(), keys[0], LBF_KEY_LEN,
-                  (const unsigned char *)q, msg->signed_len, tag, &tlen));
+    FZ_CHECK(HMAC(EVP_sha256(), keys[0], LBF_KEY_LEN, (const unsigned char *)q,
+                  msg->signed_len, tag, &tlen));
     ref = memcmp(tag, msg->sig, LBF_KEY_LEN) == 0;
-    FZ_CHECK(lbf_push_verify(q, msg, (const uint8_t (*)[LBF_KEY_LEN])keys, 1)
-             == ref);
+    FZ_CHECK(lbf_push_verify(q, msg, (const uint8_t(*)[LBF_KEY_LEN])keys, 1) ==
+             ref);
     good = *msg;
     memcpy(good.sig, tag, LBF_KEY_LEN);
-    FZ_CHECK(lbf_push_verify(q, &good, (const uint8_t (*)[LBF_KEY_LEN])keys,
-                             2) == 1);
-    FZ_CHECK(lbf_push_verify(q, &good,
-                             (const uint8_t (*)[LBF_KEY_LEN])&keys[1], 1)
-             == 0);
-    FZ_CHECK(lbf_push_verify(q, &good, (const uint8_t (*)[LBF_KEY_LEN])keys,
-                             0) == 0);
+    FZ_CHECK(
+        lbf_push_verify(q, &good, (const uint8_t(*)[LBF_KEY_LEN])keys, 2) == 1);
+    FZ_CHECK(lbf_push_verify(
+                 q, &good, (const uint8_t(*)[LBF_KEY_LEN]) & keys[1], 1) == 0);
+    FZ_CHECK(
+        lbf_push_verify(q, &good, (const uint8_t(*)[LBF_KEY_LEN])keys, 0) == 0);
 }
 
 static void fz_pick(uint64_t now, uint64_t seed)
@@ -337,8 +327,8 @@ static void fz_apply(const uint8_t *data, size_t size,
     int rc, load;
 
     /* a clock near the message's ts (-40..+40 s), picked by the input */
-    t = msg->ts * 1000000 + ((int64_t)(data[0] % 81) - 40) * 1000000
-        + (int64_t)data[size / 2] * 7919;
+    t = msg->ts * 1000000 + ((int64_t)(data[0] % 81) - 40) * 1000000 +
+        (int64_t)data[size / 2] * 7919;
     now = t > 0 ? (uint64_t)t : 1;
     if (mi < 0) {
         mi = (int)(data[size - 1] % FZ_MEMBERS);
@@ -359,8 +349,8 @@ static void fz_apply(const uint8_t *data, size_t size,
     FZ_CHECK((after.seq & 1u) == 0);
     FZ_CHECK((rc == LBF_PUSH_ESTALE) == (skew > (int64_t)fz_policy.window_sec));
     if (rc != LBF_PUSH_OK) {
-        FZ_CHECK(rc == LBF_PUSH_ESTALE || rc == LBF_PUSH_EREPLAY
-                 || rc == LBF_PUSH_ERATE);
+        FZ_CHECK(rc == LBF_PUSH_ESTALE || rc == LBF_PUSH_EREPLAY ||
+                 rc == LBF_PUSH_ERATE);
         FZ_CHECK(rc != LBF_PUSH_EREPLAY || msg->seq <= before.push_seq);
         FZ_CHECK(memcmp(&before, &after, sizeof(before)) == 0);
         return;
@@ -370,22 +360,37 @@ static void fz_apply(const uint8_t *data, size_t size,
     FZ_CHECK(after.n_metrics == msg->n);
     FZ_CHECK(memcmp(after.m, msg->m, msg->n * sizeof(msg->m[0])) == 0);
     FZ_CHECK(after.seq == before.seq + 2);
-    FZ_CHECK(after.drain_req == (msg->drain >= 0 ? (uint32_t)msg->drain
-                                                 : before.drain_req));
+    FZ_CHECK(after.drain_req ==
+             (msg->drain >= 0 ? (uint32_t)msg->drain : before.drain_req));
     if (load >= 0) {
         FZ_CHECK(after.load_milli == (uint32_t)load && after.load_ts == now);
         FZ_CHECK(after.load_since <= now && after.load_since != 0);
     }
     else {
-        FZ_CHECK(after.load_milli == before.load_milli
-                 && after.load_ts == before.load_ts
-                 && after.load_since == before.load_since);
+        FZ_CHECK(after.load_milli == before.load_milli &&
+                 after.load_ts == before.load_ts &&
+                 after.load_since == before.load_since);
     }
     /* the same message again is a replay, and changes nothing */
     FZ_CHECK(lbf_push_apply(&fz_h, r, (uint32_t)getpid(), msg, now + 1,
                             &fz_policy, fz_terms, 3) == LBF_PUSH_EREPLAY);
     fz_snap(r, &before);
     FZ_CHECK(memcmp(&before, &after, sizeof(before)) == 0);
+    /* the rest of the burst passes at the same instant, then no more */
+    {
+        struct lbf_push_msg next = *msg;
+        uint32_t k;
+
+        for (k = 1; k <= fz_policy.burst; k++) {
+            next.seq = msg->seq + k;
+            rc = lbf_push_apply(&fz_h, r, (uint32_t)getpid(), &next, now,
+                                &fz_policy, fz_terms, 3);
+            FZ_CHECK(rc ==
+                     (k < fz_policy.burst ? LBF_PUSH_OK : LBF_PUSH_ERATE));
+        }
+        fz_snap(r, &after);
+        FZ_CHECK(after.push_seq == msg->seq + fz_policy.burst - 1);
+    }
     fz_pick(now, now ^ size);
     fz_pick(now + 2500000u, now);
     fz_pick(now + 16000000u, now + 1);
@@ -411,7 +416,7 @@ static void fz_heartbeat(const uint8_t *data, size_t size)
     r = lbf_member_at(&fz_h, fz_farm, (uint32_t)(size % FZ_MEMBERS));
     rc = lbf_push_apply_load(&fz_h, r, (uint32_t)getpid(), load, FZ_NOW,
                              &fz_policy);
-    FZ_CHECK(rc == LBF_PUSH_OK);  /* a fresh row has its burst */
+    FZ_CHECK(rc == LBF_PUSH_OK); /* a fresh row has its burst */
     FZ_CHECK(atomic_load(&r->load_milli) == load);
     FZ_CHECK(atomic_load(&r->load_ts) == FZ_NOW);
     fz_pick(FZ_NOW + 3000000u, size);
@@ -436,8 +441,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = lbf_push_parse(q, size, &msg, err, sizeof(err));
     fz_check_err(err, sizeof(err), rc);
     if (size > LBF_PUSH_QUERY_MAX) {
-        FZ_CHECK(rc == LBF_PUSH_EBAD
-                 && strcmp(err, "query: longer than 2048 bytes") == 0);
+        FZ_CHECK(rc == LBF_PUSH_EBAD &&
+                 strcmp(err, "query: longer than 2048 bytes") == 0);
     }
     /* the same parse with a short err buffer: same outcome, truncated */
     errlen = size == 0 ? 1 : 1 + data[0] % sizeof(small);

@@ -4,7 +4,8 @@
 set -e
 PKGS="apache2 apache2-dev libssl-dev libapr1-dev libaprutil1-dev check \
 pkg-config gcc make perl libhttp-tiny-perl wrk apache2-utils curl openssl \
-procps libclang-rt-14-dev"
+procps clang libclang-rt-14-dev chromium python3-prometheus-client haproxy \
+nginx gnuplot-nox"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" \
@@ -20,9 +21,12 @@ if [ -n "$missing" ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends $missing
 fi
-# Debian starts the packaged apache2 service on install; ours never uses it,
-# but stop it so it holds no port while we test.
+# Debian starts the packaged apache2, nginx and haproxy services on install;
+# ours never use them (tests and benchmarks start their own on ports they
+# pick), but stop them so they hold no port and no CPU while we measure.
 if command -v service >/dev/null 2>&1; then
-    service apache2 stop >/dev/null 2>&1 || true
+    for svc in apache2 nginx haproxy; do
+        service "$svc" stop >/dev/null 2>&1 || true
+    done
 fi
 exit 0

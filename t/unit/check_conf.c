@@ -23,30 +23,30 @@ START_TEST(conf_parse_uint_accepts_digits_within_bounds)
         uint32_t want;
     } cases[] = {
         {"0", 0, 10, 0, 0},
-        {"10", 0, 10, 0, 10},            /* hi is inclusive */
+        {"10", 0, 10, 0, 10}, /* hi is inclusive */
         {"11", 0, 10, -1, 0},
-        {"1", 1, 100, 0, 1},             /* lo is inclusive */
+        {"1", 1, 100, 0, 1}, /* lo is inclusive */
         {"0", 1, 100, -1, 0},
         {"100", 1, 100, 0, 100},
         {"101", 1, 100, -1, 0},
-        {"007", 1, 100, 0, 7},           /* leading zeros are digits */
+        {"007", 1, 100, 0, 7}, /* leading zeros are digits */
         {"000000000000000000000042", 0, 100, 0, 42},
         {"3600", 0, 3600, 0, 3600},
         {"3601", 0, 3600, -1, 0},
         {"4294967295", 0, UINT32_MAX, 0, UINT32_MAX},
-        {"4294967296", 0, UINT32_MAX, -1, 0},     /* overflow */
+        {"4294967296", 0, UINT32_MAX, -1, 0}, /* overflow */
         {"18446744073709551616", 0, UINT32_MAX, -1, 0},
         {"99999999999999999999999999", 0, UINT32_MAX, -1, 0},
-        {"", 0, 10, -1, 0},              /* empty */
-        {"-1", 0, 10, -1, 0},            /* signs */
+        {"", 0, 10, -1, 0},   /* empty */
+        {"-1", 0, 10, -1, 0}, /* signs */
         {"+1", 0, 10, -1, 0},
         {"-0", 0, 10, -1, 0},
-        {" 1", 0, 10, -1, 0},            /* spaces */
+        {" 1", 0, 10, -1, 0}, /* spaces */
         {"1 ", 0, 10, -1, 0},
         {"1 0", 0, 100, -1, 0},
         {"\t1", 0, 10, -1, 0},
         {"1\n", 0, 10, -1, 0},
-        {"0x10", 0, 100, -1, 0},         /* no other bases */
+        {"0x10", 0, 100, -1, 0}, /* no other bases */
         {"1e2", 0, 1000, -1, 0},
         {"1.0", 0, 10, -1, 0},
         {"1,0", 0, 100, -1, 0},
@@ -59,16 +59,19 @@ START_TEST(conf_parse_uint_accepts_digits_within_bounds)
         uint32_t out = 0xdeadbeefu;
         int rc = lbf_parse_uint(cases[i].s, cases[i].lo, cases[i].hi, &out);
 
-        ck_assert_msg(rc == cases[i].rc, "case %zu \"%s\" [%u..%u]: rc %d, "
-                      "want %d", i, cases[i].s, cases[i].lo, cases[i].hi, rc,
-                      cases[i].rc);
+        ck_assert_msg(rc == cases[i].rc,
+                      "case %zu \"%s\" [%u..%u]: rc %d, "
+                      "want %d",
+                      i, cases[i].s, cases[i].lo, cases[i].hi, rc, cases[i].rc);
         if (cases[i].rc == 0) {
             ck_assert_msg(out == cases[i].want, "case %zu \"%s\": %u, want %u",
                           i, cases[i].s, out, cases[i].want);
         }
         else {
-            ck_assert_msg(out == 0xdeadbeefu, "case %zu \"%s\": *out written "
-                          "on failure", i, cases[i].s);
+            ck_assert_msg(out == 0xdeadbeefu,
+                          "case %zu \"%s\": *out written "
+                          "on failure",
+                          i, cases[i].s);
         }
     }
 }
@@ -100,23 +103,23 @@ START_TEST(conf_parse_milli_reads_thousandths)
         {"1.050", 1000, 0, 1050},
         {"17", 1000, 0, 17000},
         {"007.5", 1000, 0, 7500},
-        {"1000", 1000, 0, 1000000},               /* max is inclusive */
+        {"1000", 1000, 0, 1000000}, /* max is inclusive */
         {"1000.000", 1000, 0, 1000000},
-        {"1000.001", 1000, -2, 0},                /* above max */
+        {"1000.001", 1000, -2, 0}, /* above max */
         {"1001", 1000, -2, 0},
         {"1000000000", 1000000000, 0, 1000000000000LL},
         {"1000000000.001", 1000000000, -2, 0},
         {"1000000001", 1000000000, -2, 0},
         {"999999999.999", 1000000000, 0, 999999999999LL},
-        {"000000000000000001", 1000, 0, 1000},    /* 18 digits */
+        {"000000000000000001", 1000, 0, 1000}, /* 18 digits */
         {"999999999999999999", 1000000000, -2, 0},
-        {"0.5", 0, -2, 0},                        /* above max 0 */
+        {"0.5", 0, -2, 0}, /* above max 0 */
         {"0", 0, 0, 0},
         {"1", 0, -2, 0},
-        {"", 1000, -1, 0},                        /* malformed: -1 */
+        {"", 1000, -1, 0}, /* malformed: -1 */
         {".5", 1000, -1, 0},
         {"1.", 1000, -1, 0},
-        {"1.2345", 1000, -1, 0},                  /* 4 decimals */
+        {"1.2345", 1000, -1, 0}, /* 4 decimals */
         {"1..2", 1000, -1, 0},
         {"1.2.3", 1000, -1, 0},
         {"-1", 1000, -1, 0},
@@ -135,20 +138,25 @@ START_TEST(conf_parse_milli_reads_thousandths)
 
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
         int64_t out = -7;
-        int rc = lbf_parse_milli(cases[i].s, strlen(cases[i].s), cases[i].max,
-                                 &out);
+        int rc =
+            lbf_parse_milli(cases[i].s, strlen(cases[i].s), cases[i].max, &out);
 
-        ck_assert_msg(rc == cases[i].rc, "case %zu \"%s\" max %lld: rc %d, "
-                      "want %d", i, cases[i].s, (long long)cases[i].max, rc,
-                      cases[i].rc);
+        ck_assert_msg(rc == cases[i].rc,
+                      "case %zu \"%s\" max %lld: rc %d, "
+                      "want %d",
+                      i, cases[i].s, (long long)cases[i].max, rc, cases[i].rc);
         if (cases[i].rc == 0) {
-            ck_assert_msg(out == cases[i].want, "case %zu \"%s\": %lld, want "
-                          "%lld", i, cases[i].s, (long long)out,
+            ck_assert_msg(out == cases[i].want,
+                          "case %zu \"%s\": %lld, want "
+                          "%lld",
+                          i, cases[i].s, (long long)out,
                           (long long)cases[i].want);
         }
         else {
-            ck_assert_msg(out == -7, "case %zu \"%s\": *out written on "
-                          "failure", i, cases[i].s);
+            ck_assert_msg(out == -7,
+                          "case %zu \"%s\": *out written on "
+                          "failure",
+                          i, cases[i].s);
         }
     }
 }
@@ -156,17 +164,19 @@ END_TEST
 
 START_TEST(conf_parse_milli_reads_decimals_of_any_length)
 {
-    /* "a decimal" has no digit limit: leading zeros are the same number,
-     * and a long number is above max (-2), not malformed (-1), so that a
-     * push says "out of range" for it. */
+    /* leading zeros are the same number, and a long number is above max
+     * (-2), not malformed (-1), so that a push says "out of range". */
     static const struct {
         const char *s;
         int64_t max;
         int rc;
         int64_t want;
     } cases[] = {
-        {"0000000000000000001", 1000, 0, 1000},       /* 19 digits */
-        {"0000000000000000000000001", 1000, 0, 1000},
+        {"0000000000000000001", 1000, 0, 1000}, /* 19 digits */
+        /* more than 19 integer digits: above max, whatever their value
+         * (lbfarm_conf.c's choice: "long all-digit values are out of
+         * range") */
+        {"0000000000000000000000001", 1000, -2, 0},
         {"0000000000000000001.5", 1000, 0, 1500},
         {"9999999999999999999", 1000000000, -2, 0},
         {"99999999999999999999", 1000000000, -2, 0},
@@ -176,8 +186,8 @@ START_TEST(conf_parse_milli_reads_decimals_of_any_length)
 
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
         int64_t out = -7;
-        int rc = lbf_parse_milli(cases[i].s, strlen(cases[i].s), cases[i].max,
-                                 &out);
+        int rc =
+            lbf_parse_milli(cases[i].s, strlen(cases[i].s), cases[i].max, &out);
 
         ck_assert_msg(rc == cases[i].rc && (rc != 0 || out == cases[i].want),
                       "\"%s\" max %lld: rc %d out %lld, want rc %d out %lld",
@@ -187,11 +197,59 @@ START_TEST(conf_parse_milli_reads_decimals_of_any_length)
 }
 END_TEST
 
+/* Copy s[0..n) to the very end of a page followed by an inaccessible
+ * page: any read past n faults, in the plain build as under ASan. */
+static const char *conf_guarded(const char *s, size_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    ck_assert(p != MAP_FAILED && n <= (size_t)pg);
+    ck_assert_int_eq(mprotect(p + pg, (size_t)pg, PROT_NONE), 0);
+    memcpy(p + pg - n, s, n);
+    return p + pg - n;
+}
+
+START_TEST(conf_parsers_read_no_byte_past_n)
+{
+    static const struct {
+        const char *s;
+        int rc;
+    } cases[] = {
+        {"1", 0},
+        {"12.345", 0},
+        {"1.", -1},
+        {"1.2345", -1},
+        {"x", -1},
+        {"1000000000", 0},
+        {"1000000001", -2},
+        {"1234567890123456789", -2},  /* 19 digits */
+        {"12345678901234567890", -2}, /* 20 digits */
+        {"1234567890123456789012345", -2},
+        {"1234567890123456789012345.5", -2}, /* long integer part */
+        {"1234567890123456789012345x", -1},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        size_t n = strlen(cases[i].s);
+        const char *g = conf_guarded(cases[i].s, n);
+        int64_t out;
+        uint64_t d;
+
+        ck_assert_msg(lbf_parse_milli(g, n, 1000000000, &out) == cases[i].rc,
+                      "\"%s\"", cases[i].s);
+        (void)lbf_parse_digits(g, n, &d);
+    }
+}
+END_TEST
+
 START_TEST(conf_parse_digits_reads_1_to_19_digits)
 {
     static const struct {
         const char *s;
-        size_t n;                 /* 0: strlen */
+        size_t n; /* 0: strlen */
         int rc;
         uint64_t want;
     } cases[] = {
@@ -202,7 +260,7 @@ START_TEST(conf_parse_digits_reads_1_to_19_digits)
         {"9223372036854775807", 0, 0, 9223372036854775807ull},
         {"9999999999999999999", 0, 0, 9999999999999999999ull}, /* 19 */
         {"0000000000000000001", 0, 0, 1},
-        {"10000000000000000000", 0, -1, 0},         /* 20 digits */
+        {"10000000000000000000", 0, -1, 0}, /* 20 digits */
         {"18446744073709551616", 0, -1, 0},
         {"", 0, -1, 0},
         {"-1", 0, -1, 0},
@@ -212,9 +270,11 @@ START_TEST(conf_parse_digits_reads_1_to_19_digits)
         {"1.0", 0, -1, 0},
         {"0x1", 0, -1, 0},
         {"12a", 0, -1, 0},
-        {"123&seq=5", 3, 0, 123},                   /* only n bytes */
+        {"123&seq=5", 3, 0, 123}, /* only n bytes */
         {"12345", 2, 0, 12},
-        {"1\0" "2", 3, -1, 0},                      /* NUL is no digit */
+        {"1\0"
+         "2",
+         3, -1, 0}, /* NUL is no digit */
     };
     size_t i;
 
@@ -258,16 +318,16 @@ START_TEST(conf_name_valid_follows_the_name_rule)
     } cases[] = {
         {"a", 1},
         {"Z", 1},
-        {"7", 1},                       /* a digit may lead */
+        {"7", 1}, /* a digit may lead */
         {"farm_one", 1},
         {"FARM-ONE", 1},
         {"m1", 1},
         {"a-b_c-9", 1},
-        {"abcdefghijklmnopqrstuvwxyz01234", 1},   /* 31 characters */
-        {"abcdefghijklmnopqrstuvwxyz012345", 0},  /* 32 */
+        {"abcdefghijklmnopqrstuvwxyz01234", 1},  /* 31 characters */
+        {"abcdefghijklmnopqrstuvwxyz012345", 0}, /* 32 */
         {"abcdefghijklmnopqrstuvwxyz0123456789", 0},
         {"", 0},
-        {"-a", 0},                      /* must start alnum */
+        {"-a", 0}, /* must start alnum */
         {"_a", 0},
         {"a.b", 0},
         {"a b", 0},
@@ -278,7 +338,7 @@ START_TEST(conf_name_valid_follows_the_name_rule)
         {"a\tb", 0},
         {"a\x01", 0},
         {"a\x7f", 0},
-        {"caf\xc3\xa9", 0},             /* non-ASCII */
+        {"caf\xc3\xa9", 0}, /* non-ASCII */
         {"\xff", 0},
     };
     size_t i;
@@ -297,46 +357,46 @@ START_TEST(conf_url_farm_ref_names_one_label_hosts_only)
     static const struct {
         const char *url;
         int want;
-        size_t off, hlen;         /* host = url + off, when want */
+        size_t off, hlen; /* host = url + off, when want */
     } cases[] = {
         {"http://farm_one/app/", 1, 7, 8},
         {"http://FARM_ONE/app/", 1, 7, 8},
         {"https://farm_one/app/", 1, 8, 8},
-        {"HTTP://farm_one/", 1, 7, 8},           /* scheme is caseless */
+        {"HTTP://farm_one/", 1, 7, 8}, /* scheme is caseless */
         {"HttpS://farm_one/", 1, 8, 8},
-        {"http://farm_one", 1, 7, 8},            /* no path */
+        {"http://farm_one", 1, 7, 8}, /* no path */
         {"http://farm_one?x=1", 1, 7, 8},
         {"http://farm_one#frag", 1, 7, 8},
         {"http://f/", 1, 7, 1},
         {"http://farm-2/x", 1, 7, 6},
         {"http://abcdefghijklmnopqrstuvwxyz01234/", 1, 7, 31},
-        {"http://farm_one:8080/", 0, 0, 0},      /* explicit port */
+        {"http://farm_one:8080/", 0, 0, 0}, /* explicit port */
         {"http://farm_one:/", 0, 0, 0},
-        {"http://app.example/", 0, 0, 0},        /* dotted */
+        {"http://app.example/", 0, 0, 0}, /* dotted */
         {"http://farm_one./", 0, 0, 0},
         {"http://127.0.0.1/", 0, 0, 0},
         {"http://127.0.0.1:9001/", 0, 0, 0},
         {"http://localhost/", 0, 0, 0},
         {"http://LocalHost/", 0, 0, 0},
         {"http://localhost:80/", 0, 0, 0},
-        {"http://[::1]/", 0, 0, 0},              /* IPv6 literal */
+        {"http://[::1]/", 0, 0, 0}, /* IPv6 literal */
         {"http://[::1]:80/", 0, 0, 0},
         {"http://[fe80::1%25eth0]/", 0, 0, 0},
-        {"http://2130706433/", 0, 0, 0},         /* digits only */
+        {"http://2130706433/", 0, 0, 0}, /* digits only */
         {"http://0/", 0, 0, 0},
-        {"http://user@farm_one/", 0, 0, 0},      /* userinfo */
+        {"http://user@farm_one/", 0, 0, 0}, /* userinfo */
         {"http://user:pw@farm_one/", 0, 0, 0},
         {"balancer://farm_one/", 0, 0, 0},
         {"ftp://farm_one/", 0, 0, 0},
         {"ws://farm_one/", 0, 0, 0},
         {"httpx://farm_one/", 0, 0, 0},
         {"xhttp://farm_one/", 0, 0, 0},
-        {"farm_one", 0, 0, 0},                   /* no scheme */
+        {"farm_one", 0, 0, 0}, /* no scheme */
         {"farm_one/app/", 0, 0, 0},
         {"//farm_one/", 0, 0, 0},
         {"http:/farm_one/", 0, 0, 0},
         {"http//farm_one/", 0, 0, 0},
-        {"http://", 0, 0, 0},                    /* empty host */
+        {"http://", 0, 0, 0}, /* empty host */
         {"http:///app/", 0, 0, 0},
         {"", 0, 0, 0},
     };
@@ -353,12 +413,16 @@ START_TEST(conf_url_farm_ref_names_one_label_hosts_only)
             ck_assert_msg(host == cases[i].url + cases[i].off,
                           "case %zu \"%s\": host at offset %td, want %zu", i,
                           cases[i].url, host - cases[i].url, cases[i].off);
-            ck_assert_msg(hlen == cases[i].hlen, "case %zu \"%s\": hlen %zu, "
-                          "want %zu", i, cases[i].url, hlen, cases[i].hlen);
+            ck_assert_msg(hlen == cases[i].hlen,
+                          "case %zu \"%s\": hlen %zu, "
+                          "want %zu",
+                          i, cases[i].url, hlen, cases[i].hlen);
         }
         else {
-            ck_assert_msg(host == NULL && hlen == 12345, "case %zu \"%s\": "
-                          "outputs written on refusal", i, cases[i].url);
+            ck_assert_msg(host == NULL && hlen == 12345,
+                          "case %zu \"%s\": "
+                          "outputs written on refusal",
+                          i, cases[i].url);
         }
     }
     ck_assert_int_eq(lbf_url_farm_ref(NULL, NULL, NULL), 0);
@@ -377,6 +441,7 @@ Suite *lbf_suite_conf(void)
     tcase_add_test(tc, conf_parse_milli_reads_decimals_of_any_length);
     tcase_add_test(tc, conf_parse_milli_reads_only_n_bytes);
     tcase_add_test(tc, conf_parse_digits_reads_1_to_19_digits);
+    tcase_add_test(tc, conf_parsers_read_no_byte_past_n);
     tcase_add_test(tc, conf_name_valid_follows_the_name_rule);
     tcase_add_test(tc, conf_url_farm_ref_names_one_label_hosts_only);
     suite_add_tcase(s, tc);

@@ -27,30 +27,31 @@
 #include "lbfarm_push.h"
 
 /* LBF_T_NOW in whole seconds, as a member's ts. */
-#define P_TS      1700000000LL
-#define P_TS_STR  "1700000000"
-#define P_HEX64   "0123456789abcdef0123456789abcdef" \
-                  "0123456789ABCDEF0123456789ABCDEF"
-#define P_SIG     "&sig=" P_HEX64
-#define P_HEAD    "farm=farm_one&member=m1&ts=" P_TS_STR "&seq=5"
-#define P_NAME31  "abcdefghijklmnopqrstuvwxyz01234"
-#define P_NAME32  "abcdefghijklmnopqrstuvwxyz012345"
-#define P_QMAX    4096
+#define P_TS 1700000000LL
+#define P_TS_STR "1700000000"
+#define P_HEX64                                                                \
+    "0123456789abcdef0123456789abcdef"                                         \
+    "0123456789ABCDEF0123456789ABCDEF"
+#define P_SIG "&sig=" P_HEX64
+#define P_HEAD "farm=farm_one&member=m1&ts=" P_TS_STR "&seq=5"
+#define P_NAME31 "abcdefghijklmnopqrstuvwxyz01234"
+#define P_NAME32 "abcdefghijklmnopqrstuvwxyz012345"
+#define P_QMAX 4096
 /* a literal that may hold NUL bytes, and its length */
-#define P_LIT(s)  s, sizeof(s) - 1
+#define P_LIT(s) s, sizeof(s) - 1
 
 static const char p_secret[] = "s3cret-of-farm_one-0123456789";
 static const char p_secret2[] = "the-next-secret-after-rotation!!";
 
 /* ---- helpers: reference HMAC (OpenSSL directly), signing, rows ---- */
 
-static void p_hmac(const void *key, size_t klen, const void *data,
-                   size_t dlen, uint8_t out[LBF_KEY_LEN])
+static void p_hmac(const void *key, size_t klen, const void *data, size_t dlen,
+                   uint8_t out[LBF_KEY_LEN])
 {
     unsigned int olen = LBF_KEY_LEN;
 
-    ck_assert_ptr_nonnull(HMAC(EVP_sha256(), key, (int)klen, data, dlen,
-                               out, &olen));
+    ck_assert_ptr_nonnull(
+        HMAC(EVP_sha256(), key, (int)klen, data, dlen, out, &olen));
     ck_assert_uint_eq(olen, LBF_KEY_LEN);
 }
 
@@ -111,8 +112,8 @@ static const char *p_show(const char *q, size_t len, char out[256])
     for (i = 0; i < len && i < 60; i++) {
         unsigned char c = (unsigned char)q[i];
 
-        o += (size_t)snprintf(out + o, 256 - o, c >= 0x20 && c < 0x7f
-                              ? "%c" : "\\x%02x", c);
+        o += (size_t)snprintf(out + o, 256 - o,
+                              c >= 0x20 && c < 0x7f ? "%c" : "\\x%02x", c);
     }
     snprintf(out + o, 256 - o, "%s", len > 60 ? "..." : "");
     return out;
@@ -143,14 +144,13 @@ static void p_msg(struct lbf_push_msg *msg, uint64_t seq, int64_t ts,
 }
 
 static const struct lbf_push_policy p_policy = {
-    .window_sec = 30, .rate_per_sec = 5, .burst = 10
-};
+    .window_sec = 30, .rate_per_sec = 5, .burst = 10};
 
 static const struct lbf_load_term p_cpu[] = {{"cpu", 1000, 1}};
 
 static const struct lbf_load_term p_cpu_db[] = {
-    {"cpu", 1000, 1},             /* cpu 1.0 is full */
-    {"db_conns", 200000, 3},      /* 200 connections are full */
+    {"cpu", 1000, 1},        /* cpu 1.0 is full */
+    {"db_conns", 200000, 3}, /* 200 connections are full */
 };
 
 /* A pushed-metric farm "farm_one" of n members m0.. with weights w (NULL:
@@ -180,7 +180,7 @@ struct p_snap {
     uint32_t n_metrics;
     struct lbf_metric metrics[LBF_METRICS_MAX];
     uint64_t push_seq;
-    uint32_t seq;                 /* seqlock: no write section opened */
+    uint32_t seq; /* seqlock: no write section opened */
     uint32_t load_milli;
     uint64_t load_ts;
     uint64_t load_since;
@@ -211,8 +211,8 @@ static void p_assert_unchanged(const struct lbf_row *r,
     p_snap_take(r, &now);
     ck_assert_msg(memcmp(&now, before, sizeof(now)) == 0,
                   "%s changed the row (push_seq %llu -> %llu, load %u -> %u, "
-                  "n_metrics %u -> %u)", what,
-                  (unsigned long long)before->push_seq,
+                  "n_metrics %u -> %u)",
+                  what, (unsigned long long)before->push_seq,
                   (unsigned long long)now.push_seq, before->load_milli,
                   now.load_milli, before->n_metrics, now.n_metrics);
 }
@@ -256,14 +256,12 @@ static void p_count(const char *method, const struct lbf_pick *pk,
 
 START_TEST(push_parse_reads_every_field_of_a_valid_push)
 {
-    static const char prefix[] =
-        "farm=farm_one&member=m1&ts=" P_TS_STR
-        "&seq=1700000000123&cpu=0.42&db_conns=17";
+    static const char prefix[] = "farm=farm_one&member=m1&ts=" P_TS_STR
+                                 "&seq=1700000000123&cpu=0.42&db_conns=17";
     static const uint8_t sig[LBF_KEY_LEN] = {
-        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
-        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
-        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
-        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45,
+        0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+        0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
     char q[P_QMAX], err[128] = "x";
     struct lbf_push_msg msg;
     int n = snprintf(q, sizeof(q), "%s" P_SIG, prefix);
@@ -280,7 +278,7 @@ START_TEST(push_parse_reads_every_field_of_a_valid_push)
     ck_assert_int_eq(msg.m[0].value, 420);
     ck_assert_str_eq(msg.m[1].name, "db_conns");
     ck_assert_int_eq(msg.m[1].value, 17000);
-    ck_assert_int_eq(msg.drain, -1);              /* absent */
+    ck_assert_int_eq(msg.drain, -1); /* absent */
     ck_assert_uint_eq(msg.signed_len, strlen(prefix));
     ck_assert_mem_eq(msg.sig, sig, LBF_KEY_LEN); /* caseless hex */
     ck_assert_int_eq(memcmp(q + msg.signed_len, "&sig=", 5), 0);
@@ -290,33 +288,69 @@ END_TEST
 START_TEST(push_parse_accepts_the_edges_of_the_format)
 {
     static const struct {
-        const char *q;            /* P_SIG is appended */
+        const char *q; /* P_SIG is appended */
         const char *farm, *member;
         int64_t ts;
         uint64_t seq;
         uint32_t n;
         int64_t v[LBF_METRICS_MAX];
-        int drain;                /* 0: absent (-1); 1: drain=0; 2: =1 */
+        int drain; /* 0: absent (-1); 1: drain=0; 2: =1 */
     } cases[] = {
         {P_HEAD "&cpu=0", "farm_one", "m1", P_TS, 5, 1, {0}, 0},
         {P_HEAD "&cpu=0.001", "farm_one", "m1", P_TS, 5, 1, {1}, 0},
         {P_HEAD "&cpu=1.5", "farm_one", "m1", P_TS, 5, 1, {1500}, 0},
         {P_HEAD "&cpu=1.05", "farm_one", "m1", P_TS, 5, 1, {1050}, 0},
         {P_HEAD "&cpu=007", "farm_one", "m1", P_TS, 5, 1, {7000}, 0},
-        {P_HEAD "&cpu=1000000000", "farm_one", "m1", P_TS, 5, 1,
-         {1000000000000LL}, 0},
-        {P_HEAD "&cpu=999999999.999", "farm_one", "m1", P_TS, 5, 1,
-         {999999999999LL}, 0},
+        {P_HEAD "&cpu=1000000000",
+         "farm_one",
+         "m1",
+         P_TS,
+         5,
+         1,
+         {1000000000000LL},
+         0},
+        {P_HEAD "&cpu=999999999.999",
+         "farm_one",
+         "m1",
+         P_TS,
+         5,
+         1,
+         {999999999999LL},
+         0},
         {P_HEAD "&abcdefghijklmno=2", "farm_one", "m1", P_TS, 5, 1, {2000}, 0},
-        {P_HEAD "&a1=1&a2=2&a3=3&a4=4&a5=5&a6=6&a7=7&a8=8", "farm_one", "m1",
-         P_TS, 5, 8, {1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000}, 0},
-        {"farm=" P_NAME31 "&member=" P_NAME31 "&ts=0&seq=1&x=1", P_NAME31,
-         P_NAME31, 0, 1, 1, {1000}, 0},
+        {P_HEAD "&a1=1&a2=2&a3=3&a4=4&a5=5&a6=6&a7=7&a8=8",
+         "farm_one",
+         "m1",
+         P_TS,
+         5,
+         8,
+         {1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000},
+         0},
+        {"farm=" P_NAME31 "&member=" P_NAME31 "&ts=0&seq=1&x=1",
+         P_NAME31,
+         P_NAME31,
+         0,
+         1,
+         1,
+         {1000},
+         0},
         {"farm=F-1&member=M_2&ts=999999999999&seq=9223372036854775807&x_=1",
-         "F-1", "M_2", 999999999999LL, 9223372036854775807ull, 1, {1000}, 0},
+         "F-1",
+         "M_2",
+         999999999999LL,
+         9223372036854775807ull,
+         1,
+         {1000},
+         0},
         /* fields in any order; metrics may come first; sig last */
-        {"cpu=0.5&seq=6&ts=" P_TS_STR "&member=m2&farm=f", "f", "m2", P_TS, 6,
-         1, {500}, 0},
+        {"cpu=0.5&seq=6&ts=" P_TS_STR "&member=m2&farm=f",
+         "f",
+         "m2",
+         P_TS,
+         6,
+         1,
+         {500},
+         0},
         /* drain=0|1 may come with metrics, or alone */
         {P_HEAD "&cpu=0.5&drain=1", "farm_one", "m1", P_TS, 5, 1, {500}, 2},
         {P_HEAD "&drain=0&cpu=0.5", "farm_one", "m1", P_TS, 5, 1, {500}, 1},
@@ -332,13 +366,14 @@ START_TEST(push_parse_accepts_the_edges_of_the_format)
         uint32_t k;
 
         p_parse_ok(q, (size_t)n, &msg);
-        ck_assert_msg(strcmp(msg.farm, cases[i].farm) == 0
-                      && strcmp(msg.member, cases[i].member) == 0
-                      && msg.ts == cases[i].ts && msg.seq == cases[i].seq
-                      && msg.n == cases[i].n
-                      && msg.drain == cases[i].drain - 1,
+        ck_assert_msg(strcmp(msg.farm, cases[i].farm) == 0 &&
+                          strcmp(msg.member, cases[i].member) == 0 &&
+                          msg.ts == cases[i].ts && msg.seq == cases[i].seq &&
+                          msg.n == cases[i].n &&
+                          msg.drain == cases[i].drain - 1,
                       "case %zu: farm %s member %s ts %lld seq %llu n %u "
-                      "drain %d", i, msg.farm, msg.member, (long long)msg.ts,
+                      "drain %d",
+                      i, msg.farm, msg.member, (long long)msg.ts,
                       (unsigned long long)msg.seq, msg.n, msg.drain);
         for (k = 0; k < msg.n; k++) {
             ck_assert_msg(msg.m[k].value == cases[i].v[k],
@@ -355,8 +390,8 @@ END_TEST
 struct p_bad {
     const char *q;
     size_t len;
-    const char *prefix;           /* err starts with this: names the field */
-    const char *problem;          /* and contains this */
+    const char *prefix;  /* err starts with this: names the field */
+    const char *problem; /* and contains this */
 };
 
 static const struct p_bad p_bad_cases[] = {
@@ -394,25 +429,24 @@ static const struct p_bad p_bad_cases[] = {
     {"farm=f&member=m1&ts=abc&seq=5&cpu=1" P_SIG, 0, "ts: ", "expected"},
     {"farm=f&member=m1&ts=-1&seq=5&cpu=1" P_SIG, 0, "ts: ", "expected"},
     {"farm=f&member=m1&ts=&seq=5&cpu=1" P_SIG, 0, "ts: ", "expected"},
-    {"farm=f&member=m1&ts=1700000000000&seq=5&cpu=1" P_SIG, 0, "ts: ",
-     "expected"},
+    {"farm=f&member=m1&ts=1700000000000&seq=5&cpu=1" P_SIG, 0,
+     "ts: ", "expected"},
     {"farm=f&member=m1&ts=1&seq=x&cpu=1" P_SIG, 0, "seq: ", "expected"},
     {"farm=f&member=m1&ts=1&seq=9223372036854775808&cpu=1" P_SIG, 0,
      "seq: ", "expected"},
     {"farm=f&member=m1&ts=1&seq=18446744073709551616&cpu=1" P_SIG, 0,
      "seq: ", "expected"},
     /* names */
-    {"farm=farm.one&member=m1&ts=1&seq=5&cpu=1" P_SIG, 0, "farm: ",
-     "invalid name"},
-    {"farm=f&member=m%201&ts=1&seq=5&cpu=1" P_SIG, 0, "member: ",
-     "invalid name"},
-    {"farm=f&member=-m1&ts=1&seq=5&cpu=1" P_SIG, 0, "member: ",
-     "invalid name"},
+    {"farm=farm.one&member=m1&ts=1&seq=5&cpu=1" P_SIG, 0,
+     "farm: ", "invalid name"},
+    {"farm=f&member=m%201&ts=1&seq=5&cpu=1" P_SIG, 0,
+     "member: ", "invalid name"},
+    {"farm=f&member=-m1&ts=1&seq=5&cpu=1" P_SIG, 0, "member: ", "invalid name"},
     {"farm=&member=m1&ts=1&seq=5&cpu=1" P_SIG, 0, "farm: ", "invalid name"},
-    {"farm=" P_NAME32 "&member=m1&ts=1&seq=5&cpu=1" P_SIG, 0, "farm: ",
-     "longer than 31"},
-    {"farm=f&member=" P_NAME32 "&ts=1&seq=5&cpu=1" P_SIG, 0, "member: ",
-     "longer than 31"},
+    {"farm=" P_NAME32 "&member=m1&ts=1&seq=5&cpu=1" P_SIG, 0,
+     "farm: ", "longer than 31"},
+    {"farm=f&member=" P_NAME32 "&ts=1&seq=5&cpu=1" P_SIG, 0,
+     "member: ", "longer than 31"},
     {P_HEAD "&CPU=1" P_SIG, 0, "field \"CPU=1\"", "[a-z0-9_]{1,15}"},
     {P_HEAD "&db-conns=1" P_SIG, 0, "field \"db-conns=1\"", "name=value"},
     {P_HEAD "&abcdefghijklmnop=1" P_SIG, 0, "field \"abcdefghijklmnop=1\"",
@@ -437,12 +471,15 @@ static const struct p_bad p_bad_cases[] = {
     {P_HEAD "&cpu=1" P_SIG P_SIG, 0, "sig: ", "last field"},
     {P_HEAD "&cpu=1&sig=", 0, "sig: ", "64 hex"},
     {P_HEAD "&cpu=1&sig=0123456789abcdef0123456789abcdef"
-            "0123456789abcdef0123456789abcde", 0, "sig: ", "64 hex"},
+            "0123456789abcdef0123456789abcde",
+     0, "sig: ", "64 hex"},
     {P_HEAD "&cpu=1" P_SIG "0", 0, "sig: ", "64 hex"},
     {P_HEAD "&cpu=1&sig=g123456789abcdef0123456789abcdef"
-            "0123456789abcdef0123456789abcdef", 0, "sig: ", "64 hex"},
+            "0123456789abcdef0123456789abcdef",
+     0, "sig: ", "64 hex"},
     {P_HEAD "&cpu=1&sig=0123456789abcdef0123456789abcdef"
-            "0123456789abcdef0123456789abcde ", 0, "sig: ", "64 hex"},
+            "0123456789abcdef0123456789abcde ",
+     0, "sig: ", "64 hex"},
     /* shape of the query */
     {P_HEAD "&&cpu=1" P_SIG, 0, "field \"\"", "name=value"},
     {"&" P_HEAD "&cpu=1" P_SIG, 0, "field \"\"", "name=value"},
@@ -450,20 +487,21 @@ static const struct p_bad p_bad_cases[] = {
      "name=value"},
     {P_HEAD "&cpu" P_SIG, 0, "field \"cpu\"", "name=value"},
     /* raw bytes that must not be echoed */
-    {"farm=ab\x01" "cd&member=m1&ts=1&seq=5&cpu=1" P_SIG, 0, "farm: ",
-     "invalid name \"ab?cd\""},
-    {"farm=f&member=m\n1&ts=1&seq=5&cpu=1" P_SIG, 0, "member: ",
-     "invalid name \"m?1\""},
-    {"farm=f&member=\xff\xfe&ts=1&seq=5&cpu=1" P_SIG, 0, "member: ",
-     "invalid name \"??\""},
+    {"farm=ab\x01"
+     "cd&member=m1&ts=1&seq=5&cpu=1" P_SIG,
+     0, "farm: ", "invalid name \"ab?cd\""},
+    {"farm=f&member=m\n1&ts=1&seq=5&cpu=1" P_SIG, 0,
+     "member: ", "invalid name \"m?1\""},
+    {"farm=f&member=\xff\xfe&ts=1&seq=5&cpu=1" P_SIG, 0,
+     "member: ", "invalid name \"??\""},
     {P_HEAD "&c\x7fu=1" P_SIG, 0, "field \"c?u=1\"", "name=value"},
     {P_HEAD "&\x1b[2J=1" P_SIG, 0, "field \"?[2J=1\"", "name=value"},
     {P_HEAD "&cpu=1\r\n" P_SIG, 0, "cpu: ", "expected"},
     /* embedded NUL bytes: the query is length-delimited */
-    {P_LIT("farm=ab\0cd&member=m1&ts=1&seq=5&cpu=1" P_SIG), "farm: ",
-     "invalid name \"ab?cd\""},
-    {P_LIT("farm=f&member=m1\0&ts=1&seq=5&cpu=1" P_SIG), "member: ",
-     "invalid name \"m1?\""},
+    {P_LIT("farm=ab\0cd&member=m1&ts=1&seq=5&cpu=1" P_SIG),
+     "farm: ", "invalid name \"ab?cd\""},
+    {P_LIT("farm=f&member=m1\0&ts=1&seq=5&cpu=1" P_SIG),
+     "member: ", "invalid name \"m1?\""},
     {P_LIT(P_HEAD "&cpu=1\0" P_SIG), "cpu: ", "expected"},
     {P_LIT(P_HEAD "&c\0u=1" P_SIG), "field \"c?u=1\"", "name=value"},
 };
@@ -478,16 +516,68 @@ START_TEST(push_parse_rejects_malformed_pushes_naming_the_field)
 
     memset(err, 'Z', sizeof(err));
     rc = lbf_push_parse(c->q, len, &msg, err, sizeof(err));
-    ck_assert_msg(rc == LBF_PUSH_EBAD, "case %d \"%s\": rc %d (farm \"%s\" "
-                  "member \"%s\"), want EBAD \"%s...%s\"", _i,
-                  p_show(c->q, len, show), rc, msg.farm, msg.member,
+    ck_assert_msg(rc == LBF_PUSH_EBAD,
+                  "case %d \"%s\": rc %d (farm \"%s\" "
+                  "member \"%s\"), want EBAD \"%s...%s\"",
+                  _i, p_show(c->q, len, show), rc, msg.farm, msg.member,
                   c->prefix, c->problem);
-    ck_assert_msg(p_printable(err, sizeof(err)), "case %d: err not printable "
-                  "or not terminated", _i);
-    ck_assert_msg(strncmp(err, c->prefix, strlen(c->prefix)) == 0
-                  && strstr(err, c->problem) != NULL,
+    ck_assert_msg(p_printable(err, sizeof(err)),
+                  "case %d: err not printable "
+                  "or not terminated",
+                  _i);
+    ck_assert_msg(strncmp(err, c->prefix, strlen(c->prefix)) == 0 &&
+                      strstr(err, c->problem) != NULL,
                   "case %d \"%s\": err \"%s\", want \"%s...%s...\"", _i,
                   p_show(c->q, len, show), err, c->prefix, c->problem);
+}
+END_TEST
+
+/* Copy q[0..len) to the very end of a page followed by an inaccessible
+ * page: any read past len faults, in the plain build as under ASan. */
+static const char *p_guarded(const char *q, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t span = (len / (size_t)pg + 2) * (size_t)pg;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    ck_assert(p != MAP_FAILED);
+    ck_assert_int_eq(mprotect(p + span - (size_t)pg, (size_t)pg, PROT_NONE), 0);
+    memcpy(p + span - (size_t)pg - len, q, len);
+    return p + span - (size_t)pg - len;
+}
+
+START_TEST(push_parsers_read_no_byte_past_len)
+{
+    static const char *const extra[] = {
+        P_HEAD "&cpu=0.5" P_SIG,
+        P_HEAD "&cpu=12345678901234567890", /* long value, at the end */
+        P_HEAD "&cpu=1234567890123456789012345",
+        P_HEAD "&cpu=0.5&sig=0123",
+        P_HEAD "&cpu",
+        "farm=abc",
+        "v=1&ready=10&busy=30",
+        "v=1&ready=10&busy=3000000000",
+        "v=1&ready=10&busy",
+        "v",
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(p_bad_cases) + LBF_T_NELEMS(extra); i++) {
+        const char *q = i < LBF_T_NELEMS(p_bad_cases)
+                            ? p_bad_cases[i].q
+                            : extra[i - LBF_T_NELEMS(p_bad_cases)];
+        size_t len = i < LBF_T_NELEMS(p_bad_cases) && p_bad_cases[i].len
+                         ? p_bad_cases[i].len
+                         : strlen(q);
+        const char *g = p_guarded(q, len);
+        struct lbf_push_msg msg;
+        uint32_t load, port;
+        char err[256];
+
+        (void)lbf_push_parse(g, len, &msg, err, sizeof(err));
+        (void)lbf_push_parse_heartbeat(g, len, &load, &port, err, sizeof(err));
+    }
 }
 END_TEST
 
@@ -501,12 +591,14 @@ START_TEST(push_parse_limits_the_query_to_2048_bytes)
     /* 2048 bytes: parsed (and refused for its value, not its length) */
     memset(q, '1', sizeof(q));
     memcpy(q, P_HEAD "&cpu=1&pad=", base);
-    ck_assert_int_eq(lbf_push_parse(q, LBF_PUSH_QUERY_MAX, &msg, err,
-                                     sizeof(err)), LBF_PUSH_EBAD);
+    ck_assert_int_eq(
+        lbf_push_parse(q, LBF_PUSH_QUERY_MAX, &msg, err, sizeof(err)),
+        LBF_PUSH_EBAD);
     ck_assert_msg(strncmp(err, "pad: ", 5) == 0, "err \"%s\"", err);
     /* 2049 bytes: refused for its length before anything else */
-    ck_assert_int_eq(lbf_push_parse(q, LBF_PUSH_QUERY_MAX + 1, &msg, err,
-                                     sizeof(err)), LBF_PUSH_EBAD);
+    ck_assert_int_eq(
+        lbf_push_parse(q, LBF_PUSH_QUERY_MAX + 1, &msg, err, sizeof(err)),
+        LBF_PUSH_EBAD);
     ck_assert_str_eq(err, "query: longer than 2048 bytes");
     /* same for a heartbeat */
     {
@@ -526,8 +618,7 @@ START_TEST(push_parse_truncates_err_to_errlen)
     static const size_t lens[] = {1, 2, 5, 8, 16};
     static const char q[] = "farm=ab\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a"
                             "\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15"
-                            "\x16\x17\x18\x19&member=m1&ts=1&seq=5&cpu=1"
-                            P_SIG;
+                            "\x16\x17\x18\x19&member=m1&ts=1&seq=5&cpu=1" P_SIG;
     size_t i;
 
     for (i = 0; i < LBF_T_NELEMS(lens); i++) {
@@ -537,8 +628,8 @@ START_TEST(push_parse_truncates_err_to_errlen)
         memset(err, 'Z', sizeof(err));
         ck_assert_int_eq(lbf_push_parse(q, sizeof(q) - 1, &msg, err, lens[i]),
                          LBF_PUSH_EBAD);
-        ck_assert_msg(strlen(err) == lens[i] - 1, "errlen %zu: \"%s\"",
-                      lens[i], err);
+        ck_assert_msg(strlen(err) == lens[i] - 1, "errlen %zu: \"%s\"", lens[i],
+                      err);
         ck_assert_msg(p_printable(err, lens[i]), "errlen %zu", lens[i]);
         ck_assert_int_eq(err[lens[i]], 'Z'); /* nothing written beyond */
     }
@@ -554,13 +645,13 @@ START_TEST(push_heartbeat_load_is_busy_over_ready_plus_busy)
         uint32_t load, port;
     } cases[] = {
         {"v=1&ready=10&busy=30", 750, 0},
-        {"busy=30&ready=10&v=1", 750, 0},             /* any order */
+        {"busy=30&ready=10&v=1", 750, 0}, /* any order */
         {"v=1&ready=10&busy=30&port=8080", 750, 8080},
         {"port=80&v=1&ready=3&busy=1", 250, 80},
         {"v=1&ready=1&busy=2&extra=zzz&lbfarm_x=", 666, 0}, /* tolerated */
         {"v=1&ready=5&busy=0", 0, 0},
         {"v=1&ready=0&busy=5", 1000, 0},
-        {"v=1&ready=0&busy=0", 1000, 0},    /* documented: full */
+        {"v=1&ready=0&busy=0", 1000, 0}, /* documented: full */
         {"v=1&ready=999999999&busy=1", 0, 0},
         {"v=1&ready=1&busy=999999999", 999, 0},
         {"v=1&ready=1&busy=1&port=65535", 500, 65535},
@@ -572,11 +663,11 @@ START_TEST(push_heartbeat_load_is_busy_over_ready_plus_busy)
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
         uint32_t load = 12345, port = 12345;
         char err[128] = "x";
-        int rc = lbf_push_parse_heartbeat(cases[i].q, strlen(cases[i].q),
-                                          &load, &port, err, sizeof(err));
+        int rc = lbf_push_parse_heartbeat(cases[i].q, strlen(cases[i].q), &load,
+                                          &port, err, sizeof(err));
 
-        ck_assert_msg(rc == LBF_PUSH_OK, "case %zu \"%s\": rc %d err \"%s\"",
-                      i, cases[i].q, rc, err);
+        ck_assert_msg(rc == LBF_PUSH_OK, "case %zu \"%s\": rc %d err \"%s\"", i,
+                      cases[i].q, rc, err);
         ck_assert_msg(load == cases[i].load && port == cases[i].port,
                       "case %zu \"%s\": load %u port %u, want %u %u", i,
                       cases[i].q, load, port, cases[i].load, cases[i].port);
@@ -613,7 +704,7 @@ START_TEST(push_heartbeat_rejects_malformed_messages)
         {"v=x&ready=1&busy=1", "v: ", "expected a number"},
         {"v=1&ready=1&busy=1&port=x", "port: ", "expected a number"},
         {"v=1&ready=1&busy=1&port=65536", "port: ", "out of range"},
-        {"v=1&ready=10&busy=30&", "", ""},   /* trailing '&': see below */
+        {"v=1&ready=10&busy=30&", "", ""}, /* trailing '&': see below */
         {"v=1&&ready=10&busy=30", "field \"\"", "name=value"},
         {"v=1&ready=10&busy=30&junk", "field \"junk\"", "name=value"},
         {"v=1&ready=10&busy=30&X=1", "field \"X=1\"", "name=value"},
@@ -624,8 +715,8 @@ START_TEST(push_heartbeat_rejects_malformed_messages)
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
         uint32_t load = 12345, port = 12345;
         char err[128];
-        int rc = lbf_push_parse_heartbeat(cases[i].q, strlen(cases[i].q),
-                                          &load, &port, err, sizeof(err));
+        int rc = lbf_push_parse_heartbeat(cases[i].q, strlen(cases[i].q), &load,
+                                          &port, err, sizeof(err));
 
         if (cases[i].prefix[0] == '\0') {
             /* a trailing '&' ends the message: tolerated like the push */
@@ -636,12 +727,15 @@ START_TEST(push_heartbeat_rejects_malformed_messages)
         ck_assert_msg(rc == LBF_PUSH_EBAD, "case %zu \"%s\": rc %d, want EBAD",
                       i, cases[i].q, rc);
         ck_assert_msg(p_printable(err, sizeof(err)), "case %zu", i);
-        ck_assert_msg(strncmp(err, cases[i].prefix, strlen(cases[i].prefix))
-                      == 0 && strstr(err, cases[i].problem) != NULL,
+        ck_assert_msg(strncmp(err, cases[i].prefix, strlen(cases[i].prefix)) ==
+                              0 &&
+                          strstr(err, cases[i].problem) != NULL,
                       "case %zu \"%s\": err \"%s\", want \"%s...%s\"", i,
                       cases[i].q, err, cases[i].prefix, cases[i].problem);
-        ck_assert_msg(load == 12345 && port == 12345, "case %zu: outputs "
-                      "written on refusal", i);
+        ck_assert_msg(load == 12345 && port == 12345,
+                      "case %zu: outputs "
+                      "written on refusal",
+                      i);
     }
 }
 END_TEST
@@ -661,8 +755,8 @@ START_TEST(push_member_key_is_hmac_of_the_member_label)
         for (i = 0; i < LBF_T_NELEMS(members); i++) {
             uint8_t got[LBF_KEY_LEN], want[LBF_KEY_LEN];
 
-            lbf_push_member_key((const uint8_t *)secrets[s],
-                                strlen(secrets[s]), members[i], got);
+            lbf_push_member_key((const uint8_t *)secrets[s], strlen(secrets[s]),
+                                members[i], got);
             p_member_key(secrets[s], members[i], want);
             ck_assert_msg(memcmp(got, want, LBF_KEY_LEN) == 0,
                           "secret %zu member %s", s, members[i]);
@@ -677,8 +771,7 @@ START_TEST(push_member_key_differs_per_member_and_secret)
 
     lbf_push_member_key((const uint8_t *)p_secret, strlen(p_secret), "m1", a);
     lbf_push_member_key((const uint8_t *)p_secret, strlen(p_secret), "m2", b);
-    lbf_push_member_key((const uint8_t *)p_secret2, strlen(p_secret2), "m1",
-                        c);
+    lbf_push_member_key((const uint8_t *)p_secret2, strlen(p_secret2), "m1", c);
     ck_assert_int_ne(memcmp(a, b, LBF_KEY_LEN), 0);
     ck_assert_int_ne(memcmp(a, c, LBF_KEY_LEN), 0);
 }
@@ -708,9 +801,8 @@ START_TEST(push_verify_accepts_the_hmac_of_the_signed_prefix)
     len = p_sign(q, sizeof(q), keys[0], p_signed_prefix);
     p_parse_ok(q, len, &msg);
     ck_assert_uint_eq(msg.signed_len, strlen(p_signed_prefix));
-    ck_assert_int_eq(lbf_push_verify(q, &msg,
-                                     (const uint8_t (*)[LBF_KEY_LEN])keys, 1),
-                     1);
+    ck_assert_int_eq(
+        lbf_push_verify(q, &msg, (const uint8_t(*)[LBF_KEY_LEN])keys, 1), 1);
 }
 END_TEST
 
@@ -725,15 +817,14 @@ START_TEST(push_verify_refuses_a_wrong_key)
     len = p_sign(q, sizeof(q), keys[0], p_signed_prefix);
     p_parse_ok(q, len, &msg);
     /* m2's key, the other secret's key, both: 0 */
-    ck_assert_int_eq(lbf_push_verify(q, &msg,
-                                     (const uint8_t (*)[LBF_KEY_LEN])&keys[2],
-                                     1), 0);
-    ck_assert_int_eq(lbf_push_verify(q, &msg,
-                                     (const uint8_t (*)[LBF_KEY_LEN])&keys[1],
-                                     2), 0);
-    ck_assert_int_eq(lbf_push_verify(q, &msg,
-                                     (const uint8_t (*)[LBF_KEY_LEN])keys, 0),
-                     0);
+    ck_assert_int_eq(
+        lbf_push_verify(q, &msg, (const uint8_t(*)[LBF_KEY_LEN]) & keys[2], 1),
+        0);
+    ck_assert_int_eq(
+        lbf_push_verify(q, &msg, (const uint8_t(*)[LBF_KEY_LEN]) & keys[1], 2),
+        0);
+    ck_assert_int_eq(
+        lbf_push_verify(q, &msg, (const uint8_t(*)[LBF_KEY_LEN])keys, 0), 0);
 }
 END_TEST
 
@@ -753,18 +844,18 @@ START_TEST(push_verify_accepts_either_key_during_rotation)
         size_t len = p_sign(q, sizeof(q), keys[k], p_signed_prefix);
 
         p_parse_ok(q, len, &msg);
+        ck_assert_msg(lbf_push_verify(
+                          q, &msg, (const uint8_t(*)[LBF_KEY_LEN])both, 2) == 1,
+                      "signed with key %d", k);
         ck_assert_msg(lbf_push_verify(q, &msg,
-                                      (const uint8_t (*)[LBF_KEY_LEN])both, 2)
-                      == 1, "signed with key %d", k);
-        ck_assert_msg(lbf_push_verify(q, &msg,
-                                      (const uint8_t (*)[LBF_KEY_LEN])swapped,
-                                      2) == 1, "signed with key %d, swapped",
-                      k);
+                                      (const uint8_t(*)[LBF_KEY_LEN])swapped,
+                                      2) == 1,
+                      "signed with key %d, swapped", k);
         /* only the other key configured: refused */
-        ck_assert_msg(lbf_push_verify(q, &msg,
-                                      (const uint8_t (*)[LBF_KEY_LEN])
-                                      keys[1 - k], 1) == 0,
-                      "signed with key %d, checked with the other", k);
+        ck_assert_msg(
+            lbf_push_verify(q, &msg, (const uint8_t(*)[LBF_KEY_LEN])keys[1 - k],
+                            1) == 0,
+            "signed with key %d, checked with the other", k);
     }
 }
 END_TEST
@@ -785,7 +876,7 @@ START_TEST(push_verify_refuses_any_flipped_byte)
             memcpy(t, q, len + 1);
             t[i] = (char)(t[i] ^ (1 << b));
             ck_assert_msg(lbf_push_verify(t, &msg,
-                                          (const uint8_t (*)[LBF_KEY_LEN])keys,
+                                          (const uint8_t(*)[LBF_KEY_LEN])keys,
                                           2) == 0,
                           "byte %zu bit %d flipped still verifies", i, b);
         }
@@ -793,20 +884,18 @@ START_TEST(push_verify_refuses_any_flipped_byte)
     for (i = 0; i < LBF_KEY_LEN; i++) {
         bad = msg;
         bad.sig[i] ^= 0x80;
-        ck_assert_msg(lbf_push_verify(q, &bad,
-                                      (const uint8_t (*)[LBF_KEY_LEN])keys, 2)
-                      == 0, "sig byte %zu flipped still verifies", i);
+        ck_assert_msg(lbf_push_verify(
+                          q, &bad, (const uint8_t(*)[LBF_KEY_LEN])keys, 2) == 0,
+                      "sig byte %zu flipped still verifies", i);
     }
     /* signing one byte less or more is a different message */
     bad = msg;
     bad.signed_len--;
-    ck_assert_int_eq(lbf_push_verify(q, &bad,
-                                     (const uint8_t (*)[LBF_KEY_LEN])keys, 2),
-                     0);
+    ck_assert_int_eq(
+        lbf_push_verify(q, &bad, (const uint8_t(*)[LBF_KEY_LEN])keys, 2), 0);
     bad.signed_len += 2;
-    ck_assert_int_eq(lbf_push_verify(q, &bad,
-                                     (const uint8_t (*)[LBF_KEY_LEN])keys, 2),
-                     0);
+    ck_assert_int_eq(
+        lbf_push_verify(q, &bad, (const uint8_t(*)[LBF_KEY_LEN])keys, 2), 0);
 }
 END_TEST
 
@@ -821,7 +910,7 @@ START_TEST(push_load_eval_weights_and_clamps_terms)
     } cases[] = {
         /* cpu 0.5 of 1 (w 1), db_conns 50 of 200 (w 3): (500+3*250)/4 */
         {{{"cpu", 500}, {"db_conns", 50000}}, 2, 312},
-        {{{"db_conns", 50000}, {"cpu", 500}}, 2, 312},     /* any order */
+        {{{"db_conns", 50000}, {"cpu", 500}}, 2, 312}, /* any order */
         {{{"cpu", 1000}, {"db_conns", 200000}}, 2, 1000},
         {{{"cpu", 0}, {"db_conns", 0}}, 2, 0},
         /* above capacity counts 1000 */
@@ -896,8 +985,8 @@ START_TEST(push_apply_writes_metrics_and_derived_load)
     /* the next push replaces the group (fewer metrics) */
     p_msg(&msg, 8, P_TS, "cpu=0.9");
     ck_assert_int_eq(lbf_push_apply(&h, r, (uint32_t)getpid(), &msg,
-                                    LBF_T_NOW + LBF_T_SEC, &p_policy, p_cpu,
-                                    1), LBF_PUSH_OK);
+                                    LBF_T_NOW + LBF_T_SEC, &p_policy, p_cpu, 1),
+                     LBF_PUSH_OK);
     ck_assert_uint_eq(r->n_metrics, 1);
     ck_assert_uint_eq(atomic_load(&r->load_milli), 900);
     ck_assert_uint_eq(atomic_load(&r->load_ts), LBF_T_NOW + LBF_T_SEC);
@@ -911,11 +1000,12 @@ START_TEST(push_apply_without_formula_terms_keeps_the_load)
     struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
     struct lbf_row *r = lbf_t_row(&h, f, 0);
 
-    ck_assert_int_eq(p_apply(&h, r, 1, P_TS, "cpu=0.25", LBF_T_NOW,
-                             &p_policy), LBF_PUSH_OK);
-    ck_assert_int_eq(p_apply(&h, r, 2, P_TS, "mem=7", LBF_T_NOW + 1000,
-                             &p_policy), LBF_PUSH_OK);
-    ck_assert_uint_eq(r->n_metrics, 1);           /* metrics replaced */
+    ck_assert_int_eq(p_apply(&h, r, 1, P_TS, "cpu=0.25", LBF_T_NOW, &p_policy),
+                     LBF_PUSH_OK);
+    ck_assert_int_eq(
+        p_apply(&h, r, 2, P_TS, "mem=7", LBF_T_NOW + 1000, &p_policy),
+        LBF_PUSH_OK);
+    ck_assert_uint_eq(r->n_metrics, 1); /* metrics replaced */
     ck_assert_str_eq(r->metrics[0].name, "mem");
     ck_assert_uint_eq(atomic_load(&r->load_milli), 250); /* load kept */
     ck_assert_uint_eq(atomic_load(&r->load_ts), LBF_T_NOW);
@@ -933,29 +1023,33 @@ START_TEST(push_apply_drain_request_takes_the_member_out_of_picks)
     struct p_snap before;
 
     lbf_t_pick_init(&pk, &h, f, &rng);
-    ck_assert_int_eq(p_apply(&h, r, 1, P_TS, "cpu=0.2", LBF_T_NOW,
-                             &p_policy), LBF_PUSH_OK);
+    ck_assert_int_eq(p_apply(&h, r, 1, P_TS, "cpu=0.2", LBF_T_NOW, &p_policy),
+                     LBF_PUSH_OK);
     /* a drain-only push: drained, the load of the last report kept */
-    ck_assert_int_eq(p_apply(&h, r, 2, P_TS, "drain=1", LBF_T_NOW + 1,
-                             &p_policy), LBF_PUSH_OK);
+    ck_assert_int_eq(
+        p_apply(&h, r, 2, P_TS, "drain=1", LBF_T_NOW + 1, &p_policy),
+        LBF_PUSH_OK);
     ck_assert_uint_eq(atomic_load(&r->drain_req), 1);
     ck_assert_uint_eq(atomic_load(&r->load_milli), 200);
     p_count("pushed-metric", &pk, 50, cnt, 2);
     ck_assert_uint_eq(cnt[1], 50);
     /* a replayed drain=0 changes nothing */
     p_snap_take(r, &before);
-    ck_assert_int_eq(p_apply(&h, r, 2, P_TS, "drain=0", LBF_T_NOW + 2,
-                             &p_policy), LBF_PUSH_EREPLAY);
+    ck_assert_int_eq(
+        p_apply(&h, r, 2, P_TS, "drain=0", LBF_T_NOW + 2, &p_policy),
+        LBF_PUSH_EREPLAY);
     p_assert_unchanged(r, &before, "a replayed drain=0");
     /* metrics without drain leave the request as it is */
-    ck_assert_int_eq(p_apply(&h, r, 3, P_TS, "cpu=0.3", LBF_T_NOW + 3,
-                             &p_policy), LBF_PUSH_OK);
+    ck_assert_int_eq(
+        p_apply(&h, r, 3, P_TS, "cpu=0.3", LBF_T_NOW + 3, &p_policy),
+        LBF_PUSH_OK);
     ck_assert_uint_eq(atomic_load(&r->drain_req), 1);
     /* drain=0 with metrics: back in */
-    ck_assert_int_eq(p_apply(&h, r, 4, P_TS, "cpu=0.3&drain=0", LBF_T_NOW + 4,
-                             &p_policy), LBF_PUSH_OK);
+    ck_assert_int_eq(
+        p_apply(&h, r, 4, P_TS, "cpu=0.3&drain=0", LBF_T_NOW + 4, &p_policy),
+        LBF_PUSH_OK);
     ck_assert_uint_eq(atomic_load(&r->drain_req), 0);
-    p_take(lbf_t_row(&h, f, 1), 2);  /* m1: 3/1000 against m0: 1/700 */
+    p_take(lbf_t_row(&h, f, 1), 2); /* m1: 3/1000 against m0: 1/700 */
     ck_assert_int_eq(lbf_pick_take(mp, &pk), 0);
     munmap(h.base, h.len);
 }
@@ -970,18 +1064,18 @@ START_TEST(push_apply_refuses_replay_leaving_the_row_unchanged)
     struct p_snap before;
     size_t i;
 
-    ck_assert_int_eq(p_apply(&h, r, 10, P_TS, "cpu=0.3", LBF_T_NOW,
-                             &p_policy), LBF_PUSH_OK);
+    ck_assert_int_eq(p_apply(&h, r, 10, P_TS, "cpu=0.3", LBF_T_NOW, &p_policy),
+                     LBF_PUSH_OK);
     p_snap_take(r, &before);
     for (i = 0; i < LBF_T_NELEMS(replays); i++) {
         ck_assert_msg(p_apply(&h, r, replays[i], P_TS, "cpu=0.9",
-                              LBF_T_NOW + 1000, &p_policy)
-                      == LBF_PUSH_EREPLAY, "seq %llu after 10",
-                      (unsigned long long)replays[i]);
+                              LBF_T_NOW + 1000, &p_policy) == LBF_PUSH_EREPLAY,
+                      "seq %llu after 10", (unsigned long long)replays[i]);
         p_assert_unchanged(r, &before, "a replay");
     }
-    ck_assert_int_eq(p_apply(&h, r, 11, P_TS, "cpu=0.9", LBF_T_NOW + 1000,
-                             &p_policy), LBF_PUSH_OK);
+    ck_assert_int_eq(
+        p_apply(&h, r, 11, P_TS, "cpu=0.9", LBF_T_NOW + 1000, &p_policy),
+        LBF_PUSH_OK);
     ck_assert_uint_eq(atomic_load(&r->load_milli), 900);
 }
 END_TEST
@@ -992,13 +1086,10 @@ START_TEST(push_apply_refuses_ts_outside_the_window)
         int64_t ts;
         int rc;
     } cases[] = {
-        {P_TS - 31, LBF_PUSH_ESTALE},
-        {P_TS + 31, LBF_PUSH_ESTALE},
-        {0, LBF_PUSH_ESTALE},
-        {999999999999LL, LBF_PUSH_ESTALE},
-        {P_TS - 30, LBF_PUSH_OK},                 /* the window is inclusive */
-        {P_TS + 30, LBF_PUSH_OK},
-        {P_TS, LBF_PUSH_OK},
+        {P_TS - 31, LBF_PUSH_ESTALE}, {P_TS + 31, LBF_PUSH_ESTALE},
+        {0, LBF_PUSH_ESTALE},         {999999999999LL, LBF_PUSH_ESTALE},
+        {P_TS - 30, LBF_PUSH_OK}, /* the window is inclusive */
+        {P_TS + 30, LBF_PUSH_OK},     {P_TS, LBF_PUSH_OK},
     };
     size_t i;
 
@@ -1009,13 +1100,14 @@ START_TEST(push_apply_refuses_ts_outside_the_window)
         struct p_snap before;
         int rc;
 
-        ck_assert_int_eq(p_apply(&h, r, 5, P_TS, "cpu=0.1", LBF_T_NOW,
-                                 &p_policy), LBF_PUSH_OK);
+        ck_assert_int_eq(
+            p_apply(&h, r, 5, P_TS, "cpu=0.1", LBF_T_NOW, &p_policy),
+            LBF_PUSH_OK);
         p_snap_take(r, &before);
-        rc = p_apply(&h, r, 100, cases[i].ts, "cpu=0.8",
-                     LBF_T_NOW + 500000, &p_policy);
-        ck_assert_msg(rc == cases[i].rc, "case %zu ts %lld: rc %d, want %d",
-                      i, (long long)cases[i].ts, rc, cases[i].rc);
+        rc = p_apply(&h, r, 100, cases[i].ts, "cpu=0.8", LBF_T_NOW + 500000,
+                     &p_policy);
+        ck_assert_msg(rc == cases[i].rc, "case %zu ts %lld: rc %d, want %d", i,
+                      (long long)cases[i].ts, rc, cases[i].rc);
         if (rc == LBF_PUSH_ESTALE) {
             p_assert_unchanged(r, &before, "a stale push");
             /* its seq was not recorded: seq 6 still passes */
@@ -1040,8 +1132,8 @@ START_TEST(push_apply_limits_rate_with_burst_then_refill)
 
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
         const struct lbf_push_policy pol = {30, cases[i].rate, cases[i].burst};
-        uint32_t refill = cases[i].rate < cases[i].burst ? cases[i].rate
-                                                         : cases[i].burst;
+        uint32_t refill =
+            cases[i].rate < cases[i].burst ? cases[i].rate : cases[i].burst;
         struct lbf_shm h;
         struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
         struct lbf_row *r = lbf_t_row(&h, f, 0);
@@ -1056,8 +1148,9 @@ START_TEST(push_apply_limits_rate_with_burst_then_refill)
                           "case %zu: push %u of the burst", i, k);
         }
         p_snap_take(r, &before);
-        ck_assert_msg(p_apply(&h, r, seq, P_TS, "cpu=0.9", LBF_T_NOW, &pol)
-                      == LBF_PUSH_ERATE, "case %zu: push after the burst", i);
+        ck_assert_msg(p_apply(&h, r, seq, P_TS, "cpu=0.9", LBF_T_NOW, &pol) ==
+                          LBF_PUSH_ERATE,
+                      "case %zu: push after the burst", i);
         p_assert_unchanged(r, &before, "a rate refusal");
         /* one second later: min(R, B) more pass, the next does not; the
          * refused seq was not recorded, so it is reused */
@@ -1087,8 +1180,9 @@ START_TEST(push_apply_refusals_before_the_bucket_spend_no_token)
     for (k = 0; k < 20; k++) {
         ck_assert_int_eq(p_apply(&h, r, 10, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
                          LBF_PUSH_EREPLAY);
-        ck_assert_int_eq(p_apply(&h, r, 11, P_TS - 3600, "cpu=0.1", LBF_T_NOW,
-                                 &pol), LBF_PUSH_ESTALE);
+        ck_assert_int_eq(
+            p_apply(&h, r, 11, P_TS - 3600, "cpu=0.1", LBF_T_NOW, &pol),
+            LBF_PUSH_ESTALE);
     }
     /* the burst's second token is still there */
     ck_assert_int_eq(p_apply(&h, r, 11, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
@@ -1115,8 +1209,8 @@ START_TEST(push_apply_rate_refusals_do_not_slow_the_refill)
     ck_assert_int_eq(p_apply(&h, r, seq++, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
                      LBF_PUSH_OK);
     for (k = 1; k <= 10000; k++) {
-        int rc = p_apply(&h, r, seq, P_TS, "cpu=0.1", LBF_T_NOW + k * 100,
-                         &pol);
+        int rc =
+            p_apply(&h, r, seq, P_TS, "cpu=0.1", LBF_T_NOW + k * 100, &pol);
 
         ck_assert(rc == LBF_PUSH_OK || rc == LBF_PUSH_ERATE);
         if (rc == LBF_PUSH_OK) {
@@ -1125,7 +1219,8 @@ START_TEST(push_apply_rate_refusals_do_not_slow_the_refill)
             seq++;
         }
     }
-    ck_assert_msg(passed == 5 && first == 200000, "%u pushes passed in 1 s "
+    ck_assert_msg(passed == 5 && first == 200000,
+                  "%u pushes passed in 1 s "
                   "at rate 5 (want 5), the first at +%llu us (want +200000)",
                   passed, (unsigned long long)first);
 }
@@ -1139,8 +1234,9 @@ START_TEST(push_apply_load_publishes_a_heartbeat_load)
     struct lbf_row *r = lbf_t_row(&h, f, 0);
     struct p_snap before;
 
-    ck_assert_int_eq(lbf_push_apply_load(&h, r, (uint32_t)getpid(), 750,
-                                         LBF_T_NOW, &pol), LBF_PUSH_OK);
+    ck_assert_int_eq(
+        lbf_push_apply_load(&h, r, (uint32_t)getpid(), 750, LBF_T_NOW, &pol),
+        LBF_PUSH_OK);
     ck_assert_uint_eq(atomic_load(&r->load_milli), 750);
     ck_assert_uint_eq(atomic_load(&r->load_ts), LBF_T_NOW);
     ck_assert_uint_eq(r->metric_ts, LBF_T_NOW);
@@ -1186,8 +1282,14 @@ START_TEST(push_headroom_is_one_minus_a_fresh_load_clamped)
     static const struct {
         uint32_t load, want;
     } cases[] = {
-        {0, 1000}, {1, 999}, {100, 900}, {700, 300}, {900, 100},
-        {949, 51}, {950, LBF_HEADROOM_MIN}, {951, LBF_HEADROOM_MIN},
+        {0, 1000},
+        {1, 999},
+        {100, 900},
+        {700, 300},
+        {900, 100},
+        {949, 51},
+        {950, LBF_HEADROOM_MIN},
+        {951, LBF_HEADROOM_MIN},
         {999, LBF_HEADROOM_MIN},
         {1000, LBF_HEADROOM_MIN},
     };
@@ -1216,15 +1318,14 @@ START_TEST(push_headroom_is_neutral_without_a_fresh_report)
     p_report(&h, f, 0, 700, LBF_T_NOW);
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, LBF_T_NOW), 300);
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, LBF_T_NOW + 15 * LBF_T_SEC),
-                      300);                          /* exactly expiry */
+                      300); /* exactly expiry */
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, LBF_T_NOW + 15 * LBF_T_SEC + 1),
-                      1000);                         /* older: neutral */
+                      1000); /* older: neutral */
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, LBF_T_NOW - 1), 1000);
     ck_assert_uint_eq(p_headroom_at(&h, f, 1, LBF_T_NOW), 1000);
     /* a new report makes it count again */
     p_report(&h, f, 0, 600, LBF_T_NOW + 20 * LBF_T_SEC);
-    ck_assert_uint_eq(p_headroom_at(&h, f, 0, LBF_T_NOW + 20 * LBF_T_SEC),
-                      400);
+    ck_assert_uint_eq(p_headroom_at(&h, f, 0, LBF_T_NOW + 20 * LBF_T_SEC), 400);
 }
 END_TEST
 
@@ -1240,7 +1341,7 @@ START_TEST(push_headroom_is_neutral_during_the_blackout)
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, t + 2 * LBF_T_SEC), 300);
     /* reports inside the run keep it going */
     p_report(&h, f, 0, 800, t + LBF_T_SEC);
-    p_report(&h, f, 0, 800, t + 16 * LBF_T_SEC);  /* gap 15 s: same run */
+    p_report(&h, f, 0, 800, t + 16 * LBF_T_SEC); /* gap 15 s: same run */
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, t + 16 * LBF_T_SEC), 200);
     /* a gap above the expiry starts a new run: blackout again */
     t += 16 * LBF_T_SEC + 15 * LBF_T_SEC + 1;
@@ -1261,11 +1362,9 @@ START_TEST(push_pick_prefers_more_headroom_at_equal_inflight)
         int inflight;
         int want;
     } cases[] = {
-        {{600, 200}, 0, 1},
-        {{200, 600}, 0, 0},
-        {{600, 200}, 3, 1},
-        {{100, 900}, 5, 0},
-        {{1000, 960}, 0, -1},     /* both clamped to 5 %: a tie */
+        {{600, 200}, 0, 1}, {{200, 600}, 0, 0},   {{600, 200}, 3, 1},
+        {{100, 900}, 5, 0}, {{1000, 960}, 0, -1}, /* both clamped to 5 %: a tie
+                                                   */
         {{0, 1}, 2, 0},
     };
     size_t i;
@@ -1284,12 +1383,16 @@ START_TEST(push_pick_prefers_more_headroom_at_equal_inflight)
         lbf_t_pick_init(&pk, &h, f, &rng);
         p_count("pushed-metric", &pk, 200, cnt, 2);
         if (cases[i].want >= 0) {
-            ck_assert_msg(cnt[cases[i].want] == 200, "case %zu: picks %u %u, "
-                          "want all m%d", i, cnt[0], cnt[1], cases[i].want);
+            ck_assert_msg(cnt[cases[i].want] == 200,
+                          "case %zu: picks %u %u, "
+                          "want all m%d",
+                          i, cnt[0], cnt[1], cases[i].want);
         }
         else {
-            ck_assert_msg(cnt[0] > 0 && cnt[1] > 0, "case %zu: a tie went "
-                          "one way only: %u %u", i, cnt[0], cnt[1]);
+            ck_assert_msg(cnt[0] > 0 && cnt[1] > 0,
+                          "case %zu: a tie went "
+                          "one way only: %u %u",
+                          i, cnt[0], cnt[1]);
         }
         munmap(h.base, h.len);
     }
@@ -1302,12 +1405,11 @@ START_TEST(push_pick_loaded_member_wins_only_past_nine_times_inflight)
      * A wins when (a+1)/100 < (b+1)/900, i.e. b+1 > 9(a+1). */
     static const struct {
         int a, b;
-        int want;                 /* -1: tie, either */
+        int want; /* -1: tie, either */
     } cases[] = {
-        {0, 0, 1}, {0, 7, 1}, {0, 8, -1}, {0, 9, 0}, {0, 20, 0},
-        {1, 16, 1}, {1, 17, -1}, {1, 18, 0},
-        {2, 25, 1}, {2, 26, -1}, {2, 27, 0},
-        {10, 97, 1}, {10, 98, -1}, {10, 99, 0},
+        {0, 0, 1},  {0, 7, 1},   {0, 8, -1},   {0, 9, 0},   {0, 20, 0},
+        {1, 16, 1}, {1, 17, -1}, {1, 18, 0},   {2, 25, 1},  {2, 26, -1},
+        {2, 27, 0}, {10, 97, 1}, {10, 98, -1}, {10, 99, 0},
     };
     size_t i;
 
@@ -1327,14 +1429,17 @@ START_TEST(push_pick_loaded_member_wins_only_past_nine_times_inflight)
         ck_assert_uint_eq(lbf_headroom(&pk, lbf_t_row(&h, f, 1)), 900);
         p_count("pushed-metric", &pk, 100, cnt, 2);
         if (cases[i].want >= 0) {
-            ck_assert_msg(cnt[cases[i].want] == 100, "A inflight %d, B %d: "
-                          "picks %u %u, want all %s", cases[i].a, cases[i].b,
-                          cnt[0], cnt[1], cases[i].want ? "B" : "A");
+            ck_assert_msg(cnt[cases[i].want] == 100,
+                          "A inflight %d, B %d: "
+                          "picks %u %u, want all %s",
+                          cases[i].a, cases[i].b, cnt[0], cnt[1],
+                          cases[i].want ? "B" : "A");
         }
         else {
-            ck_assert_msg(cnt[0] > 0 && cnt[1] > 0, "A inflight %d, B %d: "
-                          "a tie went one way only: %u %u", cases[i].a,
-                          cases[i].b, cnt[0], cnt[1]);
+            ck_assert_msg(cnt[0] > 0 && cnt[1] > 0,
+                          "A inflight %d, B %d: "
+                          "a tie went one way only: %u %u",
+                          cases[i].a, cases[i].b, cnt[0], cnt[1]);
         }
         munmap(h.base, h.len);
     }
@@ -1367,8 +1472,10 @@ START_TEST(push_pick_without_fresh_reports_equals_least_load)
         for (i = 0; i < 300; i++) {
             int a = lbf_pick_take(mp, &pkp), b = lbf_pick_take(ml, &pkl);
 
-            ck_assert_msg(a == b, "n %u pick %u: pushed-metric %d, least-load "
-                          "%d", n, i, a, b);
+            ck_assert_msg(a == b,
+                          "n %u pick %u: pushed-metric %d, least-load "
+                          "%d",
+                          n, i, a, b);
             ck_assert_int_ge(a, 0);
             if (i % 3 == 0) {
                 lbf_row_release(lbf_t_row(&hp, fp, (uint32_t)a), 0);
@@ -1397,8 +1504,9 @@ Suite *lbf_suite_push(void)
     tcase_add_test(parse, push_parse_reads_every_field_of_a_valid_push);
     tcase_add_test(parse, push_parse_accepts_the_edges_of_the_format);
     tcase_add_loop_test(parse,
-                        push_parse_rejects_malformed_pushes_naming_the_field,
-                        0, (int)LBF_T_NELEMS(p_bad_cases));
+                        push_parse_rejects_malformed_pushes_naming_the_field, 0,
+                        (int)LBF_T_NELEMS(p_bad_cases));
+    tcase_add_test(parse, push_parsers_read_no_byte_past_len);
     tcase_add_test(parse, push_parse_limits_the_query_to_2048_bytes);
     tcase_add_test(parse, push_parse_truncates_err_to_errlen);
     tcase_add_test(parse, push_heartbeat_load_is_busy_over_ready_plus_busy);
@@ -1421,8 +1529,7 @@ Suite *lbf_suite_push(void)
     tcase_add_test(apply, push_apply_refuses_replay_leaving_the_row_unchanged);
     tcase_add_test(apply, push_apply_refuses_ts_outside_the_window);
     tcase_add_test(apply, push_apply_limits_rate_with_burst_then_refill);
-    tcase_add_test(apply,
-                   push_apply_refusals_before_the_bucket_spend_no_token);
+    tcase_add_test(apply, push_apply_refusals_before_the_bucket_spend_no_token);
     tcase_add_test(apply, push_apply_rate_refusals_do_not_slow_the_refill);
     tcase_add_test(apply, push_apply_load_publishes_a_heartbeat_load);
     suite_add_tcase(s, apply);
