@@ -389,6 +389,9 @@ int lbf_method_find(const char *name)
 
 const char *lbf_method_name(uint32_t mi)
 {
+    if (mi == LBF_METHOD_FOREIGN) {
+        return "foreign"; /* a balancer:// with another module's lbmethod */
+    }
     return mi < sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1
                ? lbf_methods[mi]->name : "?";
 }

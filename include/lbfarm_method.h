@@ -77,7 +77,8 @@ extern const struct lbf_method *const lbf_methods[];
 /* Index of the method called name, or -1. */
 int lbf_method_find(const char *name);
 
-/* Name of method index mi, or "?" when out of range. */
+/* Name of method index mi, "foreign" for LBF_METHOD_FOREIGN, or "?" when
+ * out of range. */
 const char *lbf_method_name(uint32_t mi);
 
 /* "weighted, least-load, pushed-metric" -- for error messages. */
