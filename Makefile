@@ -23,7 +23,8 @@ UNIT_SRC  := $(wildcard t/unit/check_*.c)
 PROVE     ?= prove
 
 .PHONY: all deps module member unit unit-asan asan-module integration \
-        integration-asan test demo bench bench-smoke clean install
+        integration-asan test demo bench bench-smoke bench-status clean \
+        install
 
 all: module member
 
@@ -100,6 +101,10 @@ bench-smoke: all build/bench/pickbench
 	sh bench/run.sh --smoke
 	build/bench/pickbench pick 0.05
 	build/bench/pickbench exact 100000
+
+# The status page and JSON with 1000 members (bench/status_bench.sh).
+bench-status: all
+	sh bench/status_bench.sh
 
 build/bench/pickbench: bench/pickbench.c $(CORE_SRC) $(HDRS)
 	@mkdir -p build/bench
