@@ -3,8 +3,11 @@
 #   make            build .libs/mod_lbfarm.so (apxs) and tools/lbf_member
 #   make demo       install what is missing, build, run the demo balancer
 #   make test       install what is missing, build, run every suite
-#                   (unit, integration, then both again under ASan+UBSan)
+#                   (unit, integration, both again under ASan+UBSan, a
+#                   short fuzz run, the benchmarks' smoke mode)
 #   make bench      the benchmarks in bench/ (minutes; not part of test)
+#   make fuzz       the libFuzzer targets, FUZZ_SECONDS each (600)
+#   make install    apxs -i and the Debian .load/.conf (then a2enmod)
 
 APXS     ?= apxs
 CC       ?= gcc
