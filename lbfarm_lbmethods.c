@@ -48,7 +48,7 @@
  *   the headroom its own reports give it:
  *
  *       score = (inflight + 1) / (weight * headroom)
- *       headroom = max(0.05, 1 - load)   for a fresh, trusted report
+ *       headroom = max(0.25, 1 - load)   for a fresh, trusted report
  *                = 1                     otherwise (neutral)
  *
  *   load (0..1) is the farm's formula over the last pushed metrics
@@ -61,7 +61,11 @@
  *   sees its score rise at once -- and power-of-two choices keeps picks
  *   spread even when two members report the same.  A member that stops
  *   reporting goes neutral after the farm's expiry (plain least-load), and
- *   a new run of reports counts only after the farm's blackout.
+ *   a new run of reports counts only after the farm's blackout.  The
+ *   floor of 0.25 bounds what reports can do to 4:1 between members: with
+ *   a floor of 0.05, second-old samples of members near full (all at
+ *   0.95..1.0, then one momentarily at 0.7) gave one member many times the
+ *   others' capacity until its next report -- the herd again.
  */
 #include <string.h>
 

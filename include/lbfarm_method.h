@@ -63,7 +63,7 @@ struct lbf_method {
     lbf_capacity_f *capacity; /* load-based methods only, else NULL */
 };
 
-#define LBF_HEADROOM_MIN 50   /* a fully loaded member keeps 5 % */
+#define LBF_HEADROOM_MIN 250  /* a fully loaded member keeps 25 % */
 
 /* Headroom in thousandths that pushed load gives row r at pk->now: 1000
  * when there is no fresh, trusted report (older than the farm's expiry,

@@ -15,8 +15,8 @@
  *  - apply on a shared segment: replay, stale ts and rate refusals leave
  *    the row unchanged; success writes metrics and the derived load;
  *  - lbf_headroom: expiry, blackout, clamping;
- *  - the pushed-metric pick: headroom scales capacity, the exact 9x
- *    boundary for loads 0.9 / 0.1, and a member without a fresh report is
+ *  - the pushed-metric pick: headroom scales capacity, the exact 4x
+ *    boundary for loads 0.9 (clamped) / 0, and a member without a fresh report is
  *    picked exactly as least-load picks it.
  */
 #include <openssl/evp.h>
@@ -1286,10 +1286,10 @@ START_TEST(push_headroom_is_one_minus_a_fresh_load_clamped)
         {1, 999},
         {100, 900},
         {700, 300},
-        {900, 100},
-        {949, 51},
-        {950, LBF_HEADROOM_MIN},
-        {951, LBF_HEADROOM_MIN},
+        {749, 251},
+        {750, LBF_HEADROOM_MIN},
+        {751, LBF_HEADROOM_MIN},
+        {900, LBF_HEADROOM_MIN},
         {999, LBF_HEADROOM_MIN},
         {1000, LBF_HEADROOM_MIN},
     };
@@ -1340,9 +1340,9 @@ START_TEST(push_headroom_is_neutral_during_the_blackout)
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, t + 2 * LBF_T_SEC - 1), 1000);
     ck_assert_uint_eq(p_headroom_at(&h, f, 0, t + 2 * LBF_T_SEC), 300);
     /* reports inside the run keep it going */
-    p_report(&h, f, 0, 800, t + LBF_T_SEC);
-    p_report(&h, f, 0, 800, t + 16 * LBF_T_SEC); /* gap 15 s: same run */
-    ck_assert_uint_eq(p_headroom_at(&h, f, 0, t + 16 * LBF_T_SEC), 200);
+    p_report(&h, f, 0, 700, t + LBF_T_SEC);
+    p_report(&h, f, 0, 700, t + 16 * LBF_T_SEC); /* gap 15 s: same run */
+    ck_assert_uint_eq(p_headroom_at(&h, f, 0, t + 16 * LBF_T_SEC), 300);
     /* a gap above the expiry starts a new run: blackout again */
     t += 16 * LBF_T_SEC + 15 * LBF_T_SEC + 1;
     p_report(&h, f, 0, 600, t);
@@ -1399,17 +1399,17 @@ START_TEST(push_pick_prefers_more_headroom_at_equal_inflight)
 }
 END_TEST
 
-START_TEST(push_pick_loaded_member_wins_only_past_nine_times_inflight)
+START_TEST(push_pick_loaded_member_wins_only_past_four_times_inflight)
 {
-    /* A (m0) load 0.9: headroom 100; B (m1) load 0.1: headroom 900.
-     * A wins when (a+1)/100 < (b+1)/900, i.e. b+1 > 9(a+1). */
+    /* A (m0) load 0.9: headroom clamped to 250; B (m1) load 0: 1000.
+     * A wins when (a+1)/250 < (b+1)/1000, i.e. b+1 > 4(a+1). */
     static const struct {
         int a, b;
         int want; /* -1: tie, either */
     } cases[] = {
-        {0, 0, 1},  {0, 7, 1},   {0, 8, -1},   {0, 9, 0},   {0, 20, 0},
-        {1, 16, 1}, {1, 17, -1}, {1, 18, 0},   {2, 25, 1},  {2, 26, -1},
-        {2, 27, 0}, {10, 97, 1}, {10, 98, -1}, {10, 99, 0},
+        {0, 0, 1},  {0, 2, 1},   {0, 3, -1},   {0, 4, 0},   {0, 20, 0},
+        {1, 6, 1},  {1, 7, -1},  {1, 8, 0},    {2, 10, 1},  {2, 11, -1},
+        {2, 12, 0}, {10, 42, 1}, {10, 43, -1}, {10, 44, 0},
     };
     size_t i;
 
@@ -1421,12 +1421,12 @@ START_TEST(push_pick_loaded_member_wins_only_past_nine_times_inflight)
         uint32_t cnt[2];
 
         p_report(&h, f, 0, 900, LBF_T_NOW);
-        p_report(&h, f, 1, 100, LBF_T_NOW);
+        p_report(&h, f, 1, 0, LBF_T_NOW);
         p_take(lbf_t_row(&h, f, 0), cases[i].a);
         p_take(lbf_t_row(&h, f, 1), cases[i].b);
         lbf_t_pick_init(&pk, &h, f, &rng);
-        ck_assert_uint_eq(lbf_headroom(&pk, lbf_t_row(&h, f, 0)), 100);
-        ck_assert_uint_eq(lbf_headroom(&pk, lbf_t_row(&h, f, 1)), 900);
+        ck_assert_uint_eq(lbf_headroom(&pk, lbf_t_row(&h, f, 0)), 250);
+        ck_assert_uint_eq(lbf_headroom(&pk, lbf_t_row(&h, f, 1)), 1000);
         p_count("pushed-metric", &pk, 100, cnt, 2);
         if (cases[i].want >= 0) {
             ck_assert_msg(cnt[cases[i].want] == 100,
@@ -1539,7 +1539,7 @@ Suite *lbf_suite_push(void)
     tcase_add_test(pick, push_headroom_is_neutral_during_the_blackout);
     tcase_add_test(pick, push_pick_prefers_more_headroom_at_equal_inflight);
     tcase_add_test(pick,
-                   push_pick_loaded_member_wins_only_past_nine_times_inflight);
+                   push_pick_loaded_member_wins_only_past_four_times_inflight);
     tcase_add_test(pick, push_pick_without_fresh_reports_equals_least_load);
     suite_add_tcase(s, pick);
     return s;
