@@ -96,12 +96,12 @@ demo: deps
 bench: deps
 	$(MAKE) all build/bench/pickbench
 	sh bench/run.sh
-	build/bench/pickbench pick 1
-	build/bench/pickbench exact 1000000
+	sh bench/quality.sh
 
 # Every front for a second or two, so the bench cannot silently rot.
 bench-smoke: all build/bench/pickbench
 	sh bench/run.sh --smoke
+	sh bench/quality.sh --smoke
 	build/bench/pickbench pick 0.05
 	build/bench/pickbench exact 100000
 
