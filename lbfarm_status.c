@@ -248,7 +248,9 @@ static void lbf_snap_load(const struct lbf_shm *h, const struct lbf_farm *f,
 static void lbf_snap_health(struct lbf_row *r, uint64_t now_usec,
                             struct lbf_snap *s)
 {
-    s->hc_checked = atomic_load(&r->hc_next) != 0;
+    /* a result has been recorded (hc_next is set when a check is only
+     * claimed); the counters are the checker's, read for display only */
+    s->hc_checked = r->hc_pass + r->hc_fail > 0;
     s->hc_status = atomic_load(&r->hc_status);
     s->hc_ms = atomic_load(&r->hc_ms);
     s->lat_count = lbf_row_latency(r, now_usec, s->lat_us);
@@ -261,10 +263,10 @@ int lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
     uint64_t until;
 
     memset(s, 0, sizeof(*s));
-    if (r == NULL || (s->admin = atomic_load(&r->admin))
-                     == LBF_ADMIN_REMOVED) {
-        return 0;
+    if (r == NULL || atomic_load(&r->admin) == LBF_ADMIN_REMOVED) {
+        return 0; /* *s stays zeroed */
     }
+    s->admin = atomic_load(&r->admin);
     memcpy(s->farm, f->name, sizeof(s->farm));
     memcpy(s->name, r->name, sizeof(s->name));
     s->farm[LBF_NAME_SIZE - 1] = s->name[LBF_NAME_SIZE - 1] = '\0';

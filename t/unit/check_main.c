@@ -18,6 +18,7 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_conf,
     lbf_suite_push,
     lbf_suite_session,
+    lbf_suite_status,
 };
 
 int main(void)
