@@ -55,6 +55,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/lbf-lib.sh
+. "$ROOT/tools/lbf-lib.sh"
 MODDIR=/usr/lib/apache2/modules
 APACHE2=${LBF_HTTPD:-/usr/sbin/apache2}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
@@ -93,37 +95,7 @@ die() {
     exit 2
 }
 
-usage() {
-    sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'
-    exit "${1:-0}"
-}
-
 # ---------------------------------------------------------------- processes
-
-# alive PID: true while PID runs (a zombie counts as gone).
-alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    st=$(ps -o stat= -p "$1" 2>/dev/null)
-    case "$st" in Z*|"") return 1 ;; esac
-    return 0
-}
-
-# stop_pid PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL; reap.
-stop_pid() {
-    [ -n "$1" ] || return 0
-    kill -TERM "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-    n=0
-    while alive "$1" && [ "$n" -lt "$(($2 * 10))" ]; do
-        sleep 0.1
-        n=$((n + 1))
-    done
-    if alive "$1"; then
-        say "PID $1 ignored SIGTERM for ${2}s, sending SIGKILL"
-        kill -KILL "$1" 2>/dev/null
-    fi
-    wait "$1" 2>/dev/null
-    return 0
-}
 
 # kids_of PID: its children's PIDs.
 kids_of() {
@@ -181,16 +153,6 @@ cleanup() {
 }
 
 # --------------------------------------------------------------------- ports
-
-used_ports() {
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '
-        NR > 1 && $2 ~ /:/ {
-            split($2, a, ":"); h = a[length(a)]; v = 0
-            for (i = 1; i <= length(h); i++)
-                v = v * 16 + index("0123456789ABCDEF", toupper(substr(h, i, 1))) - 1
-            print v
-        }' | sort -un
-}
 
 # pick_port: a free port in 20000..59999 not yet taken by this run.
 pick_port() {
@@ -441,15 +403,6 @@ cpu_snapshot() {
         FILENAME ~ /^\/proc\/[0-9]+\/stat$/ { sub(/^.*\) /, ""); ours += ($12 + $13 + $14 + $15) / clk; next }
         FNR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); kids += t[1] * 60 + t[2] } }
         END { printf "%s %s %s %s", wall, busy, ours, kids }' "$@" "$RUNDIR/times" 2>/dev/null
-}
-
-# other_cpu BEFORE AFTER: percent of the machine (all cores) used by
-# processes outside this benchmark between two snapshots.
-other_cpu() {
-    echo "$1 $2" | awk -v ncpu="$NCPU" '{
-        wall = $5 - $1; other = ($6 - $2) - ($7 - $3) - ($8 - $4)
-        if (other < 0) other = 0
-        printf "%.1f\n", (wall > 0) ? 100 * other / (wall * ncpu) : 0 }'
 }
 
 # wait_quiet: wait (QUIET_WAIT s at most, QUIET_BUDGET s over the run)

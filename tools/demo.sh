@@ -21,6 +21,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/lbf-lib.sh
+. "$ROOT/tools/lbf-lib.sh"
 PORT=${LBFARM_DEMO_PORT:-8080}
 MODULE=${LBF_MODULE:-$ROOT/.libs/mod_lbfarm.so}
 MEMBER=$ROOT/tools/lbf_member
@@ -38,30 +40,6 @@ say() {
 die() {
     printf 'demo: error: %s\n' "$*" >&2
     exit 1
-}
-
-# alive PID: true if PID is still running (and not a zombie).
-alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    st=$(ps -o stat= -p "$1" 2>/dev/null)
-    case "$st" in Z*|"") return 1 ;; esac
-    return 0
-}
-
-# stop_pid PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL; reap.
-stop_pid() {
-    kill -TERM "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-    n=0
-    while alive "$1" && [ "$n" -lt "$(($2 * 10))" ]; do
-        sleep 0.1
-        n=$((n + 1))
-    done
-    if alive "$1"; then
-        say "PID $1 ignored SIGTERM, sending SIGKILL"
-        kill -KILL "$1" 2>/dev/null
-    fi
-    wait "$1" 2>/dev/null
-    return 0
 }
 
 # shellcheck disable=SC2317  # (invoked from the traps)
