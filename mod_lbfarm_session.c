@@ -194,7 +194,7 @@ struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
 {
     struct lbf_global *g = lbf_global_get();
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
-    apr_hash_t *seen = apr_hash_make(r->pool);
+    apr_hash_t *seen = NULL; /* made on the first move followed */
     int hops;
 
     /* each hop follows a valid move cookie, at most as many hops as there
@@ -206,12 +206,15 @@ struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
         size_t len;
         const char *v = lbf_req_cookie(r, fc->move_cookie, &len);
 
-        apr_hash_set(seen, fc->name, APR_HASH_KEY_STRING, fc);
         if (v == NULL || lbf_move_parse(fc->skeys, fc->nskeys, fc->name, v,
                                         len, now, to) != LBF_SESS_OK
             || (next = lbf_farm_named(to)) == NULL || next == fc) {
             break;
         }
+        if (seen == NULL) {
+            seen = apr_hash_make(r->pool);
+        }
+        apr_hash_set(seen, fc->name, APR_HASH_KEY_STRING, fc);
         fc = next;
         if (apr_hash_get(seen, fc->name, APR_HASH_KEY_STRING) != NULL) {
             break;

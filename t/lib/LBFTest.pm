@@ -212,8 +212,9 @@ package LBFTest;
 
 my $MEMBER_DIR;
 
-# start_member(NAME, port => P, bind => ADDR): runs tools/lbf_member and
-# waits (5 s) for its "ready NAME PORT" line or for the port to accept.
+# start_member(NAME, port => P, bind => ADDR, args => [...]): runs
+# tools/lbf_member (with the extra command-line args, if any) and waits
+# (5 s) for its "ready NAME PORT" line or for the port to accept.
 sub start_member {
     my ($name, %opt) = @_;
     my $bin = member_path();
@@ -223,7 +224,8 @@ sub start_member {
     my $port = $opt{port} // free_port();
     my $log = "$MEMBER_DIR/$name-$port.log";
     local $?;
-    my @argv = ($bin, '--port', $port, '--name', $name);
+    my @argv = ($bin, '--port', $port, '--name', $name,
+                @{ $opt{args} || [] });
     push @argv, '--bind', $opt{bind} if $opt{bind};
     my $pid = spawn(argv => \@argv, log => $log, what => "member $name");
     my $self = bless { pid => $pid, port => $port, name => $name,
@@ -725,41 +727,9 @@ sub parallel_counts {
 
 package LBFTest;
 
-# start_member_args(NAME, args => [...], port => P, bind => ADDR): as
-# start_member, with extra command-line arguments for tools/lbf_member
-# (e.g. args => ['--app-key-file', $path]).
-sub start_member_args {
-    my ($name, %opt) = @_;
-    my $bin = member_path();
-    die "start_member_args: $bin not built\n" unless -x $bin;
-    $MEMBER_DIR //= tempdir('lbf-members-XXXXXX', TMPDIR => 1,
-                            CLEANUP => !$ENV{LBF_KEEP});
-    my $port = $opt{port} // free_port();
-    my $log = "$MEMBER_DIR/$name-$port.log";
-    local $?;
-    my @argv = ($bin, '--port', $port, '--name', $name,
-                @{ $opt{args} || [] });
-    push @argv, '--bind', $opt{bind} if $opt{bind};
-    my $pid = spawn(argv => \@argv, log => $log, what => "member $name");
-    my $self = bless { pid => $pid, port => $port, name => $name,
-                       log => $log }, 'LBFTest::Member';
-    my $ok = wait_until(5 * slow_factor(), sub {
-        return 'ready' if slurp($log) =~ /^ready \Q$name\E \Q$port\E/m;
-        return 'dead' if waitpid($pid, WNOHANG) == $pid;
-        return port_accepts($port) ? 'ready' : 0;
-    });
-    if (!$ok || $ok ne 'ready') {
-        my $out = slurp($log);
-        if ($ok) {
-            delete $LIVE{$pid};
-            delete $self->{pid};
-        }
-        $self->stop;
-        die "start_member_args $name on port $port failed"
-            . ($ok ? " (exited)" : " (not ready in 5 s)") . "; output:\n$out";
-    }
-    return $self;
-}
+# start_member_args(NAME, args => [...], ...): start_member with extra
+# command-line arguments (e.g. args => ['--app-key-file', $path]).
+sub start_member_args { return start_member(@_) }
 
 # secret_file(@lines) -> path of a new file (in a private temporary
 # directory, mode 0644 so httpd's children could read it too) holding
