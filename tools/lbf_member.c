@@ -650,10 +650,11 @@ static int lbf_parse_num(const char *v, size_t n, long long *out)
     return 0;
 }
 
-/* lbf_decode_path: percent-decode v[0..n) into dst (room for n bytes); the
- * result must start with '/' and hold only visible ASCII.  Returns its
- * length, or 0 if invalid. */
-static size_t lbf_decode_path(char *dst, const char *v, size_t n)
+/* lbf_pct_decode: percent-decode v[0..n) into dst (cap bytes); every
+ * decoded byte must be in min_ch..0x7e.  Returns the length, or 0 if the
+ * input is empty, too long, malformed or holds another byte. */
+static size_t lbf_pct_decode(char *dst, size_t cap, const char *v, size_t n,
+                             int min_ch)
 {
     size_t i, j = 0;
 
@@ -674,11 +675,21 @@ static size_t lbf_decode_path(char *dst, const char *v, size_t n)
             ch = hi * 16 + lo;
             i += 2;
         }
-        if (ch <= 0x20 || ch >= 0x7f) {
+        if (ch < min_ch || ch >= 0x7f || j >= cap) {
             return 0;
         }
         dst[j++] = (char)ch;
     }
+    return j;
+}
+
+/* lbf_decode_path: percent-decode v[0..n) into dst (room for n bytes); the
+ * result must start with '/' and hold only visible ASCII.  Returns its
+ * length, or 0 if invalid. */
+static size_t lbf_decode_path(char *dst, const char *v, size_t n)
+{
+    size_t j = lbf_pct_decode(dst, n, v, n, 0x21);
+
     return j && dst[0] == '/' ? j : 0;
 }
 
@@ -709,31 +720,7 @@ static int lbf_copy_word(char *dst, const char *v, size_t n)
  * control byte: it becomes a header value).  Returns its length, or 0. */
 static size_t lbf_decode_raw(char *dst, size_t cap, const char *v, size_t n)
 {
-    size_t i, j = 0;
-
-    for (i = 0; i < n; i++) {
-        int ch = (unsigned char)v[i];
-
-        if (ch == '%') {
-            int hi, lo;
-
-            if (i + 2 >= n) {
-                return 0;
-            }
-            hi = lbf_hexval((unsigned char)v[i + 1]);
-            lo = lbf_hexval((unsigned char)v[i + 2]);
-            if (hi < 0 || lo < 0) {
-                return 0;
-            }
-            ch = hi * 16 + lo;
-            i += 2;
-        }
-        if (ch < 0x20 || ch >= 0x7f || j >= cap) {
-            return 0;
-        }
-        dst[j++] = (char)ch;
-    }
-    return j;
+    return lbf_pct_decode(dst, cap, v, n, 0x20);
 }
 
 /* lbf_query_param: apply one query parameter key[0..kn) = v[0..vn) to r;
