@@ -154,23 +154,6 @@ cleanup() {
 
 # --------------------------------------------------------------------- ports
 
-# pick_port: a free port in 20000..59999 not yet taken by this run.
-pick_port() {
-    used=$(used_ports)
-    tries=0
-    while [ "$tries" -lt 200 ]; do
-        r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-        p=$((20000 + r % 40000))
-        if ! printf '%s\n' $used $TAKEN | grep -qx "$p"; then
-            TAKEN="$TAKEN $p"
-            echo "$p"
-            return 0
-        fi
-        tries=$((tries + 1))
-    done
-    return 1
-}
-
 # ------------------------------------------------------------------ members
 
 # start_member NAME ARGS...: lbf_member on a port the kernel picks; sets
@@ -540,9 +523,9 @@ run_scenario() {
     done
     start_members "$SCEN"
     eval "STALL_PID=\$$(echo "$SLOW_MEMBER" | tr m M)_PID"
-    HTTPD_PORT=$(pick_port) && HP_RR_PORT=$(pick_port) && HP_LC_PORT=$(pick_port) \
-        && HP_R2_PORT=$(pick_port) && NG_RR_PORT=$(pick_port) && NG_LC_PORT=$(pick_port) \
-        && NG_R2_PORT=$(pick_port) || die "no free ports"
+    take_port HTTPD_PORT && take_port HP_RR_PORT && take_port HP_LC_PORT \
+        && take_port HP_R2_PORT && take_port NG_RR_PORT && take_port NG_LC_PORT \
+        && take_port NG_R2_PORT || die "no free ports"
     start_httpd
     start_haproxy
     start_nginx

@@ -118,22 +118,6 @@ cleanup() {
 
 # --------------------------------------------------------------------- ports
 
-# pick_port: a free port in 20000..59999 not already taken by this run.
-pick_port() {
-    used=$(used_ports)
-    tries=0
-    while [ "$tries" -lt 200 ]; do
-        r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-        p=$((20000 + r % 40000))
-        if ! printf '%s\n' $used $M1_PORT $M2_PORT $M3_PORT | grep -qx "$p"; then
-            echo "$p"
-            return 0
-        fi
-        tries=$((tries + 1))
-    done
-    return 1
-}
-
 # mpm_settings: ThreadsPerChild = 2 x CONNS (at least 64), so that one
 # child can hold every wrk connection busy and still have idle workers: when
 # a child has no idle worker, the event MPM closes its idle keep-alive
@@ -315,6 +299,7 @@ start_httpd() {
     attempt=0
     while [ "$attempt" -lt 3 ]; do
         attempt=$((attempt + 1))
+        TAKEN="$M1_PORT $M2_PORT $M3_PORT"
         PORT=$(pick_port) || die "no free port found"
         write_conf "$RUNDIR/httpd.conf"
         if ! out=$(env $HTTPD_ENV "$APACHE2" -d "$RUNDIR" -f "$RUNDIR/httpd.conf" -t 2>&1); then

@@ -40,6 +40,32 @@ used_ports() {
         }' | sort -un
 }
 
+# pick_port: a free port in 20000..59999, neither in use nor listed in
+# $TAKEN (the ports this run picked but has not bound yet).
+pick_port() {
+    used=$(used_ports)
+    tries=0
+    while [ "$tries" -lt 200 ]; do
+        r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+        p=$((20000 + r % 40000))
+        # shellcheck disable=SC2086  # word lists on purpose
+        if ! printf '%s\n' $used $TAKEN | grep -qx "$p"; then
+            echo "$p"
+            return 0
+        fi
+        tries=$((tries + 1))
+    done
+    return 1
+}
+
+# take_port VAR: pick_port into VAR and add it to $TAKEN (no subshell, so
+# the next pick knows it).
+take_port() {
+    p=$(pick_port) || return 1
+    TAKEN="$TAKEN $p"
+    eval "$1=\$p"
+}
+
 # other_cpu SNAP1 SNAP2: percent of all CPUs used between two cpu_snapshot
 # lines by processes other than ours.
 other_cpu() {
