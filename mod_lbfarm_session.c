@@ -113,6 +113,7 @@ const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc LBF_UNUSED,
                             "name \"%s\"", arg);
     }
     fc->route_cookie = arg;
+    fc->route_param = apr_pstrcat(cmd->pool, arg, "=", NULL);
     return NULL;
 }
 
@@ -237,7 +238,7 @@ static int lbf_route_member(request_rec *r, struct lbf_farm_conf *fc)
     }
     v = lbf_req_cookie(r, fc->route_cookie, &len);
     if (v == NULL && r->args) {
-        char *pat = apr_pstrcat(r->pool, fc->route_cookie, "=", NULL);
+        const char *pat = fc->route_param;
         const char *a = ap_strstr_c(r->args, pat);
 
         if (a && (a == r->args || a[-1] == '&')) {

@@ -70,6 +70,7 @@ struct lbf_farm_conf {
     const char *cookie;        /* session cookie name, "lbf_<farm>" */
     const char *move_cookie;   /* "lbfmv_<farm>" */
     const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
+    const char *route_param;   /* "<route_cookie>=", for the query */
     int instructions;          /* LBFarmInstructions On */
     /* life cycle (mod_lbfarm_health.c) */
     const char *down_url, *offline_url;
