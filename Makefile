@@ -14,10 +14,11 @@ CC       ?= gcc
 HTTPD_INC := $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
 APR_INC   := $(shell apr-1-config --includes --cppflags 2>/dev/null)
 WARN      := -Wall -Wextra -Werror
-CORE_SRC  := lbfarm_shm.c lbfarm_lbmethods.c lbfarm_conf.c lbfarm_status.c \
-             lbfarm_push.c lbfarm_session.c
-GLUE_SRC  := mod_lbfarm.c mod_lbfarm_proxy.c mod_lbfarm_status.c \
-             mod_lbfarm_push.c mod_lbfarm_session.c mod_lbfarm_health.c
+# The pure core (no httpd types) and the httpd glue: every file of each
+# layer, so a new lbfarm_<concern>.c or mod_lbfarm_<concern>.c is built
+# without touching this file.
+CORE_SRC  := $(sort $(wildcard lbfarm_*.c))
+GLUE_SRC  := $(sort $(wildcard mod_lbfarm*.c))
 HDRS      := lbfarm_shm.h $(wildcard include/*.h)
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
@@ -138,7 +139,7 @@ FUZZ_SECONDS    ?= 600
 FUZZ_SMOKE_RUNS ?= 5000000
 FUZZ_DEFS       ?=
 FUZZ_TARGETS    := push conf
-FUZZ_CORE       := lbfarm_shm.c lbfarm_lbmethods.c lbfarm_conf.c lbfarm_push.c
+FUZZ_CORE       := $(CORE_SRC)
 FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OPTS       := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
