@@ -19,6 +19,7 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_push,
     lbf_suite_session,
     lbf_suite_status,
+    lbf_suite_hold,
 };
 
 int main(void)

@@ -1,0 +1,288 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * check_hold.c -- per-process in-flight slots (lbfarm_hold.c): a killed
+ * process's requests go back to their rows exactly once, whoever reaps,
+ * and the area refuses what a child could have scribbled.
+ */
+#include <stdatomic.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "lbf_unit.h"
+#include "lbfarm_hold.h"
+
+#define HO_ROWS 16
+#define HO_PROCS 8
+#define HO_SLOTS 32
+
+/* What a release callback sees: one in-flight counter per row. */
+struct ho_rows {
+    _Atomic int32_t inflight[HO_ROWS];
+    _Atomic uint32_t releases;
+};
+
+static void ho_release(void *ctx, uint32_t row)
+{
+    struct ho_rows *rows = ctx;
+
+    if (row < HO_ROWS) {
+        atomic_fetch_sub(&rows->inflight[row], 1);
+    }
+    atomic_fetch_add(&rows->releases, 1);
+}
+
+/* alive() of the tests: every pid is alive but the ones marked dead. */
+static _Atomic uint32_t ho_dead_pid;
+static int ho_alive(uint32_t pid)
+{
+    return pid != atomic_load(&ho_dead_pid);
+}
+
+static void *ho_area(uint32_t procs, uint32_t slots, size_t *len)
+{
+    void *a;
+
+    *len = lbf_hold_size(procs, slots);
+    ck_assert_uint_gt(*len, 0);
+    a = lbf_t_region(*len);
+    ck_assert_int_eq(lbf_hold_format(a, *len, procs, slots), 0);
+    return a;
+}
+
+START_TEST(hold_size_refuses_zero_and_oversized_counts)
+{
+    ck_assert_uint_eq(lbf_hold_size(0, 4), 0);
+    ck_assert_uint_eq(lbf_hold_size(4, 0), 0);
+    ck_assert_uint_eq(lbf_hold_size(LBF_HOLD_PROCS_MAX + 1, 4), 0);
+    ck_assert_uint_eq(lbf_hold_size(4, LBF_HOLD_SLOTS_MAX + 1), 0);
+    /* 64-byte header, blocks of 64 + 4 * slots rounded up to 64 */
+    ck_assert_uint_eq(lbf_hold_size(2, 16), 64 + 2 * 128);
+    ck_assert_uint_eq(lbf_hold_size(1, 17), 64 + 192);
+}
+END_TEST
+
+START_TEST(hold_check_refuses_what_a_child_could_scribble)
+{
+    size_t len;
+    struct lbf_hold_hdr *hh = ho_area(4, 8, &len);
+    struct lbf_hold_hdr good = {0};
+
+    memcpy(&good, hh, sizeof(good));
+    ck_assert_int_eq(lbf_hold_check(hh, len), 0);
+    ck_assert_int_eq(lbf_hold_check(hh, len - 1), -1);
+    ck_assert_int_eq(lbf_hold_check(NULL, len), -1);
+    hh->magic ^= 1;
+    ck_assert_int_eq(lbf_hold_check(hh, len), -1);
+    memcpy(hh, &good, sizeof(good));
+    hh->n_procs = 50000000;
+    ck_assert_int_eq(lbf_hold_check(hh, len), -1);
+    memcpy(hh, &good, sizeof(good));
+    hh->n_slots = 9; /* same stride, but more slots than were formatted */
+    hh->n_procs = 5;
+    ck_assert_int_eq(lbf_hold_check(hh, len), -1);
+    memcpy(hh, &good, sizeof(good));
+    hh->stride = 64;
+    ck_assert_int_eq(lbf_hold_check(hh, len), -1);
+    memcpy(hh, &good, sizeof(good));
+    ck_assert_int_eq(lbf_hold_format(hh, len - 1, 4, 8), -1);
+}
+END_TEST
+
+START_TEST(hold_take_drop_reuses_the_threads_slot)
+{
+    size_t len;
+    void *a = ho_area(2, 4, &len);
+    uint32_t hint = 0, s1, s2;
+    int p = lbf_hold_join(a, 100, ho_alive, ho_release, NULL);
+
+    ck_assert_int_eq(p, 0);
+    s1 = lbf_hold_take(a, p, 5, &hint);
+    ck_assert_uint_eq(s1, 0);
+    ck_assert_uint_eq(lbf_hold_held(a, p), 1);
+    lbf_hold_drop(a, p, s1);
+    ck_assert_uint_eq(lbf_hold_held(a, p), 0);
+    s2 = lbf_hold_take(a, p, 6, &hint);
+    ck_assert_uint_eq(s2, s1);
+    lbf_hold_drop(a, p, s2);
+    lbf_hold_drop(a, p, LBF_HOLD_NONE); /* ignored */
+    lbf_hold_drop(a, 7, 0);             /* no such block: ignored */
+    ck_assert_uint_eq(lbf_hold_take(a, -1, 5, &hint), LBF_HOLD_NONE);
+}
+END_TEST
+
+START_TEST(hold_full_block_serves_untracked_and_counts_it)
+{
+    size_t len;
+    struct lbf_hold_hdr *hh = ho_area(1, 3, &len);
+    uint32_t hint = 0, i;
+    int p = lbf_hold_join(hh, 100, ho_alive, ho_release, NULL);
+
+    for (i = 0; i < 3; i++) {
+        ck_assert_uint_ne(lbf_hold_take(hh, p, i, &hint), LBF_HOLD_NONE);
+    }
+    ck_assert_uint_eq(lbf_hold_take(hh, p, 9, &hint), LBF_HOLD_NONE);
+    ck_assert_uint_eq(atomic_load(&hh->untracked), 1);
+    ck_assert_uint_eq(lbf_hold_held(hh, p), 3);
+}
+END_TEST
+
+START_TEST(hold_join_takes_a_dead_owners_block_when_full)
+{
+    size_t len;
+    void *a = ho_area(2, 4, &len);
+    struct ho_rows rows;
+    uint32_t hint = 0;
+    int p1, p2;
+
+    memset(&rows, 0, sizeof(rows));
+    p1 = lbf_hold_join(a, 101, ho_alive, ho_release, &rows);
+    p2 = lbf_hold_join(a, 102, ho_alive, ho_release, &rows);
+    ck_assert_int_eq(p1, 0);
+    ck_assert_int_eq(p2, 1);
+    atomic_fetch_add(&rows.inflight[3], 1);
+    lbf_hold_take(a, p1, 3, &hint);
+    ck_assert_int_eq(lbf_hold_join(a, 103, ho_alive, ho_release, &rows), -1);
+    atomic_store(&ho_dead_pid, 101);
+    ck_assert_int_eq(lbf_hold_join(a, 103, ho_alive, ho_release, &rows), 0);
+    ck_assert_int_eq(atomic_load(&rows.inflight[3]), 0);
+    ck_assert_uint_eq(atomic_load(&rows.releases), 1);
+    ck_assert_uint_eq(lbf_hold_held(a, 0), 0);
+    atomic_store(&ho_dead_pid, 0);
+    ck_assert_int_eq(lbf_hold_join(a, 0, ho_alive, ho_release, &rows), -1);
+}
+END_TEST
+
+/* A worker: join, take held slots on rows (counting inflight++ first, as
+ * the request path does), then die by SIGKILL holding them. */
+static void ho_doomed(void *a, struct ho_rows *rows, int held, uint32_t seed)
+{
+    uint32_t hint = 0, row;
+    int p = lbf_hold_join(a, (uint32_t)getpid(), lbf_hold_pid_alive,
+                          ho_release, rows), i;
+
+    if (p < 0) {
+        _exit(3);
+    }
+    for (i = 0; i < held; i++) {
+        row = (seed + (uint32_t)i * 7u) % HO_ROWS;
+        atomic_fetch_add(&rows->inflight[row], 1);
+        if (lbf_hold_take(a, p, row, &hint) == LBF_HOLD_NONE) {
+            _exit(4);
+        }
+    }
+    raise(SIGKILL);
+    _exit(5);
+}
+
+/* Fork n doomed workers holding held slots each; wait until all died by
+ * SIGKILL. */
+static void ho_kill_workers(void *a, struct ho_rows *rows, int n, int held)
+{
+    pid_t parent = getpid(), pid;
+    int w, st;
+
+    for (w = 0; w < n; w++) {
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            lbf_t_worker_init(parent);
+            ho_doomed(a, rows, held, (uint32_t)w * 5u);
+        }
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+                      "worker %d ended with status %d", w, st);
+    }
+}
+
+START_TEST(hold_reap_returns_killed_workers_requests_exactly)
+{
+    size_t len;
+    void *a = ho_area(HO_PROCS, HO_SLOTS, &len);
+    struct ho_rows *rows = lbf_t_region(sizeof(*rows));
+    int r, total = 0;
+
+    ho_kill_workers(a, rows, 6, 20);
+    for (r = 0; r < HO_ROWS; r++) {
+        total += atomic_load(&rows->inflight[r]);
+    }
+    ck_assert_int_eq(total, 6 * 20);
+    ck_assert_uint_eq(lbf_hold_reap(a, (uint32_t)getpid(), lbf_hold_pid_alive,
+                                    ho_release, rows), 6 * 20);
+    for (r = 0; r < HO_ROWS; r++) {
+        ck_assert_int_eq(atomic_load(&rows->inflight[r]), 0);
+    }
+    ck_assert_uint_eq(atomic_load(&((struct lbf_hold_hdr *)a)->reaped), 6);
+    ck_assert_uint_eq(lbf_hold_reap(a, 0, lbf_hold_pid_alive, ho_release,
+                                    rows), 0);
+}
+END_TEST
+
+/* Reaper child: reap once after the start flag, exit 0. */
+static void ho_reaper(void *a, struct ho_rows *rows, _Atomic int *go)
+{
+    while (!atomic_load(go)) {
+        sched_yield();
+    }
+    lbf_hold_reap(a, (uint32_t)getpid(), lbf_hold_pid_alive, ho_release, rows);
+    _exit(0);
+}
+
+START_TEST(hold_concurrent_reapers_release_each_row_once)
+{
+    size_t len;
+    void *a = ho_area(HO_PROCS, HO_SLOTS, &len);
+    struct ho_rows *rows = lbf_t_region(sizeof(*rows));
+    _Atomic int *go = lbf_t_region(sizeof(*go));
+    pid_t parent = getpid(), pids[4];
+    int w, r;
+
+    ho_kill_workers(a, rows, HO_PROCS, HO_SLOTS);
+    for (w = 0; w < 4; w++) {
+        pids[w] = fork();
+        ck_assert_int_ge(pids[w], 0);
+        if (pids[w] == 0) {
+            lbf_t_worker_init(parent);
+            ho_reaper(a, rows, go);
+        }
+    }
+    atomic_store(go, 1);
+    for (w = 0; w < 4; w++) {
+        lbf_t_wait_ok(pids[w], "reaper");
+    }
+    for (r = 0; r < HO_ROWS; r++) {
+        ck_assert_int_eq(atomic_load(&rows->inflight[r]), 0);
+    }
+    ck_assert_uint_eq(atomic_load(&rows->releases), HO_PROCS * HO_SLOTS);
+}
+END_TEST
+
+START_TEST(hold_sweep_due_has_one_winner_per_interval)
+{
+    size_t len;
+    void *a = ho_area(1, 1, &len);
+
+    ck_assert_int_eq(lbf_hold_sweep_due(a, 1000, 500), 1);
+    ck_assert_int_eq(lbf_hold_sweep_due(a, 1000, 500), 0);
+    ck_assert_int_eq(lbf_hold_sweep_due(a, 1499, 500), 0);
+    ck_assert_int_eq(lbf_hold_sweep_due(a, 1500, 500), 1);
+}
+END_TEST
+
+Suite *lbf_suite_hold(void)
+{
+    Suite *s = suite_create("hold");
+    TCase *tc = tcase_create("hold");
+
+    tcase_set_timeout(tc, LBF_T_TIMEOUT);
+    tcase_add_test(tc, hold_size_refuses_zero_and_oversized_counts);
+    tcase_add_test(tc, hold_check_refuses_what_a_child_could_scribble);
+    tcase_add_test(tc, hold_take_drop_reuses_the_threads_slot);
+    tcase_add_test(tc, hold_full_block_serves_untracked_and_counts_it);
+    tcase_add_test(tc, hold_join_takes_a_dead_owners_block_when_full);
+    tcase_add_test(tc, hold_reap_returns_killed_workers_requests_exactly);
+    tcase_add_test(tc, hold_concurrent_reapers_release_each_row_once);
+    tcase_add_test(tc, hold_sweep_due_has_one_winner_per_interval);
+    suite_add_tcase(s, tc);
+    return s;
+}
