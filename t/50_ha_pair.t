@@ -85,6 +85,14 @@ for my $node (qw(lb1 lb2)) {
                                    probe => '/lbfarm-status?format=text');
 }
 
+# keepalived runs the check script only when neither it nor a directory
+# above it is writable by anyone but root (enable_script_security): a
+# copy in this test's own directory, whatever the checkout's modes.
+mkdir "$dir/bin", 0755;
+my $CHECK = "$dir/bin/check_httpd.sh";
+LBFTest::spit($CHECK, LBFTest::slurp("$ROOT/conf/ha/check_httpd.sh"));
+chmod 0755, $CHECK;
+
 my %ka;
 for my $node (qw(lb1 lb2)) {
     my $master = $node eq 'lb1';
@@ -94,7 +102,7 @@ for my $node (qw(lb1 lb2)) {
             ROUTER_ID => $node, STATE => $master ? 'MASTER' : 'BACKUP',
             PRIORITY => $master ? 150 : 100, INTERFACE => 'eth0',
             VRID => 51, VIP => "$VIP/24",
-            CHECK_SCRIPT => "$ROOT/conf/ha/check_httpd.sh",
+            CHECK_SCRIPT => $CHECK,
             STATUS_URL => "http://127.0.0.1:$PORT/lbfarm-status?format=text",
             PIDFILE => $lb{$node}->dir . '/httpd.pid',
         }));
