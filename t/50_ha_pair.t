@@ -117,7 +117,7 @@ for my $node (qw(lb1 lb2)) {
 
 sub holds_vip { return grep { $_ eq $VIP } $net->addresses($_[0]) }
 
-ok(wait_until(10, sub { holds_vip('lb1') }, 0.1),
+ok(wait_until(15, sub { holds_vip('lb1') }, 0.1),
    sprintf('keepalived: the master lb1 holds the VIP %s (after %.1f s)',
            $VIP, time - $T0))
     or diag(LBFTest::slurp("$dir/keepalived-lb1.log"));
