@@ -5,7 +5,7 @@ set -e
 PKGS="apache2 apache2-dev libssl-dev libapr1-dev libaprutil1-dev check \
 pkg-config gcc make perl libhttp-tiny-perl wrk apache2-utils curl openssl \
 procps clang libclang-rt-14-dev chromium python3-prometheus-client haproxy \
-nginx gnuplot-nox"
+nginx gnuplot-nox keepalived iproute2"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" \
