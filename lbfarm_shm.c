@@ -1,26 +1,22 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
 /*
- * lbfarm_shm.c -- the farm table in a shared region: format, check and
- * attach, farms and rows, runtime membership (operators, balancer-manager),
- * schedules, graceful-restart carry-over, crash-safe locks, seqlock
- * groups.  Layout and concurrency rules: see the diagram in lbfarm_shm.h.
+ * lbfarm_shm.c -- the farm table in a shared region: layout and format,
+ * the check of a region anyone may have written and attach, farms and
+ * rows, runtime membership (operators, balancer-manager), schedules,
+ * request accounting, health and latency of a row, row locks and the
+ * seqlock metrics group.  Layout and concurrency rules: see the diagram in
+ * lbfarm_shm.h; the locks themselves are lbfarm_lock.c, the carry over a
+ * graceful restart lbfarm_carry.c.
  */
-#include <errno.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lbfarm_shm.h"
 #include "lbfarm_swrr.h"
-
-#define LBF_SPINS_BEFORE_YIELD 128
-#define LBF_YIELDS_BEFORE_CHECK 16
 
 _Static_assert(LBF_FARM_MEMBERS_MAX <= LBF_SWRR_MEMBERS_MAX,
                "a schedule holds every member of a farm");
@@ -622,136 +618,6 @@ int lbf_member_set_weight(struct lbf_shm *h, struct lbf_farm *f,
     return lbf_farm_rebuild(h, f);
 }
 
-/* Carry the health check state of src row o to dst row n while n gets
- * the same check as o did (a member that failed its checks stays down). */
-static void lbf_row_carry_health(struct lbf_row *n, const struct lbf_row *o)
-{
-    struct lbf_row *src = (struct lbf_row *)o;
-
-    if (n->hc_conf == 0 || n->hc_conf != o->hc_conf) {
-        return;
-    }
-    atomic_store(&n->health, atomic_load(&src->health));
-    n->hc_pass = o->hc_pass;
-    n->hc_fail = o->hc_fail;
-    atomic_store(&n->hc_status, atomic_load(&src->hc_status));
-    atomic_store(&n->hc_ms, atomic_load(&src->hc_ms));
-}
-
-/* Carry one member's persistent fields from src row o to dst row n: admin
- * state, runtime weight, health, counters, and the push state (a replay
- * stays a replay across a restart; the last report keeps informing
- * picks). */
-static void lbf_row_carry(struct lbf_row *n, const struct lbf_row *o)
-{
-    struct lbf_row *src = (struct lbf_row *)o;
-
-    if (o->cfg_admin == n->cfg_admin) {
-        atomic_store(&n->admin, atomic_load(&src->admin));
-    }
-    if (o->cfg_weight == n->cfg_weight) {
-        atomic_store(&n->weight, atomic_load(&src->weight));
-    }
-    atomic_store(&n->requests, atomic_load(&src->requests));
-    atomic_store(&n->errors, atomic_load(&src->errors));
-    if (lbf_row_read_metrics(o, &n->metric_ts, &n->n_metrics,
-                             n->metrics) != LBF_OK) {
-        n->metric_ts = 0;
-        n->n_metrics = 0;
-    }
-    n->push_seq = o->push_seq;
-    atomic_store(&n->load_milli, atomic_load(&src->load_milli));
-    atomic_store(&n->load_since, atomic_load(&src->load_since));
-    atomic_store(&n->load_ts, atomic_load(&src->load_ts));
-    lbf_row_carry_health(n, o);
-}
-
-/* Re-add to farm fi of dst the live members that an operator added at
- * runtime to the old farm of and that the new configuration lacks. */
-static void lbf_carry_runtime(struct lbf_shm *dst, uint32_t fi,
-                              const struct lbf_shm *src,
-                              const struct lbf_farm *of)
-{
-    struct lbf_farm *nf = lbf_farm_at(dst, fi);
-    uint32_t mi;
-
-    for (mi = 0; mi < of->n_rows; mi++) {
-        const struct lbf_row *o = lbf_member_at(src, of, mi);
-
-        if (o->runtime && atomic_load(&((struct lbf_row *)o)->admin)
-                              != LBF_ADMIN_REMOVED
-            && lbf_member_find(dst, nf, o->name) < 0) {
-            lbf_member_add_runtime(dst, fi, o->name, o->url, o->cfg_weight,
-                                   o->retry_sec);
-        }
-    }
-}
-
-/* lbf_shm_carry from a src that lbf_shm_check found sound and that no
- * one writes meanwhile. */
-static int lbf_carry_checked(struct lbf_shm *dst, const struct lbf_shm *src)
-{
-    uint32_t fi, mi;
-    int carried = 0;
-
-    for (fi = 0; fi < dst->hdr->n_farms; fi++) {
-        struct lbf_farm *nf = lbf_farm_at(dst, fi);
-        int ofi = lbf_farm_find(src, nf->name);
-        const struct lbf_farm *of;
-
-        if (ofi < 0) {
-            continue;
-        }
-        of = lbf_farm_at(src, (uint32_t)ofi);
-        lbf_carry_runtime(dst, fi, src, of);
-        for (mi = 0; mi < nf->n_rows; mi++) {
-            struct lbf_row *nr = lbf_member_at(dst, nf, mi);
-            int omi = lbf_member_find(src, of, nr->name);
-
-            if (omi >= 0) {
-                lbf_row_carry(nr, lbf_member_at(src, of, (uint32_t)omi));
-                carried++;
-            }
-        }
-        if (of->cfg_admin == nf->cfg_admin) {
-            atomic_store(&nf->admin,
-                         atomic_load(&((struct lbf_farm *)of)->admin));
-        }
-        lbf_farm_rebuild(dst, nf);
-    }
-    return carried;
-}
-
-int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src)
-{
-    int rc = lbf_shm_check(src->base, src->len, NULL, 0);
-
-    return rc != LBF_OK ? rc : lbf_carry_checked(dst, src);
-}
-
-int lbf_shm_carry_region(struct lbf_shm *dst, const void *base, size_t len,
-                         char *why, size_t why_len)
-{
-    struct lbf_shm src;
-    void *copy = malloc(len > 0 ? len : 1);
-    int rc;
-
-    if (copy == NULL) {
-        return lbf_refuse(why, why_len, LBF_ENOSPACE, "no memory for a "
-                          "copy of its %zu bytes", len);
-    }
-    memcpy(copy, base, len);
-    rc = lbf_shm_check(copy, len, why, why_len);
-    if (rc == LBF_OK) {
-        src.base = copy;
-        src.len = len;
-        src.hdr = copy;
-        rc = lbf_carry_checked(dst, &src);
-    }
-    free(copy);
-    return rc;
-}
-
 /* ---- latency histograms (lock-free) ---- */
 
 /* Bucket of a latency: 0 for <= 100 us, i for <= 100 us * 2^i. */
@@ -1003,93 +869,7 @@ int lbf_row_health_result(struct lbf_row *r, int ok, uint32_t rise,
     return 0;
 }
 
-/* ---- locks ---- */
-
-uint64_t lbf_mono_usec(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static inline void lbf_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* 1 when the owner recorded in word cannot be running any more. */
-static int lbf_owner_dead(uint64_t word)
-{
-    pid_t pid = (pid_t)(word >> 32);
-
-    return pid > 0 && kill(pid, 0) == -1 && errno == ESRCH;
-}
-
-/* Try to move the lock from seen (a dead or stale owner) to mine. */
-static int lbf_lock_steal(struct lbf_lock *lk, uint64_t seen, uint64_t mine)
-{
-    return atomic_compare_exchange_strong(&lk->owner, &seen, mine);
-}
-
-int lbf_lock_acquire(struct lbf_lock *lk, uint32_t self)
-{
-    uint64_t mine = (uint64_t)self << 32, seen = 0, seen_since = 0;
-    unsigned spins = 0;
-
-    for (;;) {
-        uint64_t expect = 0, cur;
-
-        if (atomic_compare_exchange_weak(&lk->owner, &expect, mine | 1u)) {
-            break;
-        }
-        if (++spins < LBF_SPINS_BEFORE_YIELD) {
-            lbf_cpu_relax();
-            continue;
-        }
-        sched_yield();
-        if (spins % LBF_YIELDS_BEFORE_CHECK != 0) {
-            continue;
-        }
-        cur = atomic_load(&lk->owner);
-        if (cur == 0 || (cur >> 32) == self) {
-            continue; /* free now, or another thread of ours holds it */
-        }
-        if (cur != seen) {
-            seen = cur;
-            seen_since = lbf_mono_usec();
-        }
-        if (lbf_owner_dead(cur)
-            || lbf_mono_usec() - seen_since > LBF_LOCK_STALE_USEC) {
-            if (lbf_lock_steal(lk, cur, mine | 1u)) {
-                lk->ticket++;
-                return LBF_LOCK_STOLEN;
-            }
-        }
-    }
-    lk->ticket++;
-    /* the ticket makes every acquisition's word distinct for staleness */
-    atomic_store(&lk->owner, mine | (uint32_t)(lk->ticket << 1 | 1u));
-    return LBF_LOCKED;
-}
-
-void lbf_lock_release(struct lbf_lock *lk)
-{
-    atomic_store_explicit(&lk->owner, 0, memory_order_release);
-}
-
-void lbf_write_begin(struct lbf_lock *lk)
-{
-    atomic_fetch_add_explicit(&lk->seq, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-}
-
-void lbf_write_end(struct lbf_lock *lk)
-{
-    atomic_fetch_add_explicit(&lk->seq, 1, memory_order_release);
-}
+/* ---- row locks and the metrics group ---- */
 
 int lbf_row_lock(struct lbf_shm *h, struct lbf_row *r, uint32_t self)
 {

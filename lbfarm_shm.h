@@ -73,11 +73,13 @@
  *    robust mutex would hide EOWNERDEAD; this scheme detects a torn row on
  *    its own.
  *  - Trust: every child can write every byte of the segment.  The parent
- *    reads the old segment only through lbf_shm_carry_region, which copies
- *    it and checks the copy (lbf_shm_check: magics, version, sizes, every
- *    count, offset, string and enum it reads) before using a byte of it.
+ *    reads the old segment only through lbf_shm_carry_region
+ *    (lbfarm_carry.h), which copies it and checks the copy (lbf_shm_check:
+ *    magics, version, sizes, every count, offset, string and state it
+ *    reads) before using a byte of it; a child checks the segment it
+ *    inherits at attach.
  *
- * What a graceful restart keeps (lbf_shm_carry): per member, matched by farm
+ * What a graceful restart keeps (lbf_shm_carry, lbfarm_carry.c): per member, matched by farm
  * and member name, the admin state (only while the configured state= is
  * unchanged) and effective weight (only while the configured weight is
  * unchanged), the health check state -- up or down, the consecutive
@@ -100,6 +102,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lbfarm_lock.h"
+
 #define LBF_SHM_MAGIC      0x3146424cu /* "LBF1" little-endian */
 #define LBF_SHM_VERSION    2u  /* bump with every change of the layout */
 #define LBF_FARM_MAGIC     0x6d726166u /* "farm" */
@@ -111,7 +115,6 @@
 #define LBF_METRIC_NAME    16
 #define LBF_ROWS_MAX       65535 /* schedule entries are uint16 */
 #define LBF_FARM_MEMBERS_MAX 4096 /* members (capacity) of one farm */
-#define LBF_LOCK_STALE_USEC 500000 /* a lock held this long is dead */
 #define LBF_URL_SIZE       128
 #define LBF_LAT_BUCKETS    24  /* latency buckets: <= 100us * 2^i */
 #define LBF_LAT_WINDOW_SEC 30  /* percentiles cover the last 30..60 s */
@@ -149,13 +152,6 @@ enum lbf_admin {
 enum lbf_health {
     LBF_HEALTH_UP = 0,
     LBF_HEALTH_DOWN = 1
-};
-
-/* One lock: owner word (pid << 32 | ticket; 0 = free) and seqlock. */
-struct lbf_lock {
-    _Atomic uint64_t owner;
-    _Atomic uint32_t seq;     /* odd while a write section is open */
-    uint32_t ticket;          /* next ticket; written only by the owner */
 };
 
 struct lbf_metric {
@@ -500,24 +496,6 @@ int lbf_farm_rebuild(struct lbf_shm *h, struct lbf_farm *f);
 int lbf_member_set_weight(struct lbf_shm *h, struct lbf_farm *f,
                           uint32_t mi, uint32_t weight);
 
-/* Copy what survives a graceful restart (see the top of this file) from
- * src into dst, matching farms and members by name; rebuilds the schedules
- * it touched.  src is checked first (lbf_shm_check) and not used at all
- * when it fails.  Returns the number of members carried over, or the
- * check's refusal (< 0; dst unchanged).  Config time: dst is not shared
- * yet; src must not change meanwhile (lbf_shm_carry_region copes with a
- * src that may). */
-int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src);
-
-/* As lbf_shm_carry from the old segment [base, base + len), which the old
- * generation's children may still be writing -- or may have damaged: takes
- * a private copy first and checks and carries from the copy alone.  On a
- * refusal (< 0) why holds one line saying why (as lbf_shm_check) and dst
- * keeps its fresh state.  Config time; allocates len bytes for the copy
- * (LBF_ENOSPACE when it cannot). */
-int lbf_shm_carry_region(struct lbf_shm *dst, const void *base, size_t len,
-                         char *why, size_t why_len);
-
 /* ---- request accounting (lock-free) ---- */
 
 /* A request was handed to the member: inflight++ and requests++. */
@@ -579,23 +557,7 @@ void lbf_farm_set_hc_conf(struct lbf_farm *f, uint32_t hc_conf);
 void lbf_member_set_hc_url(const struct lbf_farm *f, struct lbf_row *r,
                            const char *url);
 
-/* ---- locks ---- */
-
-/* Result of lbf_lock_acquire. */
-enum lbf_lock_rc {
-    LBF_LOCKED = 0,       /* taken normally */
-    LBF_LOCK_STOLEN = 1   /* the previous owner was dead; check seq */
-};
-
-/* Acquire lk for this process (pid self, > 0).  Spins, then yields;
- * steals from a dead or stale owner (see the header comment).  Never
- * fails.  The caller must not already hold it. */
-int lbf_lock_acquire(struct lbf_lock *lk, uint32_t self);
-void lbf_lock_release(struct lbf_lock *lk);
-
-/* Seqlock write section; the caller holds lk. */
-void lbf_write_begin(struct lbf_lock *lk);
-void lbf_write_end(struct lbf_lock *lk);
+/* ---- row locks and the metrics group (locks: lbfarm_lock.h) ---- */
 
 /* Take a row's lock; when the previous owner died inside a write section,
  * reset the metrics group and count the repair.  Returns like
@@ -613,8 +575,5 @@ int lbf_row_read_metrics(const struct lbf_row *r, uint64_t *ts,
 int lbf_row_write_metrics(struct lbf_shm *h, struct lbf_row *r,
                           uint32_t self, uint64_t ts, uint32_t n,
                           const struct lbf_metric *m);
-
-/* Monotonic clock in microseconds, for lock staleness. */
-uint64_t lbf_mono_usec(void);
 
 #endif /* LBFARM_SHM_H */
