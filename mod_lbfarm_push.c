@@ -14,7 +14,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_push.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -77,26 +77,22 @@ static const char *lbf_read_secrets(cmd_parms *cmd, struct lbf_farm_conf *fc,
 const char *lbf_cmd_push_key(cmd_parms *cmd, void *dc LBF_UNUSED,
                              const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    return fc ? lbf_read_secrets(cmd, fc, ap_server_root_relative(cmd->pool,
-                                                                  arg))
-              : err;
+    LBF_FARM_OR_RETURN(cmd, fc);
+    return lbf_read_secrets(cmd, fc, ap_server_root_relative(cmd->pool, arg));
 }
 
 /* LBFarmMetric name capacity [weight] */
 const char *lbf_cmd_metric(cmd_parms *cmd, void *dc LBF_UNUSED,
                            const char *args)
 {
-    const char *err, *name, *cap, *w;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    const char *name, *cap, *w;
+    struct lbf_farm_conf *fc;
     struct lbf_load_term *t;
     uint32_t weight = 1, i;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     name = ap_getword_conf(cmd->pool, &args);
     cap = ap_getword_conf(cmd->pool, &args);
     w = ap_getword_conf(cmd->pool, &args);
@@ -140,14 +136,11 @@ const char *lbf_cmd_metric(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc LBF_UNUSED,
                               const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     int which = (int)(intptr_t)cmd->info;
     apr_interval_time_t t;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
         || t < 0 || t > apr_time_from_sec(3600)
         || (which == 0 && t < apr_time_from_sec(1))) {
@@ -170,13 +163,10 @@ const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc LBF_UNUSED,
                               const char *a, const char *b)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     uint32_t rate, burst;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (lbf_parse_uint(a, 1, 1000, &rate) != 0
         || lbf_parse_uint(b, 1, 10000, &burst) != 0) {
         return apr_psprintf(cmd->pool, "LBFarmPushRate: invalid \"%s %s\" "
@@ -190,13 +180,11 @@ const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc LBF_UNUSED,
 
 const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc != NULL) {
-        fc->heartbeat = on;
-    }
-    return fc ? NULL : err;
+    LBF_FARM_OR_RETURN(cmd, fc);
+    fc->heartbeat = on;
+    return NULL;
 }
 
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)

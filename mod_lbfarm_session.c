@@ -15,7 +15,7 @@
 
 #include <stdatomic.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_session.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -30,15 +30,13 @@ APLOG_USE_MODULE(lbfarm);
 const char *lbf_cmd_session_key(cmd_parms *cmd, void *dc LBF_UNUSED,
                                 const char *arg)
 {
-    const char *err, *path = ap_server_root_relative(cmd->pool, arg);
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    struct lbf_farm_conf *fc;
     char buf[1100], *line, *last;
     apr_file_t *f;
     apr_size_t n = sizeof(buf) - 1;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT,
                       cmd->temp_pool) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "LBFarmSessionKey: cannot read \"%s\"",
@@ -71,13 +69,11 @@ const char *lbf_cmd_session_key(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_sticky(cmd_parms *cmd, void *dc LBF_UNUSED,
                            const char *args)
 {
-    const char *err, *w;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    const char *w;
+    struct lbf_farm_conf *fc;
     uint32_t ttl;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     w = ap_getword_conf(cmd->pool, &args);
     if (strcasecmp(w, "on") && strcasecmp(w, "off")) {
         return "LBFarmSticky: expected On or Off, then ttl=S, cookie=NAME";
@@ -102,12 +98,9 @@ const char *lbf_cmd_sticky(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc LBF_UNUSED,
                                  const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (!lbf_name_valid(arg)) {
         return apr_psprintf(cmd->pool, "LBFarmRouteCookie: invalid cookie "
                             "name \"%s\"", arg);
@@ -119,13 +112,11 @@ const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc LBF_UNUSED,
 
 const char *lbf_cmd_instructions(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc != NULL) {
-        fc->instructions = on;
-    }
-    return fc ? NULL : err;
+    LBF_FARM_OR_RETURN(cmd, fc);
+    fc->instructions = on;
+    return NULL;
 }
 
 /* Member ids and cookie names of farm fc (post_config). */

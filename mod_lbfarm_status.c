@@ -19,7 +19,7 @@
 
 #include <openssl/rand.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_status.h"
 #include "lbfarm_status.h"
 
 APLOG_USE_MODULE(lbfarm);

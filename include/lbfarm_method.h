@@ -88,15 +88,6 @@ const char *lbf_method_list(void);
  * Returns the member index or -1. */
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk);
 
-/*
- * Smooth weighted round-robin: write the schedule of weights w[0..n) into
- * out (capacity cap) after dividing the weights by their gcd.  Returns the
- * period (sum of reduced weights), or 0 when n == 0, a weight is 0, or the
- * period exceeds cap.  See the worked example in lbfarm_lbmethods.c.
- */
-uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
-                        uint32_t cap);
-
 /* xorshift64* generator: state must be nonzero; returns the next value. */
 uint64_t lbf_rng_next(uint64_t *state);
 

@@ -8,6 +8,7 @@
  * are rebuilt from the carried weights.
  */
 #include "lbf_unit.h"
+#include "lbfarm_carry.h"
 
 struct carry_member {
     const char *name;

@@ -1,0 +1,21 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * mod_lbfarm_testhooks.h -- test-only handlers (mod_lbfarm_testhooks.c),
+ * compiled only when the module is built with -DLBF_TEST_HOOKS (the
+ * Makefile's test-module and asan-module; never the installed module).
+ */
+#ifndef MOD_LBFARM_TESTHOOKS_H
+#define MOD_LBFARM_TESTHOOKS_H
+
+#include "mod_lbfarm_registry.h"
+
+#ifdef LBF_TEST_HOOKS
+/* SetHandler lbfarm-test-segment: writes one field of this child's live
+ * segment, as a buggy or hostile child could (t/08_carry_guard.t).
+ * Query: what=version|n_rows|farm_magic|row_magic [&farm=NAME]
+ * [&value=N]. */
+void lbf_test_register_hooks(apr_pool_t *p);
+#endif
+
+#endif /* MOD_LBFARM_TESTHOOKS_H */
