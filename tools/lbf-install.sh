@@ -92,7 +92,8 @@ lbf_install_conf() {
         echo "  $DESTDIR$CONF (unchanged)"
     else
         lbf_put 0644 conf/proxy_lbfarm.conf "$CONF.dist"
-        echo "$me: kept your edited $DESTDIR$CONF; the new one is $DESTDIR$CONF.dist"
+        echo "$me: kept your edited $DESTDIR$CONF;" \
+            "the new one is $DESTDIR$CONF.dist"
     fi
 }
 
