@@ -132,7 +132,8 @@ SBINDIR   ?= $(PREFIX)/sbin
 MANDIR    ?= $(PREFIX)/share/man
 DOCDIR    ?= $(PREFIX)/share/doc/mod_lbfarm
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
-MODDIR    ?= $(or $(shell $(APXS) -q LIBEXECDIR 2>/dev/null),/usr/lib/apache2/modules)
+MODDIR    ?= $(strip $(or $(shell $(APXS) -q LIBEXECDIR 2>/dev/null), \
+                 /usr/lib/apache2/modules))
 APACHE_CONFDIR ?= /etc/apache2
 DEBDIR    ?= build/deb
 LBF_INSTALL_ENV = DESTDIR='$(DESTDIR)' MODDIR='$(MODDIR)' \
@@ -157,7 +158,8 @@ deb:
 	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make deb: not a" \
 	    "git checkout; run dpkg-buildpackage -us -uc -b here" >&2; exit 1; }
 	rm -rf '$(DEBDIR)/src' && mkdir -p '$(DEBDIR)/src/mod_lbfarm'
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp -P --parents -t '$(DEBDIR)/src/mod_lbfarm'
+	git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 cp -P --parents -t '$(DEBDIR)/src/mod_lbfarm'
 	cd '$(DEBDIR)/src/mod_lbfarm' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 	    dpkg-buildpackage -us -uc -b
 	mv -f '$(DEBDIR)'/src/*.deb '$(DEBDIR)'/src/*.changes \
