@@ -163,7 +163,8 @@ sub restore {
     my %names;
     for my $p (keys %$now) {
         next if exists $before{$p};
-        $names{$1} = 1 if $p =~ m{^/etc/apache2/mods-enabled/(\w+)\.(?:load|conf)$};
+        $names{$1} = 1
+            if $p =~ m{^/etc/apache2/mods-enabled/(\w+)\.(?:load|conf)$};
     }
     for my $n (sort keys %names) {
         push @touched, $n;
@@ -216,8 +217,9 @@ SKIP: {
     my $sys = system_apache2();
     my $sys_running = $sys =~ /pid \d+/;
     diag("system apache2: $sys");
-    my ($pre_rc) = run(30, 'sh', '-c',
-                       '. /etc/apache2/envvars && exec /usr/sbin/apache2 -t');
+    my @systest = ('sh', '-c',
+                   '. /etc/apache2/envvars && exec /usr/sbin/apache2 -t');
+    my ($pre_rc) = run(30, @systest);
     my $git_before = `git -C '$ROOT' status --porcelain`;
 
     # build, in a temporary directory
@@ -279,8 +281,7 @@ SKIP: {
     SKIP: {
         skip('the system configuration failed apache2 -t before', 1)
             if $pre_rc;
-        ($rc, $out) = run(30, 'sh', '-c',
-                          '. /etc/apache2/envvars && exec /usr/sbin/apache2 -t');
+        ($rc, $out) = run(30, @systest);
         is($rc, 0, 'system apache2 -t with proxy_lbfarm enabled') or diag($out);
     }
 

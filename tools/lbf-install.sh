@@ -127,9 +127,10 @@ lbf_uninstall() {
     if [ -z "$DESTDIR" ]; then
         for l in "$APACHE_CONFDIR"/mods-enabled/proxy_lbfarm.load \
                  "$APACHE_CONFDIR"/mods-enabled/proxy_lbfarm.conf; do
-            [ ! -L "$l" ] && [ ! -e "$l" ] ||
+            if [ -L "$l" ] || [ -e "$l" ]; then
                 die "proxy_lbfarm is enabled: a2dismod proxy_lbfarm and" \
                     "restart apache2 first"
+            fi
         done
         for l in /etc/systemd/system/*.wants/lbfarm-push.service; do
             [ ! -L "$l" ] ||
