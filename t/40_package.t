@@ -192,6 +192,8 @@ END { restore() if $installed || %before }
 
 SKIP: {
     my $why = $> != 0 ? 'not root (dpkg -i and a2enmod need root)'
+        : asan() ? 'LBF_ASAN=1: the package is no ASan build (the plain '
+                   . 'run tests it)'
         : !have('dpkg-buildpackage') || !have('dh') || !have('dh_apache2')
           ? 'dpkg-buildpackage, debhelper or dh_apache2 (apache2-dev) '
             . 'missing: make deps installs them'
