@@ -264,6 +264,13 @@ SKIP: {
        'the agent unit is not enabled');
     is(system_apache2(), $sys, 'dpkg -i: system apache2 untouched');
 
+    for my $target (qw(install uninstall)) {
+        ($rc, $out) = run(120, 'make', '-s', '-C', $ROOT, $target);
+        isnt($rc, 0, "make $target refuses while the package is installed");
+        like($out, qr/package $PKG is installed/, 'and says why');
+    }
+    ok(-e $_, "still there: $_") for @PKG_FILES[0 .. 2];
+
     my $secret = LBFTest::secret_file('0123456789abcdef-pkg-secret');
     ($rc, $out) = run(30, '/usr/sbin/lbfarm-push-key', $secret, 'a1');
     is($out, LBFTest::push_member_key('0123456789abcdef-pkg-secret', 'a1')
