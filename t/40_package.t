@@ -27,6 +27,8 @@ my @PKG_FILES = (
     "$MODS/proxy_lbfarm.conf", '/usr/bin/lbfarm-push',
     '/usr/sbin/lbfarm-push-key', '/lib/systemd/system/lbfarm-push.service',
     "$DOC/examples/lbfarm-example.conf", "$DOC/examples/lbfarm-push.cron",
+    "$DOC/examples/ha-pair.conf", "$DOC/examples/errors/down.html",
+    "$DOC/examples/ha/keepalived.conf.in",
     "$DOC/copyright", '/usr/share/man/man1/lbfarm-push.1.gz',
     '/usr/share/man/man8/lbfarm-push-key.8.gz',
 );
@@ -67,7 +69,11 @@ sub slurp { LBFTest::slurp($_[0]) }
         '/usr/local/share/man/man1/lbfarm-push.1',
         '/usr/local/share/man/man8/lbfarm-push-key.8',
         '/usr/local/share/doc/mod_lbfarm/examples/lbfarm-example.conf',
-        '/usr/local/share/doc/mod_lbfarm/examples/lbfarm-push.cron');
+        '/usr/local/share/doc/mod_lbfarm/examples/lbfarm-push.cron',
+        map { my $f = $_; $f =~ s{^\Q$ROOT\E/conf/(?:examples/)?}{};
+              "/usr/local/share/doc/mod_lbfarm/examples/$f" }
+            grep { -f } glob("$ROOT/conf/examples/*.conf "
+                             . "$ROOT/conf/examples/errors/* $ROOT/conf/ha/*"));
     my @got = sort split /\n/, `find '$d' -type f`;
     is_deeply(\@got, [sort @want], 'make install: exactly the listed files')
         or diag(explain(\@got));

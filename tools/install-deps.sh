@@ -5,7 +5,7 @@
 # first exactly what it will install and why.
 #
 # It never stops, restarts or reconfigures a system service.  Debian's
-# apache2, nginx, haproxy (and keepalived) packages start their daemon
+# apache2, nginx, haproxy and keepalived packages start their daemon
 # when apt installs them; we never use those daemons (the tests and
 # benchmarks start their own, by PID, on ports they pick), so while
 # apt-get runs, a temporary /usr/sbin/policy-rc.d that exits 101 ("action
@@ -51,6 +51,8 @@ need fuzz "the libFuzzer targets (make fuzz-smoke, part of make test)" \
     clang libclang-rt-14-dev
 need bench "bench/: load generator, the balancers compared, plots" \
     wrk haproxy nginx gnuplot-nox
+need ha "t/50_ha_pair.t: an HA pair on keepalived in network namespaces" \
+    keepalived iproute2
 need package "make deb and t/40_package.t (dh_apache2 is in apache2-dev)" \
     debhelper dpkg-dev fakeroot lintian
 

@@ -19,7 +19,8 @@
 #                                             goes beside it as .conf.dist
 #   BINDIR/lbfarm-push, SBINDIR/lbfarm-push-key, their manual pages
 #   UNITDIR/lbfarm-push.service               the agent's unit (not enabled)
-#   DOCDIR/examples/lbfarm-example.conf, lbfarm-push.cron
+#   DOCDIR/examples/: conf/lbfarm-example.conf, conf/lbfarm-push.cron,
+#                     conf/examples/ (with errors/) and conf/ha/ as ha/
 #
 # Nothing is enabled, started or restarted: "a2enmod proxy_lbfarm" and
 # "systemctl restart apache2" are the administrator's steps.  uninstall
@@ -61,6 +62,10 @@ lbf_files() {
 0644 conf/lbfarm-example.conf $DOCDIR/examples/lbfarm-example.conf
 0644 conf/lbfarm-push.cron $DOCDIR/examples/lbfarm-push.cron
 EOF
+    # the deployment examples and the HA templates, as in the tree
+    for f in conf/examples/*.conf conf/examples/errors/* conf/ha/*; do
+        [ -f "$f" ] && echo "0644 $f $DOCDIR/examples/${f#conf/}"
+    done | sed 's|/examples/examples/|/examples/|'
 }
 
 # lbf_put MODE SOURCE TARGET: installs SOURCE; the .load names MODDIR and
@@ -154,7 +159,10 @@ lbf_uninstall() {
             echo "$me: kept $DESTDIR$CONF (edited; remove it yourself)"
         fi
     fi
-    rmdir "$DESTDIR$DOCDIR/examples" "$DESTDIR$DOCDIR" 2>/dev/null || true
+    # the directories under DOCDIR (ours alone) that are now empty
+    if [ -d "$DESTDIR$DOCDIR" ]; then
+        find "$DESTDIR$DOCDIR" -depth -type d -empty -delete
+    fi
 }
 
 case ${1:-} in
