@@ -184,5 +184,6 @@ int lbf_is_error_status(const struct lbf_farm_conf *fc, int status);
 
 /* mod_lbfarm_status.c: SetHandler lbfarm-status. */
 void lbf_status_register_hooks(apr_pool_t *p);
+const char *lbf_cmd_status_origin(cmd_parms *cmd, void *dc, const char *arg);
 
 #endif /* MOD_LBFARM_H */
