@@ -300,7 +300,7 @@ static int lbf_form_split(char *body, const char *v[LBF_F_COUNT], char *err,
             snprintf(err, errlen, "%s: repeated", lbf_form_names[k]);
             return -1;
         }
-        v[k] = val ? val : "";
+        v[k] = val ? val : pair + strlen(pair); /* "", in the body */
     }
     return 0;
 }

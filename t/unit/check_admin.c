@@ -877,6 +877,23 @@ START_TEST(admin_parse_truncates_its_error_to_errlen)
 }
 END_TEST
 
+START_TEST(admin_parse_points_every_string_into_the_body)
+{
+    /* found by fuzz_admin: a field without '=' was a string literal */
+    char body[] = "nonce&action=member-add&farm=web&member=a&url=http://h";
+    struct lbf_admin_req q;
+    char err[64];
+
+    ck_assert_int_eq(lbf_admin_parse(body, strlen(body), &q, err,
+                                     sizeof(err)), 0);
+    ck_assert_str_eq(q.nonce, "");
+    ck_assert(q.nonce >= body && q.nonce < body + sizeof(body));
+    ck_assert(q.url >= body && q.url < body + sizeof(body));
+    ck_assert(q.member >= body && q.member < body + sizeof(body));
+    ck_assert(q.farm >= body && q.farm < body + sizeof(body));
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Member hosts                                                         */
 
@@ -977,6 +994,7 @@ Suite *lbf_suite_admin(void)
                    admin_parse_refuses_malformed_bodies_with_exact_errors);
     tcase_add_test(form, admin_parse_handles_bodies_of_the_maximum_size);
     tcase_add_test(form, admin_parse_truncates_its_error_to_errlen);
+    tcase_add_test(form, admin_parse_points_every_string_into_the_body);
     tcase_add_test(form, admin_host_valid_takes_names_and_addresses_only);
     suite_add_tcase(s, form);
     return s;
