@@ -58,6 +58,10 @@ static apr_array_header_t *lbf_origin_list(const server_rec *s)
     return NULL;
 }
 
+/* LBFarmStatusOrigin scheme://host[:port] ... (ITERATE, server config and
+ * <VirtualHost>): append each value, checked by lbf_origin_parse, to the
+ * list of cmd->server.  Returns NULL or the error quoting the value.
+ * Config time only (no lock). */
 const char *lbf_cmd_status_origin(cmd_parms *cmd, void *dc LBF_UNUSED,
                                   const char *arg)
 {

@@ -305,6 +305,8 @@ static int lbf_status_post_config(apr_pool_t *pconf LBF_UNUSED,
     return OK;
 }
 
+/* The status page's hooks (called from the module's register_hooks):
+ * post_config and the handler of GET and POST. */
 void lbf_status_register_hooks(apr_pool_t *p LBF_UNUSED)
 {
     ap_hook_post_config(lbf_status_post_config, NULL, NULL,

@@ -983,7 +983,8 @@ Suite *lbf_suite_admin(void)
     tcase_add_test(ori, admin_origin_parse_reads_scheme_host_and_port_exactly);
     tcase_add_test(ori,
                    admin_origin_parse_reads_only_len_bytes_and_bounds_the_host);
-    tcase_add_test(ori, admin_origin_must_be_a_server_name_not_the_clients_host);
+    tcase_add_test(ori,
+                   admin_origin_must_be_a_server_name_not_the_clients_host);
     tcase_add_test(ori, admin_origin_wildcards_match_as_serveralias_does);
     suite_add_tcase(s, ori);
 
