@@ -117,6 +117,8 @@ static const command_rec lbf_cmds[] = {
     AP_INIT_ITERATE("LBFarmErrorStatus", lbf_cmd_error_status, NULL,
                     RSRC_CONF, "member response statuses that put it in "
                     "error"),
+    AP_INIT_ITERATE("LBFarmStatusOrigin", lbf_cmd_status_origin, NULL,
+                    RSRC_CONF, "scheme://host[:port] the status forms obey"),
     {NULL}
 };
 

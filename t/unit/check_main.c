@@ -18,7 +18,10 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_conf,
     lbf_suite_push,
     lbf_suite_session,
-    lbf_suite_status,
+    lbf_suite_snapshot,
+    lbf_suite_render,
+    lbf_suite_status_html,
+    lbf_suite_admin,
 };
 
 int main(void)
