@@ -72,6 +72,7 @@ struct lbf_farm_conf {
     const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
     const char *route_param;   /* "<route_cookie>=", for the query */
     int instructions;          /* LBFarmInstructions On */
+    struct lbf_cookie_policy cookie_pol; /* LBFarmSticky samesite= secure= */
     /* life cycle (mod_lbfarm_health.c) */
     const char *down_url, *offline_url;
     int offline;               /* LBFarmState offline */
@@ -148,6 +149,7 @@ const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc, const char *arg);
 const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc, const char *a,
                               const char *b);
 const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc, int on);
+const char *lbf_cmd_push_smoothing(cmd_parms *cmd, void *dc, const char *arg);
 void lbf_push_farm_defaults(struct lbf_farm_conf *fc);
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
 void lbf_push_member_setup(struct lbf_farm_conf *fc,
