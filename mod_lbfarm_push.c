@@ -328,9 +328,9 @@ static int lbf_push_check_sig(request_rec *r, const struct lbf_push_msg *msg,
     int ok = lbf_push_verify(r->args, msg, keys, nkeys);
 
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "LBF00310: push for "
-                  "%s/%s: signature checked with %llu HMAC(s)", msg->farm,
-                  msg->member,
-                  (unsigned long long)(lbf_push_hmacs() - before));
+                  "%s/%s: signature checked with %" APR_UINT64_T_FMT " HMAC(s)",
+                  msg->farm, msg->member,
+                  (apr_uint64_t)(lbf_push_hmacs() - before));
     return ok;
 }
 
