@@ -244,6 +244,9 @@ static void lbf_move_hop(void *ctx, const void *farm,
                              : NULL;
 }
 
+/* The farm request r goes to when it reached fc: the end of the chain of
+ * its valid move cookies (lbf_move_follow decides).  Logs forged move
+ * cookies (LBF00302, rate-limited).  Takes no lock. */
 struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
                                           struct lbf_farm_conf *fc)
 {
@@ -304,6 +307,11 @@ static const char *lbf_route_value(request_rec *r,
     return v;
 }
 
+/* The member of fc that r is stuck to at pk (lbf_sticky_decide decides
+ * from its session cookie and route value): its index, -1 (pick one) or
+ * LBF_STICK_REFUSED.  Keeps the decision in r->pool for lbf_sess_chosen;
+ * logs a forged session cookie (LBF00301, rate-limited).  Reads rows
+ * lock-free; may take the runtime-member mutex (lbf_member_conf_at). */
 int lbf_sess_sticky(request_rec *r, struct lbf_farm_conf *fc,
                     const struct lbf_pick *pk)
 {
@@ -348,6 +356,10 @@ static const char *lbf_plan_cookie(request_rec *r, struct lbf_farm_conf *fc,
                              p->kind == LBF_PLAN_CLEAR ? 0 : p->max_age);
 }
 
+/* Member mi of fc serves r (stuck: lbf_sess_sticky chose it): plan the
+ * response's Set-Cookie from the kept decision (a new session, a
+ * refresh, or none; lbf_sess_plan_chosen decides), and add the output
+ * filter that strips and obeys instructions.  Takes no lock. */
 void lbf_sess_chosen(request_rec *r, struct lbf_req *q,
                      struct lbf_farm_conf *fc, int mi, int stuck)
 {
@@ -395,7 +407,6 @@ static void lbf_instructions(request_rec *r, struct lbf_req *q)
     if (v == NULL) {
         v = apr_table_get(r->err_headers_out, LBF_INSTR_HEADER);
     }
-    v = v ? apr_pstrdup(r->pool, v) : NULL; /* unset frees nothing, but */
     apr_table_unset(r->headers_out, LBF_INSTR_HEADER);
     apr_table_unset(r->err_headers_out, LBF_INSTR_HEADER);
     if (v == NULL || q->fc == NULL

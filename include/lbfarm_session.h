@@ -26,7 +26,8 @@
  *
  * Instruction header set by the application on a response:
  *
- *     X-LBFarm-Instruction: <action>[;farm=<name>][;ttl=<s>];ts=<unix>;sig=<64 hex>
+ *     X-LBFarm-Instruction: <action>[;farm=<name>][;ttl=<s>];ts=<unix>;
+ *                           sig=<64 hex>        (one line)
  *
  *   action: stick | stick-while-up | unstick | move (move needs farm=);
  *   ttl: optional, seconds the cookie should live (stick, stick-while-up,

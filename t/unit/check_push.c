@@ -1144,7 +1144,8 @@ START_TEST(push_apply_limits_rate_with_burst_then_refill)
     size_t i;
 
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
-        const struct lbf_push_policy pol = {30, cases[i].rate, cases[i].burst, 0};
+        const struct lbf_push_policy pol = {30, cases[i].rate,
+                                            cases[i].burst, 0};
         uint32_t refill =
             cases[i].rate < cases[i].burst ? cases[i].rate : cases[i].burst;
         struct lbf_shm h;
@@ -1505,14 +1506,14 @@ START_TEST(push_one_outlier_moves_the_load_by_at_most_the_weight)
 
         /* steady reports of 0.2, one second apart */
         for (i = 0; i < 10; i++, t += LBF_T_SEC) {
-            ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC), "cpu=0.2", t,
-                                     &pol),
+            ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC),
+                                     "cpu=0.2", t, &pol),
                              LBF_PUSH_OK);
         }
         ck_assert_uint_eq(atomic_load(&r->load_milli), 200);
         /* one outlier of 1.0 */
-        ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC), "cpu=1", t,
-                                 &pol),
+        ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC),
+                                 "cpu=1", t, &pol),
                          LBF_PUSH_OK);
         t += LBF_T_SEC;
         load = atomic_load(&r->load_milli);
@@ -1522,8 +1523,8 @@ START_TEST(push_one_outlier_moves_the_load_by_at_most_the_weight)
         ck_assert_uint_gt(load, 200);
         /* steady again: back to 0.2 exactly within 100 reports */
         for (i = 0; i < 100; i++, t += LBF_T_SEC) {
-            ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC), "cpu=0.2", t,
-                                     &pol),
+            ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC),
+                                     "cpu=0.2", t, &pol),
                              LBF_PUSH_OK);
         }
         ck_assert_uint_eq(atomic_load(&r->load_milli), 200);
@@ -1850,7 +1851,8 @@ Suite *lbf_suite_push(void)
     tcase_add_test(apply, push_apply_rate_refusals_do_not_slow_the_refill);
     tcase_add_test(apply, push_apply_load_publishes_a_heartbeat_load);
     tcase_add_test(apply, push_smooth_table);
-    tcase_add_test(apply, push_one_outlier_moves_the_load_by_at_most_the_weight);
+    tcase_add_test(apply,
+                   push_one_outlier_moves_the_load_by_at_most_the_weight);
     tcase_add_test(apply, push_first_report_after_silence_is_taken_as_is);
     suite_add_tcase(s, apply);
 

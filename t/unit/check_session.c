@@ -1156,7 +1156,7 @@ static void t_farm_init(struct t_farm *tf)
     tf->f = lbf_t_farm(&tf->h, "web", "weighted", w, NULL, 3, 0);
     t_keys(t_secret1, &tf->k);
     for (i = 0; i < 3; i++) {
-        char name[8];
+        char name[16];
 
         snprintf(name, sizeof(name), "m%d", i);
         lbf_sess_member_id(&tf->k, name, tf->id[i]);
