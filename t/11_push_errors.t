@@ -403,6 +403,51 @@ sub hmac_counts {
        'flood: ' . ($codes{429} // 0) . ' answered 429 without any crypto');
 }
 
+# --- a member added at runtime is found by name (any case) at once, and
+#     a removed one is unknown again.
+{
+    my $page = $h->url('/lbfarm-status');
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0,
+                             max_redirect => 0);
+    my $g = $ua->get($page);
+    my ($sid) = ($g->{headers}{'set-cookie'} // '') =~ /lbfstatus_sid=(\w+)/;
+    my ($nonce) = ($g->{content} // '') =~ /name="nonce" value="(\w+)"/;
+    my $admin = sub {
+        my (%f) = @_;
+        my $body = join '&', map {
+            (my $v = $f{$_}) =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
+            "$_=$v"
+        } sort keys %f;
+        return $ua->request('POST', $page, {
+            content => "nonce=$nonce&$body",
+            headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                         Origin => $h->url(''),
+                         Cookie => "lbfstatus_sid=$sid" } });
+    };
+    my $a = $admin->(action => 'member-add', farm => 'pe', member => 'e3',
+                     url => $m[1]->url . '/e3');
+    is($a->{status}, 303, 'runtime member pe/e3 added (303)')
+        or diag($a->{content});
+    my $k3 = LBFTest::push_member_key($sec, 'e3');
+    my $x = send_push('GET', LBFTest::push_sign($k3,
+                      head(member => 'e3') . '&cpu=0.333'));
+    is($x->{status}, 200, 'a push from the runtime member e3: 200')
+        or diag($x->{body});
+    like($x->{body}, qr/^ok farm=pe member=e3$/m, 'ok farm=pe member=e3');
+    $x = send_push('GET', LBFTest::push_sign($k3,
+                   head(member => 'E3') . '&cpu=0.334'));
+    is($x->{status}, 200, 'member=E3 (another case) finds e3: 200')
+        or diag($x->{body});
+    is(row('pe/e3')->{load}, '0.334', 'status: e3 load=0.334');
+    $a = $admin->(action => 'member-remove', farm => 'pe', member => 'e3');
+    is($a->{status}, 303, 'runtime member pe/e3 removed (303)')
+        or diag($a->{content});
+    $x = send_push('GET', LBFTest::push_sign($k3,
+                   head(member => 'e3') . '&cpu=0.5'));
+    is($x->{status}, 401, 'a push from the removed e3: 401 (unknown)');
+    is($x->{body}, "sig: bad signature\n", 'answered as a bad signature');
+}
+
 # HEAD is GET to httpd: a validly signed push sent with HEAD must not count
 refused('HEAD of a validly signed push', 'HEAD',
         signed(head() . '&cpu=0.9'), 405, undef);
