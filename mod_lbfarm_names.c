@@ -59,11 +59,9 @@ void lbf_names_child_init(apr_pool_t *pchild, server_rec *s)
     for (fi = 0; fi < lbf_names_n; fi++) {
         const struct lbf_farm *f = lbf_farm_at(&g->shm, fi);
         uint32_t slots = lbf_name_index_slots(f->l_rows);
+        struct lbf_name_slot *tab = apr_palloc(pchild, slots * sizeof(*tab));
 
-        lbf_name_index_init(&lbf_names_tab[fi].x,
-                            apr_palloc(pchild, slots * sizeof(struct
-                                                              lbf_name_slot)),
-                            slots);
+        lbf_name_index_init(&lbf_names_tab[fi].x, tab, slots);
         atomic_init(&lbf_names_tab[fi].seen, 0);
         lbf_names_catch_up_locked(&g->shm, f, &lbf_names_tab[fi]);
     }
