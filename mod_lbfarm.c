@@ -93,6 +93,8 @@ static const command_rec lbf_cmds[] = {
                   RSRC_CONF, "time before a new run of reports counts (2s)"),
     AP_INIT_TAKE2("LBFarmPushRate", lbf_cmd_push_rate, NULL, RSRC_CONF,
                   "pushes per second per member, and burst (5 10)"),
+    AP_INIT_TAKE1("LBFarmLoadSmoothing", lbf_cmd_push_smoothing, NULL,
+                  RSRC_CONF, "weight of a new pushed report, 0.001..1 (0.5)"),
     AP_INIT_FLAG("LBFarmHeartbeat", lbf_cmd_heartbeat, NULL, RSRC_CONF,
                  "accept mod_heartbeat's v=1&ready=&busy= messages (Off)"),
     AP_INIT_TAKE1("LBFarmSessionKey", lbf_cmd_session_key, NULL, RSRC_CONF,

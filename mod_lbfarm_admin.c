@@ -19,6 +19,7 @@
 #include "http_request.h"
 
 #include "mod_lbfarm_status.h"
+#include "mod_lbfarm_log.h"
 #include "lbfarm_admin.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -149,14 +150,9 @@ static apr_array_header_t *lbf_origins_of(request_rec *r)
  * per process (a flood must not flood the log). */
 static void lbf_admin_refused(request_rec *r, const char *why)
 {
-    static _Atomic apr_time_t last;
-    apr_time_t now = apr_time_now(), prev = atomic_load(&last);
-
-    if (now - prev >= apr_time_from_sec(1)
-        && atomic_compare_exchange_strong(&last, &prev, now)) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00072: status "
-                      "page: administrative request refused: %s", why);
-    }
+    LBF_LOG_LIMITED(r, APLOG_WARNING, apr_time_from_sec(1),
+                    "LBF00072: status page: administrative request "
+                    "refused: %s", why);
 }
 
 /* Read the form body of r (at most LBF_ADMIN_BODY_MAX bytes) into *body

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "mod_lbfarm_status.h"
+#include "mod_lbfarm_cookie.h"
 #include "lbfarm_admin.h"
 #include "lbfarm_render.h"
 #include "lbfarm_snapshot.h"
@@ -180,11 +181,14 @@ const char *lbf_status_cookie(request_rec *r, const char *name)
  * Secure over https.  (The one place that writes this cookie.) */
 static void lbf_status_set_cookie(request_rec *r, const char *sid)
 {
-    apr_table_addn(r->err_headers_out, "Set-Cookie",
-                   apr_psprintf(r->pool, LBF_SID_COOKIE "=%s; Path=/; "
-                                "HttpOnly; SameSite=Strict%s", sid,
-                                strcmp(ap_http_scheme(r), "https") == 0
-                                    ? "; Secure" : ""));
+    static const struct lbf_cookie_policy pol = {LBF_SAMESITE_STRICT,
+                                                 LBF_SECURE_TLS};
+    const char *sc = lbf_cookie_header(r, &pol, LBF_SID_COOKIE, sid,
+                                       LBF_COOKIE_SESSION);
+
+    if (sc != NULL) {
+        apr_table_addn(r->err_headers_out, "Set-Cookie", sc);
+    }
 }
 
 /* The session of this browser: its valid cookie, or a new random id set

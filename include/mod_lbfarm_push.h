@@ -15,6 +15,7 @@ const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc, const char *arg);
 const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc, const char *a,
                               const char *b);
 const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc, int on);
+const char *lbf_cmd_push_smoothing(cmd_parms *cmd, void *dc, const char *arg);
 void lbf_push_farm_defaults(struct lbf_farm_conf *fc);
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
 void lbf_push_member_setup(struct lbf_farm_conf *fc,

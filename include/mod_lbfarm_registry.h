@@ -74,6 +74,7 @@ struct lbf_farm_conf {
     const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
     const char *route_param;   /* "<route_cookie>=", for the query */
     int instructions;          /* LBFarmInstructions On */
+    struct lbf_cookie_policy cookie_pol; /* LBFarmSticky samesite= secure= */
     /* life cycle (mod_lbfarm_health.c) */
     const char *down_url, *offline_url;
     int offline;               /* LBFarmState offline */

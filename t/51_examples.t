@@ -299,7 +299,7 @@ subtest '(d) managed-farms.conf' => sub {
     my ($rc, $out) = agent($h, 'shop', 'shop1', member_key($push_file, 'shop2'),
                            cpu => '0.9');
     isnt($rc, 0, 'a push for shop1 signed with shop2\'s key is refused');
-    like($out, qr/HTTP 403/, '... with 403') or diag($out);
+    like($out, qr/HTTP 401/, '... with 401') or diag($out);
 
     # signed instructions: obeyed and stripped; a forged one dropped
     my $r = get("$url?instr=stick");

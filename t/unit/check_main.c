@@ -13,9 +13,12 @@
 
 typedef Suite *lbf_suite_f(void);
 
+Suite *lbf_suite_cookie(void) __attribute__((weak)); /* check_cookie.c */
+
 /* Weakly declared in lbf_unit.h: NULL when that file is not linked. */
 static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_conf,
+    lbf_suite_cookie,
     lbf_suite_push,
     lbf_suite_session,
     lbf_suite_snapshot,
