@@ -64,19 +64,23 @@ void lbf_out_fmt(struct lbf_out *o, const char *fmt, ...)
 
 void lbf_out_fixed(struct lbf_out *o, int neg, uint64_t mag, unsigned dec)
 {
-    uint64_t p = 1;
-    unsigned i;
+    char buf[32], *p = buf + sizeof(buf);
+    unsigned i = 0;
 
-    for (i = 0; i < dec && i < 9; i++) {
-        p *= 10;
+    dec = dec > 9 ? 9 : dec;
+    /* digits from the right: dec decimals, the point, then the rest */
+    do {
+        if (dec > 0 && i == dec) {
+            *--p = '.';
+        }
+        *--p = (char)('0' + mag % 10);
+        mag /= 10;
+        i++;
+    } while (mag > 0 || i <= dec);
+    if (neg) {
+        *--p = '-';
     }
-    if (i == 0) {
-        lbf_out_fmt(o, "%s%llu", neg ? "-" : "", (unsigned long long)mag);
-        return;
-    }
-    lbf_out_fmt(o, "%s%llu.%0*llu", neg ? "-" : "",
-                (unsigned long long)(mag / p), (int)i,
-                (unsigned long long)(mag % p));
+    lbf_out_put(o, p, (size_t)(buf + sizeof(buf) - p));
 }
 
 /* Append the run [run, s) unescaped, then the escape e. */

@@ -262,7 +262,9 @@ static void lbf_text_field(struct lbf_out *o, const struct lbf_field *f,
     uint32_t k;
 
     f->get(s, &v);
-    lbf_out_fmt(o, " %s=", f->text);
+    lbf_out_str(o, " ");
+    lbf_out_str(o, f->text);
+    lbf_out_str(o, "=");
     switch (f->kind) {
     case LBF_FK_NUM:
     case LBF_FK_BOOL:
@@ -368,14 +370,17 @@ static void lbf_json_fields(struct lbf_out *o, const struct lbf_snap *s,
         has += v[k].has != 0;
     }
     if (group != NULL) {
-        lbf_out_fmt(o, ",\"%s\":%s", group, has ? "{" : "null");
+        lbf_out_str(o, ",\"");
+        lbf_out_str(o, group);
+        lbf_out_str(o, has ? "\":{" : "\":null");
         if (!has) {
             return;
         }
     }
     for (k = i; k < j; k++) {
-        lbf_out_fmt(o, "%s\"%s\":", group && k == i ? "" : ",",
-                    lbf_fields[k].json);
+        lbf_out_str(o, group && k == i ? "\"" : ",\"");
+        lbf_out_str(o, lbf_fields[k].json);
+        lbf_out_str(o, "\":");
         lbf_json_value(o, &lbf_fields[k], s, &v[k]);
     }
     lbf_out_str(o, group ? "}" : "");
@@ -453,7 +458,9 @@ static void lbf_prom_sample(struct lbf_out *o, const struct lbf_field *f,
 {
     lbf_prom_labels(o, f->prom, s);
     if (lv != NULL) {
-        lbf_out_fmt(o, ",%s=\"", f->label);
+        lbf_out_str(o, ",");
+        lbf_out_str(o, f->label);
+        lbf_out_str(o, "=\"");
         lbf_out_label(o, lv);
         lbf_out_str(o, "\"");
     }
