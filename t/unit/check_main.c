@@ -19,6 +19,8 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_push,
     lbf_suite_session,
     lbf_suite_status,
+    lbf_suite_heartbeat,
+    lbf_suite_query,
 };
 
 int main(void)

@@ -50,6 +50,8 @@ Suite *lbf_suite_conf(void) __attribute__((weak));
 Suite *lbf_suite_push(void) __attribute__((weak));
 Suite *lbf_suite_session(void) __attribute__((weak));
 Suite *lbf_suite_status(void) __attribute__((weak));
+Suite *lbf_suite_heartbeat(void) __attribute__((weak));
+Suite *lbf_suite_query(void) __attribute__((weak));
 
 /* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
 #define LBF_T_NOW 1700000000000000ull
