@@ -36,7 +36,8 @@ int lbf_hb_parse_listen(const char *spec, char ip[LBF_HB_IP_MAX],
     size_t hl;
 
     err[0] = '\0';
-    if (spec[0] == '[' || (colon && memchr(spec, ':', (size_t)(colon - spec)))) {
+    if (spec[0] == '['
+        || (colon && memchr(spec, ':', (size_t)(colon - spec)) != NULL)) {
         return lbf_hb_err(err, errlen, "invalid address \"%.64s\": IPv6 is "
                           "not supported (mod_heartbeat sends IPv4 only)",
                           spec);

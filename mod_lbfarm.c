@@ -14,6 +14,8 @@
 #include "ap_mpm.h"
 
 #include "mod_lbfarm.h"
+#include "mod_lbfarm_heartbeat.h"
+#include "mod_lbfarm_query.h"
 #include "lbfarm_conf.h"
 
 #define LBF_GEN_KEY "lbfarm-generation"
@@ -819,6 +821,9 @@ static const command_rec lbf_cmds[] = {
     AP_INIT_ITERATE("LBFarmErrorStatus", lbf_cmd_error_status, NULL,
                     RSRC_CONF, "member response statuses that put it in "
                     "error"),
+    AP_INIT_TAKE1("LBFarmHeartbeatListen", lbf_cmd_hb_listen, NULL, RSRC_CONF,
+                  "IPv4:PORT where mod_heartbeat's UDP beats arrive (e.g. "
+                  "239.0.0.1:27999)"),
     {NULL}
 };
 
@@ -834,6 +839,8 @@ static void lbf_register_hooks(apr_pool_t *p)
     lbf_status_register_hooks(p);
     lbf_push_register_hooks(p);
     lbf_sess_register_hooks(p);
+    lbf_hb_register_hooks(p);
+    lbf_query_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(lbfarm) = {
