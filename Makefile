@@ -138,7 +138,7 @@ FUZZ_CC         ?= clang
 FUZZ_SECONDS    ?= 600
 FUZZ_SMOKE_RUNS ?= 5000000
 FUZZ_DEFS       ?=
-FUZZ_TARGETS    := push conf
+FUZZ_TARGETS    := push conf heartbeat query
 FUZZ_CORE       := $(CORE_SRC)
 FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -25,42 +25,56 @@ static int lbf_hb_err(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-int lbf_hb_parse_listen(const char *spec, char ip[LBF_HB_IP_MAX],
+/* Copy at most 64 bytes of s into out for a message, '?' for anything
+ * that is not printable ASCII or is a '"' (never echo raw input). */
+static const char *lbf_hb_clean(const char *s, char out[68])
+{
+    size_t i, n = strlen(s) > 64 ? 64 : strlen(s);
+
+    for (i = 0; i < n; i++) {
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
+    }
+    strcpy(out + n, strlen(s) > n ? "..." : "");
+    return out;
+}
+
+int lbf_hb_parse_listen(const char *arg, char ip[LBF_HB_IP_MAX],
                         uint16_t *port, int *multicast, char *err,
                         size_t errlen)
 {
-    const char *colon = strrchr(spec, ':');
-    char host[LBF_HB_IP_MAX];
+    char host[LBF_HB_IP_MAX], spec[68];
+    const char *colon = strrchr(arg, ':');
     struct in_addr a;
     uint32_t p;
     size_t hl;
 
     err[0] = '\0';
-    if (spec[0] == '['
-        || (colon && memchr(spec, ':', (size_t)(colon - spec)) != NULL)) {
-        return lbf_hb_err(err, errlen, "invalid address \"%.64s\": IPv6 is "
+    lbf_hb_clean(arg, spec);
+    if (arg[0] == '['
+        || (colon && memchr(arg, ':', (size_t)(colon - arg)) != NULL)) {
+        return lbf_hb_err(err, errlen, "invalid address \"%s\": IPv6 is "
                           "not supported (mod_heartbeat sends IPv4 only)",
                           spec);
     }
     if (colon == NULL) {
-        return lbf_hb_err(err, errlen, "invalid address \"%.64s\": expected "
+        return lbf_hb_err(err, errlen, "invalid address \"%s\": expected "
                           "IPv4-ADDRESS:PORT, e.g. 239.0.0.1:27999", spec);
     }
-    hl = (size_t)(colon - spec);
+    hl = (size_t)(colon - arg);
     if (hl == 0 || hl >= sizeof(host)) {
-        return lbf_hb_err(err, errlen, "invalid address \"%.64s\": expected "
+        return lbf_hb_err(err, errlen, "invalid address \"%s\": expected "
                           "a dotted-quad IPv4 address before the port", spec);
     }
-    memcpy(host, spec, hl);
+    memcpy(host, arg, hl);
     host[hl] = '\0';
     if (inet_pton(AF_INET, host, &a) != 1) {
-        return lbf_hb_err(err, errlen, "invalid address \"%.64s\": \"%s\" is "
+        return lbf_hb_err(err, errlen, "invalid address \"%s\": \"%.*s\" is "
                           "not a dotted-quad IPv4 address (no host names)",
-                          spec, host);
+                          spec, (int)hl, spec);
     }
     if (lbf_parse_uint(colon + 1, 1, 65535, &p) != 0) {
-        return lbf_hb_err(err, errlen, "invalid port \"%.16s\" in \"%.64s\" "
-                          "(1..65535)", colon + 1, spec);
+        return lbf_hb_err(err, errlen, "invalid port \"%.16s\" in \"%s\" "
+                          "(1..65535)", spec + hl + 1, spec);
     }
     inet_ntop(AF_INET, &a, ip, LBF_HB_IP_MAX);
     *port = (uint16_t)p;

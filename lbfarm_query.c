@@ -32,7 +32,8 @@ static int lbf_q_hex(char c)
 }
 
 /* Decode v[0..n) (form encoding) into dst of cap bytes + NUL.  Returns
- * the decoded length, -1 on bad encoding or %00, -2 when over cap. */
+ * the decoded length, -1 on bad encoding or a NUL (raw or %00), -2 when
+ * over cap. */
 static long lbf_q_decode(const char *v, size_t n, char *dst, size_t cap)
 {
     size_t i, o = 0;
@@ -44,7 +45,7 @@ static long lbf_q_decode(const char *v, size_t n, char *dst, size_t cap)
             int hi = i + 2 < n ? lbf_q_hex(v[i + 1]) : -1;
             int lo = i + 2 < n ? lbf_q_hex(v[i + 2]) : -1;
 
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            if (hi < 0 || lo < 0) {
                 return -1;
             }
             c = hi * 16 + lo;
@@ -52,6 +53,9 @@ static long lbf_q_decode(const char *v, size_t n, char *dst, size_t cap)
         }
         else if (c == '+') {
             c = ' ';
+        }
+        if (c == 0) {
+            return -1; /* raw or as %00: values are C strings */
         }
         if (o == cap) {
             return -2;
@@ -87,8 +91,16 @@ static int lbf_q_param(struct lbf_query *q, unsigned *seen, const char *k,
         }
     }
     if (i == LBF_QP_N) {
-        return lbf_q_bad(err, errlen, "\"%.*s\": unknown parameter (farm, "
-                         "cookie, key, format)", (int)(kn > 32 ? 32 : kn), k);
+        char shown[36];
+        size_t j, m = kn > 32 ? 32 : kn;
+
+        for (j = 0; j < m; j++) { /* never echo raw bytes */
+            shown[j] = (k[j] > 0x20 && k[j] < 0x7f && k[j] != '"') ? k[j]
+                                                                   : '?';
+        }
+        strcpy(shown + m, kn > m ? "..." : "");
+        return lbf_q_bad(err, errlen, "\"%s\": unknown parameter (farm, "
+                         "cookie, key, format)", shown);
     }
     if (*seen & (1u << i)) {
         return lbf_q_bad(err, errlen, "%s: duplicated", names[i]);
@@ -96,7 +108,7 @@ static int lbf_q_param(struct lbf_query *q, unsigned *seen, const char *k,
     *seen |= 1u << i;
     if ((n = lbf_q_decode(v, vn, dst[i], caps[i])) < 0) {
         return n == -1 ? lbf_q_bad(err, errlen, "%s: bad percent-encoding "
-                                   "(or %%00)", names[i])
+                                   "or a NUL byte", names[i])
              : i == LBF_QP_FORMAT ? lbf_q_bad(err, errlen, "format: "
                                               "expected text or json")
              : lbf_q_bad(err, errlen, "%s: longer than %zu bytes", names[i],
@@ -166,19 +178,20 @@ const char *lbf_query_why_name(int why)
 
 struct lbf_q_out {
     char *p;
-    size_t len, cap;
+    size_t len, cap;          /* len: bytes the whole answer needs */
 };
 
+/* Append s[0..n): what fits is written (always NUL-terminated), all of it
+ * is counted. */
 static void lbf_q_put(struct lbf_q_out *o, const char *s, size_t n)
 {
-    size_t room = o->cap > o->len ? o->cap - o->len - 1 : 0;
+    if (o->len + 1 < o->cap) {
+        size_t room = o->cap - o->len - 1;
 
-    if (n > room) {
-        n = room;
+        memcpy(o->p + o->len, s, n < room ? n : room);
+        o->p[o->len + (n < room ? n : room)] = '\0';
     }
-    memcpy(o->p + o->len, s, n);
     o->len += n;
-    o->p[o->len] = '\0';
 }
 
 static void lbf_q_str(struct lbf_q_out *o, const char *s)
@@ -265,10 +278,9 @@ size_t lbf_query_render(const struct lbf_query_answer *a, int json, char *out,
                                         "key"};
     size_t i;
 
-    if (outlen == 0) {
-        return 0;
+    if (outlen > 0) {
+        out[0] = '\0';
     }
-    out[0] = '\0';
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         size_t n = f[i] == NULL ? 0 : i == 7 ? a->key_len : strlen(f[i]);
 

@@ -146,8 +146,9 @@ static int lbf_query_handler(request_rec *r)
         return lbf_query_error(r, HTTP_NOT_FOUND, "farm: unknown");
     }
     lbf_query_decide(r, g, fc, q, &a);
-    out = apr_palloc(r->pool, LBF_QUERY_OUT_MAX);
-    n = lbf_query_render(&a, q->json, out, LBF_QUERY_OUT_MAX);
+    n = lbf_query_render(&a, q->json, NULL, 0); /* its length */
+    out = apr_palloc(r->pool, n + 1);
+    lbf_query_render(&a, q->json, out, n + 1);
     ap_set_content_type(r, q->json ? "application/json"
                                    : "text/plain; charset=utf-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");

@@ -30,7 +30,8 @@
 #define LBF_QUERY_ARGS_MAX   8192  /* bytes of query string accepted */
 #define LBF_QUERY_COOKIE_MAX 4096  /* bytes of the decoded cookie */
 #define LBF_QUERY_KEY_MAX    256   /* bytes of the decoded key */
-#define LBF_QUERY_OUT_MAX    4096  /* an answer always fits in this */
+#define LBF_QUERY_OUT_MAX    4096  /* holds an answer with a fallback URL
+                                      of up to 400 bytes */
 
 struct lbf_query {
     char farm[LBF_NAME_SIZE];
@@ -66,8 +67,8 @@ struct lbf_query_answer {
 
 /* Parse a query string of len bytes (not NUL-terminated) into q.
  * Refuses a missing or invalid farm, unknown or duplicated parameters,
- * bad percent-encoding, %00, oversized values and a format other than
- * text or json.  Returns 0, or -1 with a message naming the parameter in
+ * bad percent-encoding, a NUL byte (raw or %00), oversized values and a
+ * format other than text or json.  Returns 0, or -1 with a message naming the parameter in
  * err (always NUL-terminated, errlen > 0). */
 int lbf_query_parse(const char *args, size_t len, struct lbf_query *q,
                     char *err, size_t errlen);
@@ -76,10 +77,13 @@ int lbf_query_parse(const char *args, size_t len, struct lbf_query *q,
 const char *lbf_query_why_name(int why);
 
 /* Write a as one text line ("farm=F member=M why=W method=X ...\n", "-"
- * for an absent value, bytes outside [!-~] of key and fallback as %XX)
- * or as one JSON object (every key present, null when absent) into out
- * (outlen >= LBF_QUERY_OUT_MAX always suffices).  Returns the length
- * written, without the NUL. */
+ * for an absent value, bytes outside [!-~] and '%' of key and fallback
+ * as %XX) or as one JSON object (every key present, null when absent)
+ * into out, snprintf-style: what fits in outlen bytes is written and
+ * NUL-terminated (out may be NULL when outlen is 0).  Returns the length
+ * of the whole answer, without the NUL: when it is >= outlen the answer
+ * was cut, and outlen = the return + 1 holds it (LBF_QUERY_OUT_MAX holds
+ * any answer whose fallback URL is under 400 bytes). */
 size_t lbf_query_render(const struct lbf_query_answer *a, int json, char *out,
                         size_t outlen);
 

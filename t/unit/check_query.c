@@ -164,7 +164,7 @@ START_TEST(query_parse_accepts_and_names_each_refusal)
         {"farm=a&cookie=%4", 0, NULL, NULL, NULL, 0,
          "cookie: bad percent-encoding"},
         {"farm=a&key=a%00b", 0, NULL, NULL, NULL, 0,
-         "key: bad percent-encoding (or %00)"},
+         "key: bad percent-encoding or a NUL byte"},
         {"farm=%61pp", 1, "app", NULL, NULL, 0, NULL},
         {"farm=01234567890123456789012345678901", 0, NULL, NULL, NULL, 0,
          "farm: longer than 31 bytes"},
@@ -193,6 +193,18 @@ START_TEST(query_parse_accepts_and_names_each_refusal)
         ck_assert_uint_eq(q.key_len, c->key ? strlen(c->key) : 0);
         ck_assert_int_eq(q.json, c->json);
     }
+}
+END_TEST
+
+START_TEST(query_parse_refuses_a_raw_nul)
+{
+    static const char args[] = "farm=a&key=x\0y";
+    struct lbf_query q;
+    char err[160];
+
+    ck_assert_int_eq(lbf_query_parse(args, sizeof(args) - 1, &q, err,
+                                     sizeof(err)), -1);
+    ck_assert_str_eq(err, "key: bad percent-encoding or a NUL byte");
 }
 END_TEST
 
@@ -281,9 +293,18 @@ START_TEST(query_render_never_overflows)
     ck_assert_int_eq(out[n - 1], '\n'); /* complete, not cut */
     ck_assert_int_eq(out[LBF_QUERY_OUT_MAX], 'X');
     n = lbf_query_render(&a, 0, small, sizeof(small));
-    ck_assert_uint_eq(n, sizeof(small) - 1);
-    ck_assert_uint_eq(strlen(small), n);
-    ck_assert_uint_eq(lbf_query_render(&a, 0, small, 0), 0);
+    ck_assert_uint_gt(n, sizeof(small) - 1); /* the length it needs */
+    ck_assert_uint_eq(strlen(small), sizeof(small) - 1); /* cut, ended */
+    ck_assert_int_eq(strncmp(small, "farm=app member", 15), 0);
+    ck_assert_uint_eq(lbf_query_render(&a, 0, NULL, 0), n);
+    {
+        char exact[2048];
+
+        ck_assert_uint_lt(n, sizeof(exact));
+        ck_assert_uint_eq(lbf_query_render(&a, 0, exact, n + 1), n);
+        ck_assert_uint_eq(strlen(exact), n);
+        ck_assert_int_eq(exact[n - 1], '\n');
+    }
     ck_assert_str_eq(lbf_query_why_name(LBF_WHY_STICKY), "sticky");
     ck_assert_str_eq(lbf_query_why_name(LBF_WHY_FALLBACK), "fallback");
 }
@@ -303,6 +324,7 @@ Suite *lbf_suite_query(void)
     tc = tcase_create("question");
     tcase_set_timeout(tc, LBF_T_TIMEOUT);
     tcase_add_test(tc, query_parse_accepts_and_names_each_refusal);
+    tcase_add_test(tc, query_parse_refuses_a_raw_nul);
     tcase_add_test(tc, query_parse_enforces_the_size_limits);
     tcase_add_test(tc, query_render_text_and_json);
     tcase_add_test(tc, query_render_never_overflows);
