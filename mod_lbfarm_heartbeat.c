@@ -55,7 +55,7 @@ static struct {
 
 /* The bound socket, in the process pool: survives graceful restarts. */
 struct lbf_hb_sock {
-    apr_pool_t *pool;          /* owns sock; destroyed to close it */
+    apr_pool_t *pool;          /* owns sock and this; destroyed to close */
     apr_socket_t *sock;
     char bound[LBF_HB_IP_MAX + 8]; /* "ip:port" it is bound to */
 };
@@ -205,7 +205,7 @@ static apr_status_t lbf_hb_open(struct lbf_hb_sock *hs, server_rec *s)
  * closed).  NULL after logging a failure. */
 static apr_socket_t *lbf_hb_socket(server_rec *s)
 {
-    apr_pool_t *pp = s->process->pool;
+    apr_pool_t *pp = s->process->pool, *p;
     struct lbf_hb_sock *hs = NULL;
     char bound[sizeof(hs->bound)];
 
@@ -223,10 +223,11 @@ static apr_socket_t *lbf_hb_socket(server_rec *s)
     if (lbf_hb_conf.spec == NULL) {
         return NULL;
     }
-    hs = apr_pcalloc(pp, sizeof(*hs));
-    apr_pool_create(&hs->pool, pp);
+    apr_pool_create(&p, pp);
+    hs = apr_pcalloc(p, sizeof(*hs));
+    hs->pool = p;
     if (lbf_hb_open(hs, s) != APR_SUCCESS) {
-        apr_pool_destroy(hs->pool);
+        apr_pool_destroy(p);
         return NULL;
     }
     apr_cpystrn(hs->bound, bound, sizeof(hs->bound));

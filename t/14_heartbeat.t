@@ -256,7 +256,8 @@ no_unexpected_errors($h);
 $mh->stop;
 
 # ---------------------------------------------------------------------
-# 3. Several members at one address; one server in two farms.
+# 3. Several members at one address; one server in two farms (by address
+#    and by a host name).
 
 my @am = map { start_member("a$_") } 1 .. 2;
 my $udp2 = free_udp_port();
@@ -266,7 +267,10 @@ $h = start_httpd(body => "LBFarmHeartbeatListen 127.0.0.1:$udp2\n"
            @am)
     . "</LBFarm>\n"
     . "<LBFarm dup>\n    LBFarmHeartbeat On\n"
-    . "    LBFarmMember d2 " . $am[1]->url . "\n</LBFarm>\n" . $STATUS);
+    . "    LBFarmMember d2 " . $am[1]->url . "\n</LBFarm>\n"
+    . "<LBFarm named>\n    LBFarmHeartbeat On\n"
+    . "    LBFarmMember n1 http://localhost:" . $am[0]->port . "\n"
+    . "</LBFarm>\n" . $STATUS);
 my ($p1, $p2) = map { $_->port } @am;
 sleep 1.5 * $F; # the singleton takes its mutex
 beat($udp2, 'v=1&ready=1&busy=1') for 1 .. 3;
@@ -287,6 +291,8 @@ is(row($h, 'amb/a1')->{load_age_ms}, -1, '... a1 still untouched');
 beat($udp2, "v=1&ready=1&busy=1&port=$p1");
 ok(wait_until(3 * $F, sub { (row($h, 'amb/a1')->{load} // '') eq '0.500' }),
    'port= of a1: a1 load 0.500');
+is(row($h, 'named/n1')->{load}, '0.500', '... and n1, whose URL names the '
+   . 'same server as localhost (resolved at start-up)');
 no_unexpected_errors($h);
 
 # ---------------------------------------------------------------------
