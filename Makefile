@@ -185,7 +185,7 @@ FUZZ_CC         ?= clang
 FUZZ_SECONDS    ?= 600
 FUZZ_SMOKE_RUNS ?= 5000000
 FUZZ_DEFS       ?=
-FUZZ_TARGETS    := push conf admin
+FUZZ_TARGETS    := push conf admin heartbeat query
 FUZZ_CORE       := $(CORE_SRC)
 FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -120,6 +120,7 @@ static int lbf_pick_weighted(const struct lbf_method *m,
 {
     struct lbf_farm *f = pk->farm;
     uint64_t st = atomic_load_explicit(&f->sched, memory_order_acquire);
+    uint64_t c0 = pk->peek ? atomic_load(&f->cursor) : 0;
     uint32_t period = (uint32_t)st, k;
     const uint16_t *sched;
     uint64_t c;
@@ -136,7 +137,9 @@ static int lbf_pick_weighted(const struct lbf_method *m,
          * cannot serve go to the others in proportion to their weights */
         uint32_t mi;
 
-        c = atomic_fetch_add_explicit(&f->cursor, 1, memory_order_relaxed);
+        c = pk->peek ? c0 + k /* a query looks, never advances */
+                     : atomic_fetch_add_explicit(&f->cursor, 1,
+                                                 memory_order_relaxed);
         mi = sched[c % period];
         int t = lbf_member_tier(pk, mi);
 
@@ -351,4 +354,15 @@ int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
         lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)pick));
     }
     return pick;
+}
+
+int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk)
+{
+    struct lbf_pick look = *pk;
+
+    if (mi >= sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1) {
+        return -1;
+    }
+    look.peek = 1;
+    return lbf_methods[mi]->pick(lbf_methods[mi], &look);
 }

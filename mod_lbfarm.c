@@ -12,6 +12,8 @@
 #include "ap_mpm.h"
 
 #include "mod_lbfarm.h"
+#include "mod_lbfarm_heartbeat.h"
+#include "mod_lbfarm_query.h"
 
 /* What push, sessions and health add to a farm once it has its place in
  * the segment (and to its configured members). */
@@ -121,6 +123,9 @@ static const command_rec lbf_cmds[] = {
                     "error"),
     AP_INIT_ITERATE("LBFarmStatusOrigin", lbf_cmd_status_origin, NULL,
                     RSRC_CONF, "scheme://host[:port] the status forms obey"),
+    AP_INIT_TAKE1("LBFarmHeartbeatListen", lbf_cmd_hb_listen, NULL, RSRC_CONF,
+                  "IPv4:PORT where mod_heartbeat's UDP beats arrive (e.g. "
+                  "239.0.0.1:27999)"),
     {NULL}
 };
 
@@ -139,6 +144,8 @@ static void lbf_register_hooks(apr_pool_t *p)
 #ifdef LBF_TEST_HOOKS
     lbf_test_register_hooks(p); /* test builds only (Makefile) */
 #endif
+    lbf_hb_register_hooks(p);
+    lbf_query_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(lbfarm) = {

@@ -37,6 +37,12 @@ struct lbf_pick {
     void *uctx;
     uint32_t exclude;         /* member index tried and failed, or
                                  LBF_NO_MEMBER */
+    int peek;                 /* 1: lbf_pick_peek -- read the shared
+                                 cursor, never advance it */
+    const char *key;          /* request hash key (query mode's key=), or
+                                 NULL; for a hash method, none reads it
+                                 yet */
+    uint32_t key_len;
 };
 
 #define LBF_NO_MEMBER UINT32_MAX
@@ -87,6 +93,13 @@ const char *lbf_method_list(void);
 /* Pick with method mi and take the member (inflight++, requests++).
  * Returns the member index or -1. */
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk);
+
+/* The member method mi would pick next, without taking it and without
+ * moving the farm's shared state: no counter changes and weighted's
+ * cursor stays where it is, so the next lbf_pick_take in the same state
+ * returns the same member (random tie-breaks and slow-start draws
+ * aside).  Returns the member index or -1.  Lock-free. */
+int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk);
 
 /* xorshift64* generator: state must be nonzero; returns the next value. */
 uint64_t lbf_rng_next(uint64_t *state);

@@ -25,6 +25,8 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_render,
     lbf_suite_status_html,
     lbf_suite_admin,
+    lbf_suite_heartbeat,
+    lbf_suite_query,
 };
 
 int main(void)

@@ -53,6 +53,8 @@ Suite *lbf_suite_snapshot(void) __attribute__((weak));
 Suite *lbf_suite_render(void) __attribute__((weak));
 Suite *lbf_suite_status_html(void) __attribute__((weak));
 Suite *lbf_suite_admin(void) __attribute__((weak));
+Suite *lbf_suite_heartbeat(void) __attribute__((weak));
+Suite *lbf_suite_query(void) __attribute__((weak));
 
 /* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
 #define LBF_T_NOW 1700000000000000ull
