@@ -17,6 +17,15 @@
 #   make deb        the Debian package libapache2-mod-lbfarm (debian/),
 #                   built in a copy of the source files, into DEBDIR
 #                   (build/deb): dpkg -i build/deb/libapache2-mod-lbfarm_*.deb
+#
+# Test builds: `make test-module` builds build/test/mod_lbfarm.so with
+# -DLBF_TEST_HOOKS, which adds test-only handlers (mod_lbfarm_testhooks.c:
+# SetHandler lbfarm-test-segment writes into the live shared segment, as a
+# buggy child could) for t/08_carry_guard.t, the one test that needs them
+# (it builds this module itself when LBF_MODULE is not set).  The ASan
+# module (make asan-module, test-only too) has them as well, so that t/08
+# runs under ASan.  .libs/mod_lbfarm.so, the module `make install`
+# installs, never has them.
 
 APXS     ?= apxs
 CC       ?= gcc
@@ -31,13 +40,14 @@ GLUE_SRC  := $(sort $(wildcard mod_lbfarm*.c))
 HDRS      := lbfarm_shm.h $(wildcard include/*.h)
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
+TEST_HOOKS := -DLBF_TEST_HOOKS
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 UNIT_SRC  := $(wildcard t/unit/check_*.c)
 PROVE     ?= prove
 
-.PHONY: all deps module member unit unit-asan asan-module integration \
-        integration-asan test demo bench bench-smoke bench-status clean \
-        install uninstall deb
+.PHONY: all deps module member unit unit-asan asan-module test-module \
+        integration integration-asan test demo bench bench-smoke \
+        bench-status clean install uninstall deb
 
 all: module member
 
@@ -78,10 +88,20 @@ asan-module: build/asan/mod_lbfarm.so
 
 build/asan/mod_lbfarm.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
 	@mkdir -p build/asan
-	$(CC) -std=gnu11 -shared -fPIC -O1 -g $(WARN) $(SAN) -I. -Iinclude \
-	    -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) $(CORE_SRC) -lcrypto
+	$(CC) -std=gnu11 -shared -fPIC -O1 -g $(WARN) $(SAN) $(TEST_HOOKS) \
+	    -I. -Iinclude -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) \
+	    $(CORE_SRC) -lcrypto
 
-integration: all
+# The module with the test hooks (see the top of this file).
+test-module: build/test/mod_lbfarm.so
+
+build/test/mod_lbfarm.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
+	@mkdir -p build/test
+	$(CC) -std=gnu11 -shared -fPIC -O2 -g $(WARN) $(TEST_HOOKS) -I. \
+	    -Iinclude -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) $(CORE_SRC) \
+	    -lcrypto
+
+integration: all test-module
 	$(PROVE) -v -I t/lib t/
 
 integration-asan: asan-module member

@@ -36,7 +36,9 @@ static size_t lbf_rows_off(uint32_t l_farms)
 /* Schedule area follows the rows, aligned to 64 bytes. */
 static size_t lbf_sched_off(uint32_t l_farms, uint32_t l_rows)
 {
-    size_t off = lbf_rows_off(l_farms) + (size_t)l_rows * sizeof(struct lbf_row);
+    size_t off = lbf_rows_off(l_farms)
+                 + (size_t)l_rows * sizeof(struct lbf_row);
+
     return (off + 63) & ~(size_t)63;
 }
 
@@ -284,6 +286,7 @@ static int lbf_check_farm(const unsigned char *base,
 
     /* copies: a region being written cannot change under the checks */
     memcpy(&f, base + lbf_farms_off() + (size_t)fi * sizeof(f), sizeof(f));
+    atomic_thread_fence(memory_order_acquire); /* rows before n_rows */
     fault = lbf_farm_fault(hdr, &f, *row, *sched);
     for (; fault == NULL && mi < f.n_rows; mi++) {
         memcpy(&r, base + lbf_rows_off(hdr->l_farms)

@@ -79,21 +79,21 @@
  *    reads) before using a byte of it; a child checks the segment it
  *    inherits at attach.
  *
- * What a graceful restart keeps (lbf_shm_carry, lbfarm_carry.c): per member, matched by farm
- * and member name, the admin state (only while the configured state= is
- * unchanged) and effective weight (only while the configured weight is
- * unchanged), the health check state -- up or down, the consecutive
- * passes and failures, the last check's status and duration -- (only while
- * the member's check is unchanged: the farm's LBFarmHealthCheck and its
- * options, and the member's URL), members added at runtime (unless
- * removed), the farm's admin state (while LBFarmState is unchanged), the
- * requests/errors counters, the last pushed metrics and load, and the push
- * sequence number (a replay stays a replay).  It does not keep in-flight
- * counts (the old generation's children finish their requests against the
- * old segment), error deadlines, when the next check is due (the new
- * generation checks at once), nor the weighted cursor (the schedule
- * restarts).  An old segment that fails lbf_shm_check is not carried at
- * all: the new generation starts fresh.
+ * What a graceful restart keeps (lbf_shm_carry, lbfarm_carry.c): per
+ * member, matched by farm and member name, the admin state (only while
+ * the configured state= is unchanged) and effective weight (only while
+ * the configured weight is unchanged), the health check state -- up or
+ * down, the consecutive passes and failures, the last check's status and
+ * duration -- (only while the member's check is unchanged: the farm's
+ * LBFarmHealthCheck and its options, and the member's URL), members added
+ * at runtime (unless removed), the farm's admin state (while LBFarmState
+ * is unchanged), the requests/errors counters, the last pushed metrics
+ * and load, and the push sequence number (a replay stays a replay).  It
+ * does not keep in-flight counts (the old generation's children finish
+ * their requests against the old segment), error deadlines, when the next
+ * check is due (the new generation checks at once), nor the weighted
+ * cursor (the schedule restarts).  An old segment that fails
+ * lbf_shm_check is not carried at all: the new generation starts fresh.
  */
 #ifndef LBFARM_SHM_H
 #define LBFARM_SHM_H
@@ -420,7 +420,8 @@ int lbf_shm_attach(struct lbf_shm *h, void *base, size_t len);
 int lbf_shm_check(const void *base, size_t len, char *why, size_t why_len);
 
 /* Add a farm with capacity for l_rows (1..LBF_FARM_MEMBERS_MAX) members;
- * returns its index (>= 0) or LBF_EINVAL / LBF_EEXIST / LBF_ENOSPACE.  Config time only. */
+ * returns its index (>= 0) or LBF_EINVAL / LBF_EEXIST / LBF_ENOSPACE.
+ * Config time only. */
 int lbf_farm_add(struct lbf_shm *h, const char *name, uint32_t method,
                  uint32_t l_rows);
 

@@ -98,6 +98,29 @@ const char *lbf_cmd_retry(cmd_parms *cmd, void *dc LBF_UNUSED,
     return lbf_parse_retry(cmd, "LBFarmRetry", arg, &fc->retry);
 }
 
+/* LBFarmMember's timeout= or connectiontimeout= (key) of val for mc's
+ * worker. */
+static const char *lbf_member_timeout(cmd_parms *cmd,
+                                      struct lbf_member_conf *mc,
+                                      const char *key, const char *val)
+{
+    apr_interval_time_t t;
+
+    if (ap_timeout_parameter_parse(val, &t, "s") != APR_SUCCESS || t < 1) {
+        return apr_psprintf(cmd->pool, "LBFarmMember: invalid %s \"%s\" "
+                            "for member \"%s\"", key, val, mc->name);
+    }
+    if (!strcasecmp(key, "timeout")) {
+        mc->worker->s->timeout = t;
+        mc->worker->s->timeout_set = 1;
+    }
+    else {
+        mc->worker->s->conn_timeout = t;
+        mc->worker->s->conn_timeout_set = 1;
+    }
+    return NULL;
+}
+
 /* Apply one key=value option of LBFarmMember to mc and its worker. */
 static const char *lbf_member_option(cmd_parms *cmd,
                                      struct lbf_member_conf *mc,
@@ -106,7 +129,6 @@ static const char *lbf_member_option(cmd_parms *cmd,
     const char *eq = ap_strchr_c(opt, '=');
     const char *key = eq ? apr_pstrmemdup(cmd->pool, opt, eq - opt) : opt;
     const char *val = eq ? eq + 1 : NULL;
-    apr_interval_time_t t;
     uint32_t v;
 
     if (!strcasecmp(key, "standby") && val == NULL) {
@@ -136,18 +158,7 @@ static const char *lbf_member_option(cmd_parms *cmd,
     }
     else if ((!strcasecmp(key, "timeout")
               || !strcasecmp(key, "connectiontimeout")) && val) {
-        if (ap_timeout_parameter_parse(val, &t, "s") != APR_SUCCESS || t < 1) {
-            return apr_psprintf(cmd->pool, "LBFarmMember: invalid %s \"%s\" "
-                                "for member \"%s\"", key, val, mc->name);
-        }
-        if (!strcasecmp(key, "timeout")) {
-            mc->worker->s->timeout = t;
-            mc->worker->s->timeout_set = 1;
-        }
-        else {
-            mc->worker->s->conn_timeout = t;
-            mc->worker->s->conn_timeout_set = 1;
-        }
+        return lbf_member_timeout(cmd, mc, key, val);
     }
     else {
         return apr_psprintf(cmd->pool, "LBFarmMember: unknown option \"%s\" "

@@ -45,6 +45,9 @@ static uint32_t *lbf_test_field(struct lbf_global *g, const char *what,
     if (!strcmp(what, "version")) {
         return &g->shm.hdr->version;
     }
+    if (!strcmp(what, "row_size")) {
+        return &g->shm.hdr->row_size;
+    }
     if (f != NULL && !strcmp(what, "n_rows")) {
         return &f->n_rows;
     }

@@ -13,8 +13,9 @@
 #ifdef LBF_TEST_HOOKS
 /* SetHandler lbfarm-test-segment: writes one field of this child's live
  * segment, as a buggy or hostile child could (t/08_carry_guard.t).
- * Query: what=version|n_rows|farm_magic|row_magic [&farm=NAME]
- * [&value=N]. */
+ * Query: what=version|row_size|n_rows|farm_magic|row_magic [&farm=NAME]
+ * [&value=N]; the farm's fields are those of farm NAME (its first row for
+ * row_magic).  Answers 200 "set WHAT VALUE", 400 for anything else. */
 void lbf_test_register_hooks(apr_pool_t *p);
 #endif
 

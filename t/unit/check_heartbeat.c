@@ -261,7 +261,7 @@ END_TEST
 START_TEST(hb_matched_beat_sets_the_row_load)
 {
     static const uint32_t w[] = {1, 1};
-    static const struct lbf_push_policy pol = {30, 1, 2};
+    static const struct lbf_push_policy pol = {30, 1, 2, 1000};
     struct lbf_shm h;
     struct lbf_farm *f;
     struct lbf_row *r;
