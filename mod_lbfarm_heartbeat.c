@@ -84,7 +84,7 @@ const char *lbf_cmd_hb_listen(cmd_parms *cmd, void *dc LBF_UNUSED,
         return err;
     }
     if (lbf_hb_conf.spec != NULL) {
-        return apr_psprintf(cmd->pool, "LBF00600: LBFarmHeartbeatListen: "
+        return apr_psprintf(cmd->pool, "LBF00607: LBFarmHeartbeatListen: "
                             "given twice (\"%s\" at %s, then \"%s\"): one "
                             "receiver per server", lbf_hb_conf.spec,
                             lbf_hb_conf.where, arg);

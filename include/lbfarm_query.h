@@ -68,8 +68,8 @@ struct lbf_query_answer {
 /* Parse a query string of len bytes (not NUL-terminated) into q.
  * Refuses a missing or invalid farm, unknown or duplicated parameters,
  * bad percent-encoding, a NUL byte (raw or %00), oversized values and a
- * format other than text or json.  Returns 0, or -1 with a message naming the parameter in
- * err (always NUL-terminated, errlen > 0). */
+ * format other than text or json.  Returns 0, or -1 with a message
+ * naming the parameter in err (always NUL-terminated, errlen > 0). */
 int lbf_query_parse(const char *args, size_t len, struct lbf_query *q,
                     char *err, size_t errlen);
 

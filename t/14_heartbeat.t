@@ -141,7 +141,7 @@ for my $b (@bad) {
     my ($rc, $out) = config_test("LBFarmHeartbeatListen $b->[0]\n");
     (my $what = $b->[0]) =~ s/\n/ then /g;
     isnt($rc, 0, "LBFarmHeartbeatListen $what: apache2 -t fails");
-    like($out, qr/LBF00600: LBFarmHeartbeatListen: .*\Q$b->[1]\E/,
+    like($out, qr/LBF0060[07]: LBFarmHeartbeatListen: .*\Q$b->[1]\E/,
          "... and says: $b->[1]") or diag($out);
 }
 {
