@@ -455,6 +455,8 @@ void lbf_row_record_latency(struct lbf_row *r, uint64_t usec,
     }
     atomic_fetch_add_explicit(&l->bucket[lbf_lat_bucket(usec)], 1,
                               memory_order_relaxed);
+    lbf_lt_sample(r, usec, now_usec);  /* least-time's estimate */
+    lbf_row_progress(r, now_usec);     /* it answered: not stalled */
 }
 
 uint64_t lbf_row_latency(const struct lbf_row *r, uint64_t now_usec,
@@ -495,6 +497,31 @@ void lbf_row_take(struct lbf_row *r)
 {
     atomic_fetch_add_explicit(&r->inflight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+}
+
+void lbf_row_begin(struct lbf_row *r, uint64_t now_usec)
+{
+    /* the busy period's start is stored before the count that makes it
+     * matter, so a reader seeing inflight > 0 never pairs it with the
+     * start of an old period; the second store covers a release that
+     * brought the count to 0 in between */
+    if (atomic_load_explicit(&r->inflight, memory_order_relaxed) <= 0) {
+        atomic_store_explicit(&r->busy_ts, now_usec, memory_order_relaxed);
+    }
+    if (atomic_fetch_add_explicit(&r->inflight, 1, memory_order_release)
+        <= 0) {
+        atomic_store_explicit(&r->busy_ts, now_usec, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+}
+
+void lbf_row_progress(struct lbf_row *r, uint64_t now_usec)
+{
+    if (atomic_load_explicit(&r->done_ts, memory_order_relaxed) < now_usec) {
+        atomic_store_explicit(&r->done_ts, now_usec, memory_order_relaxed);
+    }
+    /* visible before the in-flight decrement that follows a completion */
+    atomic_thread_fence(memory_order_release);
 }
 
 void lbf_row_release(struct lbf_row *r, int failed)

@@ -13,7 +13,7 @@
  *  +--------+-----------+-----------------+--------------------------+
  *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16 entries) |
  *  +--------+-----------+-----------------+--------------------------+
- *   128 B    128 B each  768 B each        per farm: 2 buffers of
+ *   128 B    128 B each  832 B each        per farm: 2 buffers of
  *                                          sched_cap entries
  *
  *  hdr  : magic "LBF1", layout version, sizes of hdr/farm/row, counts in use
@@ -25,7 +25,8 @@
  *         effective weight, in-flight, requests, errors, error deadline,
  *         the pushed metrics group (seqlock), push sequence and rate
  *         bucket, the derived load that picks read lock-free, health
- *         check state, its URL, and two latency histograms.
+ *         check state, its URL, two latency histograms, the
+ *         least-time estimate and the stall timestamps.
  *
  * Concurrency contract
  *  - Counters that every process changes (inflight, requests, errors,
@@ -210,16 +211,29 @@ struct lbf_row {
         _Atomic uint32_t bucket[LBF_LAT_BUCKETS];
     } lat[2];
     uint32_t cfg_admin;           /* admin state from the configuration */
-    uint8_t reserved[24];
+    /* latency estimate and stall detection (lbfarm_leasttime.c; the rules
+     * are in include/lbfarm_method.h).  Lock-free: lt_est and lt_hist are
+     * replaced whole by CAS, the timestamps by plain atomic stores.  Not
+     * carried over a restart: a new generation learns them again. */
+    _Atomic uint64_t lt_est;      /* float usec << 32 | time << 4 | count */
+    _Atomic uint64_t lt_hist;     /* last two samples, usec: new << 32 |
+                                     older */
+    _Atomic uint64_t done_ts;     /* usec of the last completed request or
+                                     passed health check; 0 = none */
+    _Atomic uint64_t busy_ts;     /* usec in-flight last rose from 0 */
+    _Atomic uint32_t lt_decay_ms; /* EWMA time constant; 0 = default */
+    _Atomic uint32_t stall_cfg;   /* k << 24 | floor ms; 0 = off */
+    uint8_t reserved[48];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");
 _Static_assert(sizeof(struct lbf_farm) == 128, "farm is 128 bytes");
-_Static_assert(sizeof(struct lbf_row) == 768, "row is 768 bytes");
+_Static_assert(sizeof(struct lbf_row) == 832, "row is 832 bytes");
 _Static_assert(sizeof(struct lbf_row) % 64 == 0, "rows fill cache lines");
 _Static_assert(offsetof(struct lbf_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct lbf_hdr, version) == 4, "version second");
 _Static_assert(offsetof(struct lbf_row, lock) == 8, "row lock at 8");
+_Static_assert(offsetof(struct lbf_row, lt_est) % 8 == 0, "lt_est aligned");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics lock-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
 

@@ -80,6 +80,8 @@ struct lbf_farm_conf {
     apr_interval_time_t hc_interval, hc_timeout;
     int hc_expect, hc_rise, hc_fall;
     apr_array_header_t *error_status; /* int: LBFarmErrorStatus */
+    /* latency and stall rules (mod_lbfarm_method.c) */
+    struct lbf_tune tune;      /* LBFarmLatencyDecay, LBFarmStall */
 };
 
 /* What one request holds of a farm: at most one taken row, plus what the
@@ -181,6 +183,11 @@ void lbf_health_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
 void lbf_health_child_init(apr_pool_t *pchild, server_rec *s);
 int lbf_farm_fallback(request_rec *r, struct lbf_farm_conf *fc);
 int lbf_is_error_status(const struct lbf_farm_conf *fc, int status);
+
+/* mod_lbfarm_method.c: LBFarmLatencyDecay, LBFarmStall. */
+const char *lbf_cmd_latency_decay(cmd_parms *cmd, void *dc, const char *arg);
+const char *lbf_cmd_stall(cmd_parms *cmd, void *dc, const char *a,
+                          const char *b);
 
 /* mod_lbfarm_status.c: SetHandler lbfarm-status. */
 void lbf_status_register_hooks(apr_pool_t *p);
