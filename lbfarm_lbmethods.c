@@ -172,21 +172,35 @@ static int lbf_peer_unstalled(const struct lbf_pick *pk, uint32_t mi)
     return 0;
 }
 
-int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi)
+/* lbf_member_tier of member mi, whose row (NULL: none) goes to *row.
+ * rows: the farm's first row (its rows are contiguous), or NULL. */
+static int lbf_tier_row(const struct lbf_pick *pk, uint32_t mi,
+                        struct lbf_row *rows, struct lbf_row **row)
 {
-    const struct lbf_row *r = lbf_member_at(pk->h, pk->farm, mi);
+    struct lbf_row *r;
     int extra = 0;
 
+    r = *row = rows == NULL ? lbf_member_at(pk->h, pk->farm, mi)
+               : mi < pk->farm->n_rows ? rows + mi : NULL;
     if (r == NULL || mi == pk->exclude || !lbf_row_usable(r, pk->now)) {
         return -1;
     }
     if (pk->usable != NULL && (extra = pk->usable(pk->uctx, mi)) < 0) {
         return -1;
     }
-    if (lbf_row_stalled(r, pk->now) && lbf_peer_unstalled(pk, mi)) {
+    if (atomic_load_explicit(&r->stall_cfg, memory_order_relaxed) != 0
+        && atomic_load_explicit(&r->inflight, memory_order_relaxed) > 0
+        && lbf_row_stalled(r, pk->now) && lbf_peer_unstalled(pk, mi)) {
         return -1; /* frozen while others answer: no new requests */
     }
     return (int)r->tier + extra;
+}
+
+int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi)
+{
+    struct lbf_row *r;
+
+    return lbf_tier_row(pk, mi, NULL, &r);
 }
 
 int lbf_best_tier(const struct lbf_pick *pk)
@@ -306,35 +320,36 @@ static uint64_t lbf_capacity_pushed(const struct lbf_pick *pk,
            * lbf_headroom(pk, r);
 }
 
-/* One random member of the fastest tier other than `other`, or -1 after
- * LBF_P2C_DRAWS draws. */
-static int lbf_draw(const struct lbf_pick *pk, int other)
+/* One random member of the fastest tier other than `other` into *c;
+ * 0 after LBF_P2C_DRAWS draws found none. */
+static int lbf_draw(const struct lbf_pick *pk, struct lbf_row *rows,
+                    uint32_t other, struct lbf_cand *c)
 {
     uint32_t n = pk->farm->n_rows, d;
 
     for (d = 0; d < LBF_P2C_DRAWS; d++) {
-        uint32_t mi = (uint32_t)(lbf_rng_next(pk->rng) % n);
-
-        if ((int)mi != other
-            && lbf_member_tier(pk, mi) == (int)pk->farm->min_tier) {
-            return (int)mi;
+        c->mi = lbf_rng_below(pk->rng, n);
+        if (c->mi != other && lbf_tier_row(pk, c->mi, rows, &c->r)
+                                  == (int)pk->farm->min_tier) {
+            return 1;
         }
     }
-    return -1;
+    return 0;
 }
 
 /* Eligible members of the best tier, visiting every member once from
- * start: the first LBF_LL_SCAN_MAX of that tier into mi[], their count
+ * start: the first LBF_LL_SCAN_MAX of that tier into c[], their count
  * returned.  A member of a better tier restarts the list. */
-static uint32_t lbf_scan(const struct lbf_pick *pk, uint32_t start,
-                         uint32_t mi[LBF_LL_SCAN_MAX])
+static uint32_t lbf_scan(const struct lbf_pick *pk, struct lbf_row *rows,
+                         uint32_t start, struct lbf_cand c[LBF_LL_SCAN_MAX])
 {
     uint32_t n = pk->farm->n_rows, k, got = 0;
     int best = -1;
 
     for (k = 0; k < n; k++) {
         uint32_t i = start + k < n ? start + k : start + k - n;
-        int t = lbf_member_tier(pk, i);
+        struct lbf_row *r;
+        int t = lbf_tier_row(pk, i, rows, &r);
 
         if (t < 0 || (best >= 0 && t > best)) {
             continue;
@@ -344,34 +359,42 @@ static uint32_t lbf_scan(const struct lbf_pick *pk, uint32_t start,
             got = 0;
         }
         if (got < LBF_LL_SCAN_MAX) {
-            mi[got++] = i;
+            c[got].mi = i;
+            c[got++].r = r;
         }
     }
     return got;
 }
 
 uint32_t lbf_candidates(const struct lbf_pick *pk,
-                        uint32_t mi[LBF_LL_SCAN_MAX])
+                        struct lbf_cand c[LBF_LL_SCAN_MAX])
 {
     uint32_t n = pk->farm->n_rows;
-    int a, b;
+    struct lbf_row *rows = lbf_member_at(pk->h, pk->farm, 0);
 
-    if (n > LBF_LL_SCAN_MAX && (a = lbf_draw(pk, -1)) >= 0
-        && (b = lbf_draw(pk, a)) >= 0) {
-        mi[0] = (uint32_t)a;
-        mi[1] = (uint32_t)b;
+    if (rows == NULL) {
+        return 0;
+    }
+    if (n > LBF_LL_SCAN_MAX && lbf_draw(pk, rows, LBF_NO_MEMBER, &c[0])
+        && lbf_draw(pk, rows, c[0].mi, &c[1])) {
         return 2;
     }
     /* all of a small farm; in a large one where draws keep failing (most
      * members unusable) the first eligible ones from a random start */
-    return lbf_scan(pk, n > LBF_LL_SCAN_MAX
-                            ? (uint32_t)(lbf_rng_next(pk->rng) % n) : 0,
-                    mi);
+    return lbf_scan(pk, rows, n > LBF_LL_SCAN_MAX
+                                  ? lbf_rng_below(pk->rng, n) : 0,
+                    c);
 }
 
-double lbf_rng_unit(uint64_t *state)
+float lbf_rng_unit(uint64_t *state)
 {
-    return (double)(lbf_rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(lbf_rng_next(state) >> 40) * (1.0f / 16777216.0f);
+}
+
+uint32_t lbf_rng_below(uint64_t *state, uint32_t n)
+{
+    /* the top 32 bits scaled to n: no division (Lemire's reduction) */
+    return (uint32_t)(((lbf_rng_next(state) >> 32) * (uint64_t)n) >> 32);
 }
 
 /* 1 when a / b <= (1 + band/1024) x c / d, exactly (all < 2^58). */
@@ -391,40 +414,51 @@ static int lbf_within(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
 static int lbf_pick_least_load(const struct lbf_method *m,
                                const struct lbf_pick *pk)
 {
-    uint32_t mi[LBF_LL_SCAN_MAX], n = lbf_candidates(pk, mi), i, b = 0;
+    struct lbf_cand c[LBF_LL_SCAN_MAX];
+    uint32_t n = lbf_candidates(pk, c), i, b = 0;
     uint64_t load[LBF_LL_SCAN_MAX], cap[LBF_LL_SCAN_MAX];
     uint64_t base[LBF_LL_SCAN_MAX];
-    double total = 0;
+    uint32_t near[LBF_LL_SCAN_MAX], k = 0;
+    float w[LBF_LL_SCAN_MAX], total = 0.0f;
     int pick = -1;
 
     for (i = 0; i < n; i++) {
-        struct lbf_row *r = lbf_member_at(pk->h, pk->farm, mi[i]);
+        struct lbf_row *r = c[i].r;
         int32_t in = atomic_load_explicit(&r->inflight,
                                           memory_order_relaxed);
         uint32_t ramp = lbf_ramp(pk, r);
 
         load[i] = in < 0 ? 1 : (uint64_t)in + 1;
         cap[i] = m->capacity(pk, r) * ramp; /* <= 10^8 */
-        base[i] = (uint64_t)atomic_load_explicit(&r->weight,
-                                                 memory_order_relaxed)
-                  * ramp;
+        base[i] = m->band == 0 ? 0
+                  : (uint64_t)atomic_load_explicit(&r->weight,
+                                                   memory_order_relaxed)
+                        * ramp;
         if (load[i] * cap[b] < load[b] * cap[i]) {
             b = i;
         }
     }
     for (i = 0; i < n; i++) {
-        if (load[i] * cap[b] == load[b] * cap[i]
-            || (load[i] * base[b] == load[b] * base[i]
+        if (i == b || load[i] * cap[b] == load[b] * cap[i]
+            || (m->band != 0 && load[i] * base[b] == load[b] * base[i]
                 && lbf_within(load[i], cap[i], load[b], cap[b], m->band))) {
-            double w = (double)cap[i] / (double)load[i];
-
-            total += w;
-            if (lbf_rng_unit(pk->rng) * total < w) {
-                pick = (int)mi[i]; /* weighted reservoir */
-            }
+            near[k++] = i;
         }
     }
-    return pick;
+    if (k <= 1) {
+        return k == 1 ? (int)c[b].mi : -1; /* a clear winner: no draw */
+    }
+    for (i = 0; i < k; i++) {
+        w[i] = (float)cap[near[i]] / (float)load[near[i]];
+        total += w[i];
+    }
+    total *= lbf_rng_unit(pk->rng); /* one draw, in proportion */
+    for (i = 0; i < k && pick < 0; i++) {
+        if ((total -= w[i]) < 0.0f) {
+            pick = (int)c[near[i]].mi;
+        }
+    }
+    return pick >= 0 ? pick : (int)c[b].mi; /* rounding: the best */
 }
 
 /* ---- the table ---- */
@@ -498,6 +532,30 @@ const char *lbf_method_list(void)
 }
 
 #define LBF_N_METHODS (sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1)
+
+void lbf_row_tune(struct lbf_row *r, const struct lbf_method *m,
+                  const struct lbf_tune *t)
+{
+    uint32_t decay = t && t->decay_ms ? t->decay_ms : LBF_LT_DECAY_MS;
+    uint32_t mode = t ? t->stall : LBF_STALL_DEFAULT, cfg = 0;
+
+    if (mode == LBF_STALL_ON
+        || (mode == LBF_STALL_DEFAULT && m != NULL && m->stall_default)) {
+        uint32_t k = t && t->stall_k ? t->stall_k : LBF_STALL_K;
+        uint32_t fl = t && t->stall_floor_ms ? t->stall_floor_ms
+                                             : LBF_STALL_FLOOR_MS;
+
+        k = k > LBF_STALL_K_MAX ? LBF_STALL_K_MAX : k;
+        fl = fl > LBF_STALL_FLOOR_MAX ? LBF_STALL_FLOOR_MAX : fl;
+        cfg = k << 24 | fl;
+    }
+    if (atomic_load_explicit(&r->lt_decay_ms, memory_order_relaxed) != decay) {
+        atomic_store_explicit(&r->lt_decay_ms, decay, memory_order_relaxed);
+    }
+    if (atomic_load_explicit(&r->stall_cfg, memory_order_relaxed) != cfg) {
+        atomic_store_explicit(&r->stall_cfg, cfg, memory_order_relaxed);
+    }
+}
 
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
 {

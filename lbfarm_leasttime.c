@@ -127,8 +127,9 @@ static uint32_t lbf_lt_ticks(uint32_t from, uint32_t to)
     return d > LBF_LT_TICK_MASK / 2 ? 0 : d;
 }
 
-/* e^-x for x >= 0: e^-k from a table times a (2,2) Pade approximant of
- * the fraction; relative error below 0.2 %, monotone, 0 from 16 on. */
+/* e^-x for x >= 0: e^-k from a table times the degree-6 Taylor
+ * polynomial of the fraction (no division); relative error below 0.05 %,
+ * decreasing, 0 from 16 on. */
 static float lbf_lt_exp_neg(float x)
 {
     static const float ek[16] = {
@@ -137,7 +138,7 @@ static float lbf_lt_exp_neg(float x)
         3.3546263e-4f, 1.2340980e-4f, 4.5399930e-5f, 1.6701700e-5f,
         6.1442124e-6f, 2.2603294e-6f, 8.3152872e-7f, 3.0590232e-7f,
     };
-    float f, q;
+    float f, p;
     int k;
 
     if (!(x > 0.0f)) {
@@ -148,8 +149,12 @@ static float lbf_lt_exp_neg(float x)
     }
     k = (int)x;
     f = x - (float)k;
-    q = f * f / 12.0f;
-    return ek[k] * (1.0f - f / 2.0f + q) / (1.0f + f / 2.0f + q);
+    p = 1.0f - f * (1.0f / 6.0f);
+    p = 1.0f - f * (1.0f / 5.0f) * p;
+    p = 1.0f - f * (1.0f / 4.0f) * p;
+    p = 1.0f - f * (1.0f / 3.0f) * p;
+    p = 1.0f - f * (1.0f / 2.0f) * p;
+    return ek[k] * (1.0f - f * p);
 }
 
 /* The row's EWMA time constant in usec. */
@@ -272,163 +277,174 @@ int lbf_row_stalled(const struct lbf_row *r, uint64_t now_usec)
     return now_usec - ref > (uint64_t)(cfg >> 24) * pct[2];
 }
 
-void lbf_row_tune(struct lbf_row *r, const struct lbf_method *m,
-                  const struct lbf_tune *t)
-{
-    uint32_t decay = t && t->decay_ms ? t->decay_ms : LBF_LT_DECAY_MS;
-    uint32_t mode = t ? t->stall : LBF_STALL_DEFAULT, cfg = 0;
-
-    if (mode == LBF_STALL_ON
-        || (mode == LBF_STALL_DEFAULT && m != NULL && m->stall_default)) {
-        uint32_t k = t && t->stall_k ? t->stall_k : LBF_STALL_K;
-        uint32_t fl = t && t->stall_floor_ms ? t->stall_floor_ms
-                                             : LBF_STALL_FLOOR_MS;
-
-        k = k > LBF_STALL_K_MAX ? LBF_STALL_K_MAX : k;
-        fl = fl > LBF_STALL_FLOOR_MAX ? LBF_STALL_FLOOR_MAX : fl;
-        cfg = k << 24 | fl;
-    }
-    if (atomic_load_explicit(&r->lt_decay_ms, memory_order_relaxed) != decay) {
-        atomic_store_explicit(&r->lt_decay_ms, decay, memory_order_relaxed);
-    }
-    if (atomic_load_explicit(&r->stall_cfg, memory_order_relaxed) != cfg) {
-        atomic_store_explicit(&r->stall_cfg, cfg, memory_order_relaxed);
-    }
-}
-
 /* ---- the pick ---- */
 
 struct lbf_lt_cand {
     uint32_t mi;
     uint32_t weight;
-    float load;               /* (inflight + 1) / weight */
+    uint32_t load;            /* inflight + 1 */
     float est;                /* estimate as last updated; 0 = none */
     float age;                /* its age over tau */
-    float headroom;           /* pushed headroom, 0..1 */
+    float room;               /* pushed headroom, 0.25..1 */
+    float speed;              /* room / expected latency; 0 = hot */
 };
 
-/* Slow start: keep each of mi[0..n) with probability ramp (the order is
+/* Slow start: keep each of cs[0..n) with probability ramp (the order is
  * kept); when that would leave nobody, keep everybody.  Returns the new
  * count. */
-static uint32_t lbf_lt_ramp(const struct lbf_pick *pk, uint32_t *mi,
+static uint32_t lbf_lt_ramp(const struct lbf_pick *pk, struct lbf_cand *cs,
                             uint32_t n)
 {
-    uint32_t i, kept = 0, keep[LBF_LL_SCAN_MAX];
+    struct lbf_cand keep[LBF_LL_SCAN_MAX];
+    uint32_t i, kept = 0;
 
     for (i = 0; i < n; i++) {
-        if (lbf_ramp_pass(pk, lbf_member_at(pk->h, pk->farm, mi[i]))) {
-            keep[kept++] = mi[i];
+        if (lbf_ramp_pass(pk, cs[i].r)) {
+            keep[kept++] = cs[i];
         }
     }
     if (kept > 0 && kept < n) {
-        memcpy(mi, keep, kept * sizeof(*mi));
+        memcpy(cs, keep, kept * sizeof(*cs));
         return kept;
     }
     return n;
 }
 
-/* Read candidate mi into c at now; returns its estimate (0 = none). */
+/* Read candidate mi (row r) into c at tick now (inv_tau: ticks to tau);
+ * returns its estimate (0 = none). */
 static float lbf_lt_read(const struct lbf_pick *pk, uint32_t mi,
-                         struct lbf_lt_cand *c, uint32_t now)
+                         struct lbf_row *r, struct lbf_lt_cand *c,
+                         uint32_t now, float inv_tau)
 {
-    struct lbf_row *r = lbf_member_at(pk->h, pk->farm, mi);
     int32_t in = atomic_load_explicit(&r->inflight, memory_order_relaxed);
     struct lbf_lt v = lbf_lt_unpack(atomic_load_explicit(
         &r->lt_est, memory_order_relaxed));
+    uint32_t w = atomic_load_explicit(&r->weight, memory_order_relaxed);
 
     c->mi = mi;
-    c->weight = atomic_load_explicit(&r->weight, memory_order_relaxed);
-    c->weight = c->weight ? c->weight : 1;
-    c->load = (float)(in < 0 ? 1 : in + 1) / (float)c->weight;
+    c->weight = w ? w : 1;
+    c->load = in < 0 ? 1u : (uint32_t)in + 1u;
     c->est = v.count ? v.est : 0.0f;
-    c->age = (float)((uint64_t)lbf_lt_ticks(v.tick, now) << LBF_LT_TICK_SHIFT)
-             / lbf_lt_tau(r);
-    c->headroom = (float)lbf_headroom(pk, r) / 1000.0f;
+    c->age = (float)lbf_lt_ticks(v.tick, now) * inv_tau;
+    c->room = (float)lbf_headroom(pk, r) * 0.001f;
     return c->est;
 }
 
-/* The hot level: the LBF_LT_HOT_Q quantile of the candidates' loads,
- * interpolated between neighbours. */
-static float lbf_lt_hot_level(const struct lbf_lt_cand *c, uint32_t n)
+/* Hot or cold: marks the hot candidates with speed -1, the cold with 0.
+ * Hot = load / weight above the LBF_LT_HOT_Q quantile of the candidates'
+ * loads, interpolated between neighbours.  The quantile is never below
+ * the smallest load, so the least loaded candidate is always cold
+ * (Prequal's "if all are hot, the fewest in flight" cannot arise). */
+static void lbf_lt_mark_hot(struct lbf_lt_cand *c, uint32_t n)
 {
-    float v[LBF_LL_SCAN_MAX], pos, frac;
+    float l[LBF_LL_SCAN_MAX], v[LBF_LL_SCAN_MAX], pos, q;
     uint32_t i, j, lo;
 
+    if (n == 2) { /* the usual two choices: the heavier is hot, exactly */
+        uint64_t a = (uint64_t)c[0].load * c[1].weight;
+        uint64_t b = (uint64_t)c[1].load * c[0].weight;
+
+        c[0].speed = a > b ? -1.0f : 0.0f;
+        c[1].speed = b > a ? -1.0f : 0.0f;
+        return;
+    }
     for (i = 0; i < n; i++) { /* insertion sort of at most 8 */
-        for (j = i; j > 0 && v[j - 1] > c[i].load; j--) {
+        l[i] = (float)c[i].load / (float)c[i].weight;
+        for (j = i; j > 0 && v[j - 1] > l[i]; j--) {
             v[j] = v[j - 1];
         }
-        v[j] = c[i].load;
+        v[j] = l[i];
     }
-    pos = (float)(LBF_LT_HOT_Q * (n - 1)) / 1000.0f;
+    pos = (float)(LBF_LT_HOT_Q * (n - 1)) * 0.001f;
     lo = (uint32_t)pos;
-    frac = pos - (float)lo;
-    return lo + 1 < n ? v[lo] + frac * (v[lo + 1] - v[lo]) : v[lo];
+    q = lo + 1 < n ? v[lo] + (pos - (float)lo) * (v[lo + 1] - v[lo]) : v[lo];
+    for (i = 0; i < n; i++) {
+        c[i].speed = l[i] > q ? -1.0f : 0.0f;
+    }
 }
 
-/* Expected latency of candidate c when the best estimate is best: its
- * estimate decayed toward best with its age, over its headroom. */
-static float lbf_lt_cost(const struct lbf_lt_cand *c, float best)
+/* 1 / expected latency of candidate c when the best estimate is best: its
+ * estimate decayed toward best with its age, times its headroom. */
+static float lbf_lt_speed(const struct lbf_lt_cand *c, float best)
 {
     float e = c->est > 0.0f ? c->est : best;
 
     if (e > best && c->age > LBF_LT_FRESH) {
         e = best + (e - best) * lbf_lt_exp_neg(c->age);
     }
-    e = e < 1.0f ? 1.0f : e;
-    return e / c->headroom; /* headroom >= LBF_HEADROOM_MIN / 1000 */
+    return c->room / (e < 1.0f ? 1.0f : e);
 }
 
-/* Among the cold candidates (load <= hot), one within band of the lowest
- * cost, drawn in proportion to weight / cost. */
+/* Among the cold candidates, one whose cost is within band of the lowest,
+ * drawn in proportion to weight / cost. */
 static int lbf_lt_choose(const struct lbf_method *m,
-                         const struct lbf_pick *pk,
-                         const struct lbf_lt_cand *c, uint32_t n, float best,
-                         float hot)
+                         const struct lbf_pick *pk, struct lbf_lt_cand *c,
+                         uint32_t n, float best)
 {
-    float cost[LBF_LL_SCAN_MAX], low = 0.0f, limit;
-    double total = 0;
-    uint32_t i;
+    float high = 0.0f, total = 0.0f, band = 1024.0f + (float)m->band;
+    uint32_t i, near = 0, top = 0;
     int pick = -1;
 
     for (i = 0; i < n; i++) {
-        cost[i] = lbf_lt_cost(&c[i], best);
-        if (c[i].load <= hot && (low == 0.0f || cost[i] < low)) {
-            low = cost[i];
-        }
-    }
-    limit = low * (1.0f + (float)m->band / 1024.0f);
-    for (i = 0; i < n; i++) {
-        if (c[i].load <= hot && cost[i] <= limit) {
-            double w = (double)c[i].weight / (double)cost[i];
-
-            total += w;
-            if (lbf_rng_unit(pk->rng) * total < w) {
-                pick = (int)c[i].mi;
+        if (c[i].speed == 0.0f) {
+            c[i].speed = lbf_lt_speed(&c[i], best);
+            if (c[i].speed > high) {
+                high = c[i].speed;
+                top = i;
             }
         }
     }
-    return pick;
+    high *= 1024.0f; /* near-equal: speed x (1024 + band) >= high */
+    for (i = 0; i < n; i++) {
+        c[i].speed = c[i].speed * band >= high ? c[i].speed : 0.0f;
+        near += c[i].speed > 0.0f;
+    }
+    if (near == 1) {
+        return (int)c[top].mi; /* a clear winner: no draw */
+    }
+    for (i = 0; i < n; i++) {
+        c[i].speed *= (float)c[i].weight;
+        total += c[i].speed;
+    }
+    total *= lbf_rng_unit(pk->rng); /* one draw, in proportion */
+    for (i = 0; i < n && pick < 0; i++) {
+        if (c[i].speed > 0.0f && (total -= c[i].speed) < 0.0f) {
+            pick = (int)c[i].mi;
+        }
+    }
+    return pick >= 0 ? pick : (int)c[top].mi; /* rounding: the best */
 }
 
 int lbf_pick_least_time(const struct lbf_method *m,
                         const struct lbf_pick *pk)
 {
-    uint32_t mi[LBF_LL_SCAN_MAX], n = lbf_candidates(pk, mi), i;
+    struct lbf_cand cs[LBF_LL_SCAN_MAX];
+    uint32_t n = lbf_candidates(pk, cs), i;
     uint32_t now = lbf_lt_tick(pk->now);
+    uint32_t ms = pk->tune && pk->tune->decay_ms ? pk->tune->decay_ms
+                                                 : LBF_LT_DECAY_MS;
+    float inv_tau = (float)(1u << LBF_LT_TICK_SHIFT) / ((float)ms * 1000.0f);
     struct lbf_lt_cand c[LBF_LL_SCAN_MAX];
     float best = 0.0f;
 
-    if (n == 0) {
-        return -1;
+    if (n <= 1) {
+        return n == 1 ? (int)cs[0].mi : -1;
     }
-    n = lbf_lt_ramp(pk, mi, n);
+    if (pk->farm->slowstart_ms != 0) {
+        n = lbf_lt_ramp(pk, cs, n);
+    }
     for (i = 0; i < n; i++) {
-        float e = lbf_lt_read(pk, mi[i], &c[i], now);
+        float e = lbf_lt_read(pk, cs[i].mi, cs[i].r, &c[i], now, inv_tau);
 
         if (e > 0.0f && (best == 0.0f || e < best)) {
             best = e;
         }
     }
-    return lbf_lt_choose(m, pk, c, n, best, lbf_lt_hot_level(c, n));
+    if (n > 1) {
+        lbf_lt_mark_hot(c, n);
+    }
+    else {
+        c[0].speed = 0.0f;
+    }
+    return lbf_lt_choose(m, pk, c, n, best);
 }

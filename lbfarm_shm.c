@@ -501,14 +501,12 @@ void lbf_row_take(struct lbf_row *r)
 
 void lbf_row_begin(struct lbf_row *r, uint64_t now_usec)
 {
-    /* the busy period's start is stored before the count that makes it
-     * matter, so a reader seeing inflight > 0 never pairs it with the
-     * start of an old period; the second store covers a release that
-     * brought the count to 0 in between */
-    if (atomic_load_explicit(&r->inflight, memory_order_relaxed) <= 0) {
-        atomic_store_explicit(&r->busy_ts, now_usec, memory_order_relaxed);
-    }
-    if (atomic_fetch_add_explicit(&r->inflight, 1, memory_order_release)
+    /* the request that lifts the count from 0 starts a busy period.  A
+     * reader between the add and the store may pair inflight 1 with the
+     * previous period's start and call the member stalled for that one
+     * look: it sends that one request elsewhere, nothing more (a store
+     * before the add would stall on the locked add instead, every time) */
+    if (atomic_fetch_add_explicit(&r->inflight, 1, memory_order_relaxed)
         <= 0) {
         atomic_store_explicit(&r->busy_ts, now_usec, memory_order_relaxed);
     }

@@ -224,16 +224,25 @@ void lbf_row_tune(struct lbf_row *r, const struct lbf_method *m,
 int lbf_pick_least_time(const struct lbf_method *m,
                         const struct lbf_pick *pk);
 
+/* One candidate of a pick: member index and its row. */
+struct lbf_cand {
+    uint32_t mi;
+    struct lbf_row *r;
+};
+
 /*
  * Candidates of load-based methods: members of the best eligible tier,
  * all of them up to LBF_LL_SCAN_MAX members, else two distinct random ones
  * (power of two choices; a bounded scan from a random start when random
- * draws keep failing).  Fills mi[0..) and returns how many (0 = none).
+ * draws keep failing).  Fills c[0..) and returns how many (0 = none).
  */
 uint32_t lbf_candidates(const struct lbf_pick *pk,
-                        uint32_t mi[LBF_LL_SCAN_MAX]);
+                        struct lbf_cand c[LBF_LL_SCAN_MAX]);
 
-/* A uniform double in [0, 1) from the generator. */
-double lbf_rng_unit(uint64_t *state);
+/* A uniform float in [0, 1) (24 bits) from the generator. */
+float lbf_rng_unit(uint64_t *state);
+
+/* A uniform integer in 0..n-1 (n >= 1) from the generator. */
+uint32_t lbf_rng_below(uint64_t *state, uint32_t n);
 
 #endif /* LBFARM_METHOD_H */
