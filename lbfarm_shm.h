@@ -212,18 +212,16 @@ struct lbf_row {
     } lat[2];
     uint32_t cfg_admin;           /* admin state from the configuration */
     /* latency estimate and stall detection (lbfarm_leasttime.c; the rules
-     * are in include/lbfarm_method.h).  Lock-free: lt_est and lt_hist are
-     * replaced whole by CAS, the timestamps by plain atomic stores.  Not
-     * carried over a restart: a new generation learns them again. */
+     * are in include/lbfarm_method.h).  Lock-free: lt_est is replaced whole
+     * by CAS, the others by plain atomic stores.  Not carried over a
+     * restart: a new generation learns them again. */
     _Atomic uint64_t lt_est;      /* float usec << 32 | time << 4 | count */
-    _Atomic uint64_t lt_hist;     /* last two samples, usec: new << 32 |
-                                     older */
     _Atomic uint64_t done_ts;     /* usec of the last completed request or
                                      passed health check; 0 = none */
     _Atomic uint64_t busy_ts;     /* usec in-flight last rose from 0 */
     _Atomic uint32_t lt_decay_ms; /* EWMA time constant; 0 = default */
     _Atomic uint32_t stall_cfg;   /* k << 24 | floor ms; 0 = off */
-    uint8_t reserved[48];
+    uint8_t reserved[56];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");

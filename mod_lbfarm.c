@@ -820,7 +820,7 @@ static const command_rec lbf_cmds[] = {
                     RSRC_CONF, "member response statuses that put it in "
                     "error"),
     AP_INIT_TAKE1("LBFarmLatencyDecay", lbf_cmd_latency_decay, NULL,
-                  RSRC_CONF, "time constant of the latency estimate (5s)"),
+                  RSRC_CONF, "time constant of the latency estimate (2s)"),
     AP_INIT_TAKE12("LBFarmStall", lbf_cmd_stall, NULL, RSRC_CONF,
                    "on | off | K FLOOR: a member answering nothing for "
                    "max(K x p99, FLOOR) gets no new requests"),

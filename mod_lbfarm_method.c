@@ -5,7 +5,7 @@
  * stall detection of a farm (the rules live in the core:
  * lbfarm_leasttime.c, include/lbfarm_method.h):
  *
- *   LBFarmLatencyDecay TIME        time constant of the estimate (5s)
+ *   LBFarmLatencyDecay TIME        time constant of the estimate (2s)
  *   LBFarmStall on|off|K FLOOR     stall detection (on for least-time,
  *                                  off for the others; K 4, FLOOR 100ms)
  *

@@ -35,7 +35,7 @@ enum lbf_stall_mode {
     LBF_STALL_OFF = 2
 };
 
-#define LBF_LT_DECAY_MS     5000 /* default EWMA time constant */
+#define LBF_LT_DECAY_MS     2000 /* default EWMA time constant */
 #define LBF_STALL_K         4    /* default: stalled after 4 x its p99 */
 #define LBF_STALL_FLOOR_MS  100  /* ... and never before 100 ms */
 #define LBF_STALL_K_MAX     100
@@ -167,22 +167,22 @@ int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi);
  * Latency estimate (least-time's "expected latency"), per member:
  *  - every completed request is a sample (lbf_row_record_latency calls
  *    lbf_lt_sample);
- *  - between samples the estimate moves toward each new sample by
- *    a = 1 - exp(-dt / tau), dt the time since the previous update and tau
- *    the farm's LBFarmLatencyDecay: a time-weighted EWMA, so its speed does
- *    not depend on the request rate;
- *  - peak rule: when the last three samples are all above the estimate it
- *    jumps at once to the smallest of them.  One slow sample among fast
- *    ones (a scheduling hiccup, a cold connection) moves it only by its
- *    time weight; a member that has really become slow is caught on its
- *    third slow answer; a request that never answers is stall detection's
- *    business;
- *  - the first LBF_LT_YOUNG samples keep the smallest one (a member's first
- *    request pays for a new connection), then the EWMA and peak rule run;
+ *  - the estimate moves toward each sample by a = 1 - exp(-dt / tau), dt
+ *    the time since its previous update and tau the farm's
+ *    LBFarmLatencyDecay: an EWMA over time, whose speed does not depend on
+ *    the request rate;
+ *  - a faster sample moves it at least LBF_LT_DOWN (1/4) of the way at
+ *    once; a slower one counts as at most 4 x the estimate.  Noise is
+ *    one-sided (hiccups make answers slower, nothing makes them faster),
+ *    so this tracks what the member typically does instead of its worst
+ *    moments; a member that is really slower says so on every answer;
+ *  - the first LBF_LT_YOUNG samples keep the smallest one (a member's
+ *    first request pays for a new connection);
  *  - when read, an estimate that has not been updated for a while decays
- *    toward the best estimate among the candidates with the same tau, and a
- *    member without any estimate counts as that best: a member that got no
- *    traffic because it looked slow is tried again, nobody is frozen out.
+ *    toward the best estimate among the candidates with the same tau, and
+ *    a member with fewer than 4 samples counts as that best: a member that
+ *    got no traffic because it looked slow is tried again, nobody is
+ *    frozen out.
  *
  * Stall: member r is stalled at now when stall detection is on for it,
  * it has requests in flight, and nothing of it completed (nor passed a
@@ -194,8 +194,8 @@ int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi);
 #define LBF_LT_YOUNG 8
 
 /* Feed one completed request of usec microseconds, ended at now_usec, into
- * r's latency estimate.  Lock-free (CAS; under contention a sample may be
- * dropped after LBF_LT_TRIES tries, never half applied). */
+ * r's latency estimate.  Lock-free (CAS; under heavy contention a sample
+ * may be dropped after 8 tries, never half applied). */
 void lbf_lt_sample(struct lbf_row *r, uint64_t usec, uint64_t now_usec);
 
 /* r's latency estimate in microseconds as last updated (0 = none yet), and
