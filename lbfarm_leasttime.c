@@ -12,10 +12,11 @@
  *   1. candidates: every eligible member of the best tier up to
  *      LBF_LL_SCAN_MAX members, else two random ones (lbf_candidates); a
  *      member in slow start stays a candidate with probability ramp;
- *   2. hot or cold: load = (inflight + 1) / weight; a candidate whose load
- *      is above the LBF_LT_HOT_Q quantile (0.75, interpolated) of the
+ *   2. hot or cold: load = inflight / weight; a candidate whose load is
+ *      above the LBF_LT_HOT_Q quantile (0.75, interpolated) of the
  *      candidates' loads is hot.  The least loaded is never hot (of two
- *      choices, the heavier is hot unless they are equal);
+ *      choices, the heavier is hot unless they are equal), nor is an idle
+ *      member;
  *   3. among the cold, the lowest expected latency wins:
  *          cost = estimate / headroom
  *      (headroom: pushed load, 1 without fresh reports -- it scales the
@@ -36,15 +37,15 @@
  * Worked example (weights 1; the unit test lt_documented_example checks
  * it):
  *
- *     member  inflight  estimate   load  hot (q = 3.5)   cost
- *     m0          3      10 ms       4    yes             --
- *     m1          1      40 ms       2    no            40 ms
- *     m2          2      11 ms       3    no            11 ms
+ *     member  inflight  estimate   load  hot (q = 2.5)   cost
+ *     m0          3      10 ms       3    yes             --
+ *     m1          1      40 ms       1    no            40 ms
+ *     m2          2      11 ms       2    no            11 ms
  *
- *   sorted loads 2 3 4, position 0.75 x 2 = 1.5: q = 3.5, m0 is hot.  Of
+ *   sorted loads 1 2 3, position 0.75 x 2 = 1.5: q = 2.5, m0 is hot.  Of
  *   m1 and m2, m2 is cheapest and alone within 11 x 1.25: m2 (m1 only on
- *   an exploring pick, 1 in 128).  Next, m2 at 3 in flight: loads 4 2 4,
- *   q = 4, nobody hot; m0 (10 ms) is best, m2 (11 ms <= 12.5) near-equal:
+ *   an exploring pick, 1 in 128).  Next, m2 at 3 in flight: loads 3 1 3,
+ *   q = 3, nobody hot; m0 (10 ms) is best, m2 (11 ms <= 12.5) near-equal:
  *   m0 or m2 with probability 1/2 each; the slow m1 gets 1/192.  If m1
  *   then gets no sample for 6 s (tau 2 s) its estimate reads
  *   10 + 30 x exp(-3) = 11.5 ms: within the band, it shares again.
@@ -95,9 +96,8 @@
 #define LBF_LT_COUNT_MAX  15u                 /* 4 bits of count */
 #define LBF_LT_TRIES      8
 #define LBF_LT_HOT_Q      750                 /* 0.75, in 1/1000 */
-#define LBF_LT_DOWN       0.25f               /* a faster answer moves
-                                                 the estimate at least
-                                                 this far toward it */
+#define LBF_LT_DOWN       4.0f                /* faster answers count
+                                                 with tau / 4 */
 #define LBF_LT_WINSOR     4.0f                /* samples count as at most
                                                  4 x the estimate */
 #define LBF_LT_TRUST      4                   /* samples before an
@@ -202,16 +202,18 @@ static uint64_t lbf_lt_next(uint64_t old, float x, uint32_t now, float tau)
         return lbf_lt_pack(x, now, 1);
     }
     dt = lbf_lt_ticks(v.tick, now);
-    a = 1.0f - lbf_lt_exp_neg((float)((uint64_t)dt << LBF_LT_TICK_SHIFT)
-                              / tau);
+    a = (float)((uint64_t)dt << LBF_LT_TICK_SHIFT) / tau;
     if (x < v.est) {
-        /* good news is believed quickly; while young, the smallest answer
-         * so far (the first one paid for a new connection) */
-        a = v.count < LBF_LT_YOUNG ? 1.0f : a < LBF_LT_DOWN ? LBF_LT_DOWN
-                                                            : a;
+        /* good news is believed LBF_LT_DOWN times faster; while young,
+         * the smallest answer so far (the first one paid for a new
+         * connection) */
+        a = v.count < LBF_LT_YOUNG ? 1.0f
+                                   : 1.0f - lbf_lt_exp_neg(a * LBF_LT_DOWN);
     }
-    else if (x > LBF_LT_WINSOR * v.est) {
-        x = LBF_LT_WINSOR * v.est; /* one hiccup moves it boundedly */
+    else {
+        /* bad news at the time constant, one hiccup boundedly */
+        x = x > LBF_LT_WINSOR * v.est ? LBF_LT_WINSOR * v.est : x;
+        a = 1.0f - lbf_lt_exp_neg(a);
     }
     return lbf_lt_pack(v.est + (x - v.est) * a, dt ? now : v.tick,
                        v.count + 1);
@@ -281,7 +283,7 @@ int lbf_row_stalled(const struct lbf_row *r, uint64_t now_usec)
 struct lbf_lt_cand {
     uint32_t mi;
     uint32_t weight;
-    uint32_t load;            /* inflight + 1 */
+    uint32_t load;            /* inflight */
     float est;                /* estimate as last updated; 0 = none */
     float age;                /* its age over tau */
     float room;               /* pushed headroom, 0.25..1 */
@@ -323,7 +325,7 @@ static float lbf_lt_read(const struct lbf_pick *pk, uint32_t mi,
 
     c->mi = mi;
     c->weight = w ? w : 1;
-    c->load = in < 0 ? 1u : (uint32_t)in + 1u;
+    c->load = in < 0 ? 0u : (uint32_t)in;
     c->est = v.count ? v.est : 0.0f;
     c->young = v.count < LBF_LT_TRUST;
     c->age = (float)lbf_lt_ticks(v.tick, now) * inv_tau;
@@ -332,7 +334,7 @@ static float lbf_lt_read(const struct lbf_pick *pk, uint32_t mi,
 }
 
 /* Hot or cold: marks the hot candidates with speed -1, the cold with 0.
- * Hot = load / weight above the LBF_LT_HOT_Q quantile of the candidates'
+ * Hot = inflight / weight above the LBF_LT_HOT_Q quantile of the candidates'
  * loads, interpolated between neighbours.  The quantile is never below
  * the smallest load, so the least loaded candidate is always cold
  * (Prequal's "if all are hot, the fewest in flight" cannot arise). */
@@ -369,7 +371,7 @@ static void lbf_lt_mark_hot(struct lbf_lt_cand *c, uint32_t n)
  * times its headroom. */
 static float lbf_lt_speed(const struct lbf_lt_cand *c, float best)
 {
-    float e = c->young && c->est > best ? best : c->est;
+    float e = c->est <= 0.0f || (c->young && c->est > best) ? best : c->est;
 
     if (e > best && c->age > LBF_LT_FRESH) {
         e = best + (e - best) * lbf_lt_exp_neg(c->age);

@@ -171,8 +171,9 @@ int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi);
  *    the time since its previous update and tau the farm's
  *    LBFarmLatencyDecay: an EWMA over time, whose speed does not depend on
  *    the request rate;
- *  - a faster sample moves it at least LBF_LT_DOWN (1/4) of the way at
- *    once; a slower one counts as at most 4 x the estimate.  Noise is
+ *  - a faster sample counts with tau / 4, a slower one with tau and as at
+ *    most 4 x the estimate.  Both are weights over time, so the estimate
+ *    does not depend on how often a member is sampled.  Noise is
  *    one-sided (hiccups make answers slower, nothing makes them faster),
  *    so this tracks what the member typically does instead of its worst
  *    moments; a member that is really slower says so on every answer;
