@@ -696,6 +696,29 @@ void lbf_row_take(struct lbf_row *r)
     atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
 }
 
+void lbf_row_begin(struct lbf_row *r, uint64_t now_usec)
+{
+    /* the request that lifts the count from 0 starts a busy period.  A
+     * reader between the add and the store may pair inflight 1 with the
+     * previous period's start and call the member stalled for that one
+     * look: it sends that one request elsewhere, nothing more (a store
+     * before the add would stall on the locked add instead, every time) */
+    if (atomic_fetch_add_explicit(&r->inflight, 1, memory_order_relaxed)
+        <= 0) {
+        atomic_store_explicit(&r->busy_ts, now_usec, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+}
+
+void lbf_row_progress(struct lbf_row *r, uint64_t now_usec)
+{
+    if (atomic_load_explicit(&r->done_ts, memory_order_relaxed) < now_usec) {
+        atomic_store_explicit(&r->done_ts, now_usec, memory_order_relaxed);
+    }
+    /* visible before the in-flight decrement that follows a completion */
+    atomic_thread_fence(memory_order_release);
+}
+
 void lbf_row_release(struct lbf_row *r, int failed)
 {
     atomic_fetch_sub_explicit(&r->inflight, 1, memory_order_relaxed);

@@ -13,7 +13,7 @@
  *  +--------+-----------+-----------------+--------------------------+
  *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16 entries) |
  *  +--------+-----------+-----------------+--------------------------+
- *   128 B    128 B each  768 B each        sched_off = end of the rows
+ *   128 B    128 B each  832 B each        sched_off = end of the rows
  *                                          rounded up to 64; per farm 2
  *                                          buffers of sched_cap entries
  *
@@ -105,7 +105,7 @@
 #include "lbfarm_lock.h"
 
 #define LBF_SHM_MAGIC      0x3146424cu /* "LBF1" little-endian */
-#define LBF_SHM_VERSION    2u  /* bump with every change of the layout */
+#define LBF_SHM_VERSION    3u  /* bump with every change of the layout */
 #define LBF_FARM_MAGIC     0x6d726166u /* "farm" */
 #define LBF_ROW_MAGIC      0x776f726du /* "mrow" */
 
@@ -253,16 +253,28 @@ struct lbf_row {
         _Atomic uint32_t bucket[LBF_LAT_BUCKETS];
     } lat[2];
     uint32_t cfg_admin;           /* admin state from the configuration */
-    uint8_t reserved[28];
+    uint32_t pad1;                /* lt_est is 8-byte aligned */
+    /* latency estimate and stall detection (lbfarm_leasttime.c; the rules
+     * are in include/lbfarm_method.h).  Lock-free: lt_est is replaced whole
+     * by CAS, the others by plain atomic stores.  Not carried over a
+     * restart: a new generation learns them again. */
+    _Atomic uint64_t lt_est;      /* float usec << 32 | time << 4 | count */
+    _Atomic uint64_t done_ts;     /* usec of the last completed request or
+                                     passed health check; 0 = none */
+    _Atomic uint64_t busy_ts;     /* usec in-flight last rose from 0 */
+    _Atomic uint32_t lt_decay_ms; /* EWMA time constant; 0 = default */
+    _Atomic uint32_t stall_cfg;   /* k << 24 | floor ms; 0 = off */
+    uint8_t reserved[56];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");
 _Static_assert(sizeof(struct lbf_farm) == 128, "farm is 128 bytes");
-_Static_assert(sizeof(struct lbf_row) == 768, "row is 768 bytes");
+_Static_assert(sizeof(struct lbf_row) == 832, "row is 832 bytes");
 _Static_assert(sizeof(struct lbf_row) % 64 == 0, "rows fill cache lines");
 _Static_assert(offsetof(struct lbf_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct lbf_hdr, version) == 4, "version second");
 _Static_assert(offsetof(struct lbf_row, lock) == 8, "row lock at 8");
+_Static_assert(offsetof(struct lbf_row, lt_est) % 8 == 0, "lt_est aligned");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics lock-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
 
@@ -304,7 +316,8 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
     X(lbf_row, hc_pass) X(lbf_row, hc_fail) X(lbf_row, hc_status)         \
     X(lbf_row, hc_ms) X(lbf_row, runtime) X(lbf_row, url)                 \
     X(lbf_row, hc_conf) X(lbf_row, lat) X(lbf_row, cfg_admin)             \
-    X(lbf_row, reserved)
+    X(lbf_row, pad1) X(lbf_row, lt_est) X(lbf_row, done_ts) X(lbf_row, busy_ts)            \
+    X(lbf_row, lt_decay_ms) X(lbf_row, stall_cfg) X(lbf_row, reserved)
 #define LBF_SHM_FIELDS(X) LBF_LOCK_FIELDS(X) LBF_METRIC_FIELDS(X)          \
     LBF_LAT_FIELDS(X) LBF_HDR_FIELDS(X) LBF_FARM_FIELDS(X) LBF_ROW_FIELDS(X)
 
@@ -356,7 +369,7 @@ _Static_assert(0 LBF_ROW_FIELDS(LBF_FIELD_SUM) == sizeof(struct lbf_row),
  * signature here (`make unit CC="cc -DLBF_SHM_LAYOUT_UNRECORDED"` builds
  * without the assertion, and the test shm_layout_signature_is_recorded
  * prints the value). */
-#define LBF_SHM_LAYOUT_RECORDED 0x47bbb900u
+#define LBF_SHM_LAYOUT_RECORDED 0x29e3c797u
 #ifndef LBF_SHM_LAYOUT_UNRECORDED
 _Static_assert(LBF_SHM_LAYOUT == LBF_SHM_LAYOUT_RECORDED,
                "the segment layout changed: bump LBF_SHM_VERSION and record "
@@ -481,6 +494,14 @@ int lbf_farm_grow(struct lbf_shm *h, uint32_t fi, uint32_t n);
  * current latency window.  Lock-free. */
 void lbf_row_record_latency(struct lbf_row *r, uint64_t usec,
                             uint64_t now_usec);
+
+/* A request was handed to r at now_usec: inflight++ and requests++, and
+ * when inflight rises from 0 the start of r's busy period.  Lock-free. */
+void lbf_row_begin(struct lbf_row *r, uint64_t now_usec);
+
+/* r made progress at now_usec (a request completed, a health check
+ * passed): it is not stalled for the next bound.  Lock-free. */
+void lbf_row_progress(struct lbf_row *r, uint64_t now_usec);
 
 /* p50, p95 and p99 in microseconds (upper bounds of their buckets) over
  * the current and the previous window at now; 0 when nothing was

@@ -126,6 +126,11 @@ static const command_rec lbf_cmds[] = {
     AP_INIT_TAKE1("LBFarmHeartbeatListen", lbf_cmd_hb_listen, NULL, RSRC_CONF,
                   "IPv4:PORT where mod_heartbeat's UDP beats arrive (e.g. "
                   "239.0.0.1:27999)"),
+    AP_INIT_TAKE1("LBFarmLatencyDecay", lbf_cmd_latency_decay, NULL,
+                  RSRC_CONF, "time constant of the latency estimate (2s)"),
+    AP_INIT_TAKE12("LBFarmStall", lbf_cmd_stall, NULL, RSRC_CONF,
+                   "on | off | K FLOOR: a member answering nothing for "
+                   "max(K x p99, FLOOR) gets no new requests"),
     {NULL}
 };
 

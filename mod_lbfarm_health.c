@@ -274,6 +274,9 @@ static void lbf_hc_farm(struct lbf_checker *c, struct lbf_farm_conf *fc)
         atomic_store(&row->hc_status, (uint32_t)status);
         atomic_store(&row->hc_ms, (uint32_t)apr_time_as_msec(apr_time_now()
                                                              - t0));
+        if (status == fc->hc_expect) {
+            lbf_row_progress(row, (uint64_t)apr_time_now()); /* unstalls */
+        }
         if (lbf_row_health_result(row, status == fc->hc_expect,
                                   (uint32_t)fc->hc_rise,
                                   (uint32_t)fc->hc_fall,

@@ -154,8 +154,7 @@ static int lbf_farm_choose(request_rec *r, struct lbf_farm_conf *fc,
 
     *stuck = mi >= 0;
     if (mi >= 0) {
-        lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)mi));
-        return mi;
+        return lbf_member_take((uint32_t)fc->method, pk, (uint32_t)mi);
     }
     if (mi == LBF_STICK_REFUSED) {
         return mi;
@@ -195,6 +194,7 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     pk.farm = lbf_farm_at(&g->shm, fc->fi);
     pk.now = (uint64_t)apr_time_now();
     pk.rng = lbf_rng();
+    pk.tune = &fc->tune;
     if ((mi = lbf_farm_choose(r, fc, &pk, &stuck)) < 0) {
         return lbf_farm_unavailable(r, fc, worker);
     }
@@ -233,8 +233,7 @@ static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
                                                               r->status)))) {
             lbf_row_set_error(q->row, (uint64_t)now);
         }
-        lbf_row_record_latency(q->row, (uint64_t)(now - q->start),
-                               (uint64_t)now);
+        lbf_row_done(q->row, (uint64_t)(now - q->start), (uint64_t)now);
         lbf_req_release(q, failed || r->status >= 500);
     }
     return ours ? OK : DECLINED;

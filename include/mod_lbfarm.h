@@ -30,6 +30,7 @@
 #include "mod_lbfarm_push.h"
 #include "mod_lbfarm_session.h"
 #include "mod_lbfarm_health.h"
+#include "mod_lbfarm_method.h"
 #include "mod_lbfarm_testhooks.h"
 
 #endif /* MOD_LBFARM_H */

@@ -83,6 +83,8 @@ struct lbf_farm_conf {
     apr_interval_time_t hc_interval, hc_timeout;
     int hc_expect, hc_rise, hc_fall;
     apr_array_header_t *error_status; /* int: LBFarmErrorStatus */
+    /* latency and stall rules (mod_lbfarm_method.c) */
+    struct lbf_tune tune;      /* LBFarmLatencyDecay, LBFarmStall */
 };
 
 /* What one request holds of a farm: at most one taken row, plus what the

@@ -39,6 +39,7 @@ int main(void)
     srunner_add_suite(sr, lbf_suite_methods());
     srunner_add_suite(sr, lbf_suite_weighted());
     srunner_add_suite(sr, lbf_suite_leastload());
+    srunner_add_suite(sr, lbf_suite_leasttime());
     srunner_add_suite(sr, lbf_suite_lock());
     srunner_add_suite(sr, lbf_suite_carry());
     srunner_add_suite(sr, lbf_suite_stress());

@@ -1677,7 +1677,8 @@ START_TEST(push_pick_prefers_more_headroom_at_equal_inflight)
         {{600, 200}, 0, 1}, {{200, 600}, 0, 0},   {{600, 200}, 3, 1},
         {{100, 900}, 5, 0}, {{1000, 960}, 0, -1}, /* both clamped to 5 %: a tie
                                                    */
-        {{0, 1}, 2, 0},
+        {{0, 1}, 2, -1}, /* 0.001 apart at the same in-flight: near-equal,
+                            chosen at random (no herd) */
     };
     size_t i;
 
