@@ -230,7 +230,7 @@ struct lbf_row {
     _Atomic uint64_t load_ts;     /* usec of that push; 0 = none */
     _Atomic uint64_t load_since;  /* usec the current run of fresh
                                      reports began (for the blackout) */
-    /* life cycle (lbfarm_health.c) */
+    /* life cycle (mod_lbfarm_health.c) */
     _Atomic uint32_t health;      /* enum lbf_health */
     _Atomic uint32_t drain_req;   /* 1: the member asked to be drained */
     _Atomic uint64_t up_since;    /* usec it became usable again (slow
