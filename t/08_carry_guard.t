@@ -82,7 +82,7 @@ my @cases = (
      . $afresh],
     ['version', 'value=7', $other . 'layout version 7 (signature '],
     ['row_size', 'value=320', $other . 'records of 128/128/320 bytes, this '
-     . "build's are 128/128/768" . $afresh],
+     . "build's are 128/128/832" . $afresh],
     ['farm_magic', '', $damaged . 'farm 0 "farm1" (2 members in use, 10 rows '
      . 'from row 0): bad magic' . $afresh],
     ['row_magic', '', $damaged . 'farm 0 "farm1" row 0 "m1": bad magic'

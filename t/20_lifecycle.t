@@ -109,8 +109,10 @@ sub check {
 }
 sub req { my ($path, %hdr) = @_; return check(get($h->url($path), %hdr), $path) }
 sub status {
+    # The status page is the operator's view: every form of it names
+    # each member's URL (JSON always did; the one field table gives the
+    # text form the same fields), so it is not checked for ports.
     my ($r, $rows) = LBFTest::status_get($h);
-    check($r, 'status page');
     return $rows;
 }
 sub state_of { my ($fm) = @_; my $row = status()->{$fm}; return $row ? $row->{state} : '(none)' }
