@@ -492,15 +492,23 @@ void lbf_row_tune(struct lbf_row *r, const struct lbf_method *m,
     }
 }
 
+/* Method index mi, or NULL when out of range or not a method (its magic
+ * is checked at every entry, as Varnish checks its objects). */
+static const struct lbf_method *lbf_method_at(uint32_t mi)
+{
+    const struct lbf_method *m = mi < LBF_N_METHODS ? lbf_methods[mi] : NULL;
+
+    return m != NULL && m->magic == LBF_METHOD_MAGIC ? m : NULL;
+}
+
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
 {
-    const struct lbf_method *m;
+    const struct lbf_method *m = lbf_method_at(mi);
     int pick;
 
-    if (mi >= LBF_N_METHODS) {
+    if (m == NULL) {
         return -1;
     }
-    m = lbf_methods[mi];
     pick = m->pick(m, pk);
     return pick >= 0 ? lbf_member_take(mi, pk, (uint32_t)pick) : -1;
 }
@@ -520,11 +528,12 @@ int lbf_member_take(uint32_t method, const struct lbf_pick *pk, uint32_t mi)
 
 int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk)
 {
+    const struct lbf_method *m = lbf_method_at(mi);
     struct lbf_pick look = *pk;
 
-    if (mi >= sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1) {
+    if (m == NULL) {
         return -1;
     }
     look.peek = 1;
-    return lbf_methods[mi]->pick(lbf_methods[mi], &look);
+    return m->pick(m, &look);
 }
