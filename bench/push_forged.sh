@@ -37,17 +37,14 @@ HTTPD_PID=""
 say() { printf 'push-forged: %s\n' "$*" >&2; }
 die() { printf 'push-forged: error: %s\n' "$*" >&2; exit 2; }
 
+# shellcheck source=tools/lbf-lib.sh
+. "$ROOT/tools/lbf-lib.sh"
+
 # Stops httpd (SIGTERM, then SIGKILL after 10 s) and its children by PID.
 cleanup() {
     if [ -n "$HTTPD_PID" ]; then
         kids=$(ps -o pid= --ppid "$HTTPD_PID" 2>/dev/null)
-        kill -TERM "$HTTPD_PID" 2>/dev/null
-        i=0
-        while kill -0 "$HTTPD_PID" 2>/dev/null && [ $i -lt 100 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        kill -KILL "$HTTPD_PID" 2>/dev/null
+        stop_pid "$HTTPD_PID" 10
         for k in $kids; do kill -KILL "$k" 2>/dev/null; done
         HTTPD_PID=""
     fi
