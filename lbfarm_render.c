@@ -51,6 +51,7 @@ LBF_GET_U(requests, s->requests)
 LBF_GET_U(errors, s->errors)
 LBF_GET_U(error_left, s->error_left_ms)
 LBF_GET_U(headroom, s->headroom_milli)
+LBF_GET_U(ramp, s->ramp_milli)
 LBF_GET_U(lat_n, s->lat_count)
 LBF_GET_U(standby, s->tier > 0)
 LBF_GET_U(runtime, s->runtime != 0)
@@ -220,6 +221,11 @@ static const struct lbf_field lbf_fields[] = {
     {.text = "up", .json = "up", .kind = LBF_FK_BOOL,
      .prom = "lbfarm_member_up", .prom_type = "gauge", .get = lbf_get_up,
      .help = "1 when the member takes new clients (state ok), else 0."},
+    {.text = "ramp", .json = "ramp", .kind = LBF_FK_NUM, .dec = 3,
+     .prom_dec = 3, .prom = "lbfarm_member_slowstart_ramp",
+     .prom_type = "gauge", .get = lbf_get_ramp,
+     .help = "Share of its weight a member in slow start gets now (1 = "
+             "full: not ramping)."},
     {.text = "url", .json = "url", .kind = LBF_FK_STR,
      .prom = "lbfarm_member_url_info", .prom_type = "gauge",
      .label = "url", .get = lbf_get_url,

@@ -46,6 +46,7 @@ static void lbf_snap_load(const struct lbf_shm *h, const struct lbf_farm *f,
     s->load_age_ms = ts == 0 ? -1
                      : now_usec > ts ? (int64_t)((now_usec - ts) / 1000) : 0;
     s->headroom_milli = lbf_headroom(&pk, r);
+    s->ramp_milli = lbf_ramp(&pk, r);
     if (lbf_row_read_metrics(r, &mts, &s->n_metrics, s->metrics) != LBF_OK) {
         s->n_metrics = 0; /* a writer died mid-write: shown as none */
     }

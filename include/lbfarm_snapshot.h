@@ -36,6 +36,8 @@ struct lbf_snap {
     int64_t load_age_ms;      /* its age; -1 when never pushed */
     uint32_t headroom_milli;  /* what pushed-metric uses now (1000 =
                                  neutral: none, stale or in blackout) */
+    uint32_t ramp_milli;      /* slow-start share now (1000 = full: not
+                                 ramping; lbf_ramp) */
     int hc_checked;           /* 1 when a health check has run */
     uint32_t hc_status;       /* its HTTP status, 0 = no answer */
     uint32_t hc_ms;           /* its duration */

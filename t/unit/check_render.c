@@ -364,6 +364,7 @@ static const struct s_fam s_fams[] = {
     {"lbfarm_member_standby", "gauge"},
     {"lbfarm_member_runtime", "gauge"},
     {"lbfarm_member_up", "gauge"},
+    {"lbfarm_member_slowstart_ramp", "gauge"},
     {"lbfarm_member_url_info", "gauge"},
     {"lbfarm_member_pushed_metric", "gauge"},
 };
@@ -490,17 +491,19 @@ START_TEST(status_text_writes_one_exact_line_per_member)
         "tier=0 inflight=2 requests=16620 errors=0 error_left_ms=0 "
         "load=0.420 load_age_ms=1200 headroom=0.580 hc_status=200 hc_ms=3 "
         "lat_n=812 p50_us=800 p95_us=3200 p99_us=6400 admin=enabled "
-        "standby=0 runtime=0 up=1 url= metrics=cpu:0.420,q\"<:1.500\n"
+        "standby=0 runtime=0 up=1 ramp=1.000 url= metrics=cpu:0.420,q\"<:1.500\n"
         "member web app2 method=weighted state=error weight=1 cfg_weight=2 "
         "tier=1 inflight=0 requests=5 errors=4 error_left_ms=2500 "
         "load=0.000 load_age_ms=-1 headroom=1.000 hc_status=-1 hc_ms=0 "
         "lat_n=0 p50_us=0 p95_us=0 p99_us=0 admin=enabled standby=1 "
-        "runtime=1 up=0 url=http://10.0.0.12:8080/x?a=1&b=<2> metrics=\n"
+        "runtime=1 up=0 ramp=0.400 url=http://10.0.0.12:8080/x?a=1&b=<2> "
+        "metrics=\n"
         "member ~bal#1a2b h%201:80 method=foreign state=offline weight=1 "
         "cfg_weight=1 tier=2 inflight=-1 requests=18446744073709551615 "
         "errors=0 error_left_ms=0 load=0.000 load_age_ms=-1 headroom=1.000 "
         "hc_status=0 hc_ms=1500 lat_n=0 p50_us=0 p95_us=0 p99_us=0 "
-        "admin=offline standby=1 runtime=0 up=0 url= metrics=\n", "text");
+        "admin=offline standby=1 runtime=0 up=0 ramp=1.000 url= metrics=\n",
+        "text");
     ck_assert_uint_eq(c.len, strlen(c.buf));
     s_cap_free(&c);
 }
@@ -548,14 +551,14 @@ START_TEST(status_json_is_exact_and_valid)
         "{\"status\":200,\"ms\":3},\"latency\":{\"window_requests\":812,"
         "\"p50_us\":800,\"p95_us\":3200,\"p99_us\":6400},\"admin\":"
         "\"enabled\",\"standby\":false,\"runtime\":false,\"up\":true,"
-        "\"url\":\"\",\"metrics\":{\"cpu\":0.420,\"q\\\"\\u003c\":1.500}},"
+        "\"ramp\":1.000,\"url\":\"\",\"metrics\":{\"cpu\":0.420,\"q\\\"\\u003c\":1.500}},"
         "{\"name\":\"app2\",\"method\":\"weighted\",\"state\":\"error\","
         "\"weight\":1,\"cfg_weight\":2,\"tier\":1,\"inflight\":0,"
         "\"requests\":5,\"errors\":4,\"error_left_ms\":2500,\"load\":null,"
         "\"load_age_ms\":null,\"headroom\":1.000,\"health_check\":null,"
         "\"latency\":{\"window_requests\":0,\"p50_us\":null,\"p95_us\":null,"
         "\"p99_us\":null},\"admin\":\"enabled\",\"standby\":true,"
-        "\"runtime\":true,\"up\":false,\"url\":\"http://10.0.0.12:8080/x?a=1"
+        "\"runtime\":true,\"up\":false,\"ramp\":0.400,\"url\":\"http://10.0.0.12:8080/x?a=1"
         "\\u0026b=\\u003c2\\u003e\",\"metrics\":{}}]},"
         "{\"name\":\"~bal#1a2b\",\"kind\":\"balancer\",\"method\":"
         "\"foreign\",\"state\":\"offline\",\"members\":["
@@ -566,7 +569,8 @@ START_TEST(status_json_is_exact_and_valid)
         "\"health_check\":{\"status\":0,\"ms\":1500},\"latency\":"
         "{\"window_requests\":0,\"p50_us\":null,\"p95_us\":null,"
         "\"p99_us\":null},\"admin\":\"offline\",\"standby\":true,"
-        "\"runtime\":false,\"up\":false,\"url\":\"\",\"metrics\":{}}]}]}\n",
+        "\"runtime\":false,\"up\":false,\"ramp\":1.000,\"url\":\"\","
+        "\"metrics\":{}}]}]}\n",
         "json");
     s_json_valid(c.buf, "fixture");
     s_cap_free(&c);
@@ -652,6 +656,7 @@ START_TEST(status_prom_announces_every_family_and_exact_samples)
         S_M("latency_window_requests", "812", "0", "0"),
         S_M("standby", "0", "1", "1"),
         S_M("runtime", "0", "1", "0"),
+        S_M("slowstart_ramp", "1.000", "0.400", "1.000"),
 #undef S_M
 #define S_L(fam, label, v0, v1, v2)                                            \
     "lbfarm_member_" fam "{farm=\"web\",member=\"app1\"," label "} " v0,     \
@@ -696,7 +701,7 @@ START_TEST(status_prom_announces_every_family_and_exact_samples)
     struct s_fix x;
     struct s_cap c;
 
-    ck_assert_uint_eq(LBF_T_NELEMS(samples), 62 + 21);
+    ck_assert_uint_eq(LBF_T_NELEMS(samples), 62 + 24);
     s_fixture(&x);
     s_render(&c, lbf_render_prom, &x.st, NULL);
     s_prom_check(c.buf, s_fams, LBF_T_NELEMS(s_fams), samples,

@@ -137,6 +137,29 @@ START_TEST(status_snap_member_copies_counters_load_health_latency)
 }
 END_TEST
 
+START_TEST(status_snap_member_shows_the_slow_start_ramp)
+{
+    static const uint32_t w[] = {1, 1};
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    struct lbf_snap s;
+
+    lbf_t_segment(&h, 1, 2);
+    f = lbf_t_farm(&h, "web", "weighted", w, NULL, 2, 0);
+    f->slowstart_ms = 10000;
+    /* m0 came back 4 s into a 10 s ramp; m1 has been up since start-up */
+    atomic_store(&lbf_t_row(&h, f, 0)->up_since, LBF_T_NOW - 4 * LBF_T_SEC);
+    ck_assert_int_eq(lbf_snap_member(&h, f, 0, LBF_T_NOW, &s), 1);
+    ck_assert_uint_eq(s.ramp_milli, 400);
+    ck_assert_int_eq(lbf_snap_member(&h, f, 1, LBF_T_NOW, &s), 1);
+    ck_assert_uint_eq(s.ramp_milli, 1000);
+    /* the ramp is over 10 s after it began */
+    ck_assert_int_eq(lbf_snap_member(&h, f, 0, LBF_T_NOW + 6 * LBF_T_SEC,
+                                     &s), 1);
+    ck_assert_uint_eq(s.ramp_milli, 1000);
+}
+END_TEST
+
 START_TEST(status_snap_member_names_the_state_admin_first)
 {
     struct lbf_shm h;
@@ -337,6 +360,7 @@ Suite *lbf_suite_snapshot(void)
     tcase_add_test(snap, status_snap_farm_copies_name_method_and_offline);
     tcase_add_test(snap, status_snap_member_copies_counters_load_health_latency);
     tcase_add_test(snap, status_snap_member_names_the_state_admin_first);
+    tcase_add_test(snap, status_snap_member_shows_the_slow_start_ramp);
     tcase_add_test(snap,
                    status_snap_member_shows_runtime_url_and_skips_other_rows);
     tcase_add_test(snap, snapshot_collect_takes_every_live_member_in_row_order);

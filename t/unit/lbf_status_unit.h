@@ -222,6 +222,7 @@ static inline void s_fixture(struct s_fix *x)
     m->load_milli = 420;
     m->load_age_ms = 1200;
     m->headroom_milli = 580;
+    m->ramp_milli = 1000;
     m->hc_checked = 1;
     m->hc_status = 200;
     m->hc_ms = 3;
@@ -249,6 +250,7 @@ static inline void s_fixture(struct s_fix *x)
     m->error_left_ms = 2500;
     m->load_age_ms = -1;
     m->headroom_milli = 1000;
+    m->ramp_milli = 400;
     m->runtime = 1;
     strcpy(m->url, "http://10.0.0.12:8080/x?a=1&b=<2>");
 
@@ -264,6 +266,7 @@ static inline void s_fixture(struct s_fix *x)
     m->requests = UINT64_MAX;
     m->load_age_ms = -1;
     m->headroom_milli = 1000;
+    m->ramp_milli = 1000;
     m->hc_checked = 1;
     m->hc_status = 0;
     m->hc_ms = 1500;
@@ -292,6 +295,7 @@ static inline void s_one_init(struct s_one *x, const char *farm,
     x->m.weight = x->m.cfg_weight = 1;
     x->m.load_age_ms = -1;
     x->m.headroom_milli = 1000;
+    x->m.ramp_milli = 1000;
     x->st.farms = &x->fs;
     x->st.n_farms = 1;
     x->st.members = &x->m;
@@ -336,6 +340,7 @@ static inline void s_big_init(struct s_big *x)
         m->load_age_ms = i % 2 ? 100 : -1;
         m->load_milli = 500;
         m->headroom_milli = 500;
+        m->ramp_milli = 1000;
         m->hc_checked = 1;
         m->hc_status = 200;
         m->lat_count = 1;
