@@ -80,6 +80,11 @@ for my $node (qw(lb1 lb2)) {
         TRUSTED_NET => "$SUB.0/24",
         map { ('MEMBER' . substr($_, 3) => $m{$_}{url}) } @APPS,
     });
+    # The checks below compare each page with the last push: no smoothing
+    # (LBFarmLoadSmoothing, default 0.5, would blend it with the one
+    # before, or not, depending on how long the failover took).
+    $body =~ s/^(\s*LBFarmMethod .*)$/$1\n    LBFarmLoadSmoothing 1/m
+        or die "ha-pair.conf has no LBFarmMethod line\n";
     $lb{$node} = $net->start_httpd($node, body => $body, port => $PORT,
                                    modules => ['authz_host'],
                                    probe => '/lbfarm-status?format=text');
