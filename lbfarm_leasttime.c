@@ -253,31 +253,6 @@ uint64_t lbf_row_lt_usec(const struct lbf_row *r, uint64_t now_usec,
     return v.count == 0 ? 0 : (uint64_t)(v.est + 0.5f);
 }
 
-/* ---- stall detection ---- */
-
-#define LBF_STALL_FLOOR_BITS 0xffffffu
-
-int lbf_row_stalled(const struct lbf_row *r, uint64_t now_usec)
-{
-    struct lbf_row *w = (struct lbf_row *)r;
-    uint32_t cfg = atomic_load_explicit(&w->stall_cfg, memory_order_relaxed);
-    uint64_t done, busy, ref, pct[3];
-
-    if (cfg == 0
-        || atomic_load_explicit(&w->inflight, memory_order_acquire) <= 0) {
-        return 0;
-    }
-    done = atomic_load_explicit(&w->done_ts, memory_order_relaxed);
-    busy = atomic_load_explicit(&w->busy_ts, memory_order_relaxed);
-    ref = done > busy ? done : busy;
-    if (ref == 0 || now_usec <= ref
-        || now_usec - ref <= (uint64_t)(cfg & LBF_STALL_FLOOR_BITS) * 1000u) {
-        return 0; /* unknown, or within the floor: the cheap, usual case */
-    }
-    lbf_row_latency(r, now_usec, pct);
-    return now_usec - ref > (uint64_t)(cfg >> 24) * pct[2];
-}
-
 /* ---- the pick ---- */
 
 struct lbf_lt_cand {

@@ -144,6 +144,7 @@ static void lbf_register_hooks(apr_pool_t *p)
     ap_hook_child_init(lbf_child_init, pred, NULL, APR_HOOK_MIDDLE);
     lbf_proxy_register_hooks(p);
     lbf_status_register_hooks(p);
+    lbf_admin_register_hooks(p);
     lbf_push_register_hooks(p);
     lbf_sess_register_hooks(p);
 #ifdef LBF_TEST_HOOKS

@@ -419,3 +419,26 @@ int lbf_admin_post(request_rec *r, struct lbf_global *g)
                                                              r->uri));
     return HTTP_SEE_OTHER;
 }
+
+/* handler, before the status page's own: a POST to SetHandler
+ * lbfarm-status is an administrative request.  DECLINED for anything else
+ * (GET and the rest are mod_lbfarm_status.c's). */
+static int lbf_admin_handler(request_rec *r)
+{
+    struct lbf_global *g = lbf_global_get();
+
+    if (r->handler == NULL || strcmp(r->handler, "lbfarm-status") != 0
+        || r->method_number != M_POST) {
+        return DECLINED;
+    }
+    if (g == NULL || g->shm.base == NULL) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    return lbf_admin_post(r, g);
+}
+
+void lbf_admin_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_handler(lbf_admin_handler, NULL, NULL, APR_HOOK_FIRST);
+}

@@ -272,11 +272,13 @@ static int lbf_status_handler(request_rec *r)
         ap_allow_methods(r, 1, "GET", "POST", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
+    if (r->method_number == M_POST) {
+        return DECLINED; /* mod_lbfarm_admin.c's handler, which runs first */
+    }
     if (g == NULL || g->shm.base == NULL) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    return r->method_number == M_POST ? lbf_admin_post(r, g)
-                                      : lbf_status_get(r, g);
+    return lbf_status_get(r, g);
 }
 
 /* post_config: draw the nonce key once per server start (the process

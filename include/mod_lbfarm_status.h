@@ -45,4 +45,8 @@ const uint8_t *lbf_status_key(void);
  * the handler returns. */
 int lbf_admin_post(request_rec *r, struct lbf_global *g);
 
+/* The administrative POST's handler hook (runs before the status page's
+ * own handler); called from the module's register_hooks. */
+void lbf_admin_register_hooks(apr_pool_t *p);
+
 #endif /* MOD_LBFARM_STATUS_H */
