@@ -110,7 +110,12 @@ for my $c (@cases) {
 
 # A child the MPM starts between the damage and the restart refuses the
 # damaged segment too (LBF00005: its farms disabled until the restart).
+# httpd's event MPM may log AH03092 when a graceful restart (this test
+# makes five in a row) closes its pollset while a keep-alive connection
+# of the previous generation still lingers: the MPM's, not the module's
+# (seen once, under ASan, in a clean-clone CI run).
 no_unexpected_errors($h, qr/LBF00101:/,
-                     qr/LBF00005: the shared segment does not match this build/);
+                     qr/LBF00005: the shared segment does not match this build/,
+                     qr/AH03092: process_lingering_close: apr_pollset_add failure/);
 $_->stop for @m;
 done_testing;
