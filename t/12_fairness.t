@@ -46,6 +46,11 @@ for my $method (@METHODS) {
            . "</LBFarm>\n"
            . "ProxyPass /$f/ http://$f/\n";
 }
+# least-time as a stock balancer:// lbmethod too.
+$body .= "<Proxy balancer://blt>\n"
+       . join('', map { "    BalancerMember " . $_->url . "\n" } @m)
+       . "    ProxySet lbmethod=least-time\n</Proxy>\n"
+       . "ProxyPass /blt/ balancer://blt/\n";
 $body .= "ProxyPass /lbfarm-push !\n"
        . "<Location /lbfarm-push>\n    SetHandler lbfarm-push\n"
        . "    Require ip 127.0.0.1\n</Location>\n";
@@ -98,6 +103,17 @@ for my $method (@METHODS) {
                                                total => $N, timeout => 60);
     shares_ok("$method, 8 connections", $c8, $bad8);
     note(sprintf('%s: %.1f s', $method, time - $t0));
+}
+
+# balancer:// with lbmethod=least-time: the same pick, every member used.
+{
+    new_client();
+    my ($c, $bad) = count_members($h->url('/blt/'), 3000);
+    is(scalar @$bad, 0, 'balancer:// lbmethod=least-time: all 200');
+    ok(!grep({ ($c->{ $_->name } // 0) < 750 } @m),
+       'balancer:// lbmethod=least-time: every member gets a fair part ('
+       . join('/', map { $c->{ $_->name } // 0 } @m) . ' of 3000)')
+        or diag(explain($c));
 }
 
 no_unexpected_errors($h);
