@@ -372,13 +372,13 @@ static void lbf_lt_mark_hot(struct lbf_lt_cand *c, uint32_t n)
 }
 
 /* 1 / cost of candidate c when the best estimate is best: its estimate
- * decayed toward best with its age (best itself while young), plus the
- * floor, over its headroom. */
-static float lbf_lt_speed(const struct lbf_lt_cand *c, float best)
+ * (best itself while young), decayed toward best with its age when
+ * decay, plus the floor, over its headroom. */
+static float lbf_lt_speed(const struct lbf_lt_cand *c, float best, int decay)
 {
     float e = c->est <= 0.0f || (c->young && c->est > best) ? best : c->est;
 
-    if (e > best && c->age > LBF_LT_FRESH) {
+    if (decay && e > best && c->age > LBF_LT_FRESH) {
         e = best + (e - best) * lbf_lt_exp_neg(c->age);
     }
     return c->room / ((e < 1.0f ? 1.0f : e) + LBF_LT_FLOOR_US);
@@ -398,7 +398,18 @@ static int lbf_lt_choose(const struct lbf_method *m,
 
     for (i = 0; i < n; i++) {
         if (c[i].speed == 0.0f) {
-            c[i].speed = lbf_lt_speed(&c[i], best);
+            c[i].speed = lbf_lt_speed(&c[i], best, 0);
+            if (c[i].speed > high) {
+                high = c[i].speed;
+                top = i;
+            }
+        }
+    }
+    /* the decay toward best only matters to those outside the band: it
+     * can bring them back (the usual case needs no exp at all) */
+    for (i = 0; i < n && !explore; i++) {
+        if (c[i].speed > 0.0f && c[i].speed * band < high * 1024.0f) {
+            c[i].speed = lbf_lt_speed(&c[i], best, 1);
             if (c[i].speed > high) {
                 high = c[i].speed;
                 top = i;
