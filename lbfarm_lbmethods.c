@@ -3,28 +3,8 @@
 /*
  * lbfarm_lbmethods.c -- the load-balancing methods (pure C core).
  *
- * weighted: smooth weighted round robin (SWRR), precomputed.
- *
- *   Each step adds every member's weight to its running "current" value,
- *   picks the member with the largest current (the lowest index on a tie)
- *   and subtracts the total weight from the winner.  After total steps
- *   every current is back to 0, so the schedule is periodic with period =
- *   sum of weights (after dividing by their gcd) and every member appears
- *   exactly weight times per period, spread as evenly as possible.
- *
- *   Worked example, weights a=5 b=1 c=1 (total 7):
- *
- *     step  current before pick   pick   current after
- *      1      5   1   1            a      -2   1   1
- *      2      3   2   2            a      -4   2   2
- *      3      1   3   3            b       1  -4   3
- *      4      6  -3   4            a      -1  -3   4
- *      5      4  -2   5            c       4  -2  -2
- *      6      9  -1  -1            a       2  -1  -1
- *      7      7   0   0            a       0   0   0
- *
- *   schedule: a a b a c a a  (the unit test wrr_511_matches_documented_
- *   schedule checks exactly this).  Weights 1 1 1 2 give d a b c d.
+ * weighted: smooth weighted round robin (SWRR), precomputed (the
+ *   algorithm and its worked example: lbfarm_swrr.c).
  *
  *   The schedule is built once per weight change into the farm's spare
  *   buffer (lbf_farm_rebuild) and published with one atomic store; a pick
@@ -100,54 +80,6 @@ uint64_t lbf_rng_next(uint64_t *state)
     x ^= x >> 27;
     *state = x;
     return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint32_t lbf_gcd(uint32_t a, uint32_t b)
-{
-    while (b != 0) {
-        uint32_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
-                        uint32_t cap)
-{
-    int64_t cur[LBF_FARM_MEMBERS_MAX];
-    uint64_t total = 0;
-    uint32_t i, g = 0, step;
-
-    if (n == 0 || n > LBF_FARM_MEMBERS_MAX) {
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        if (w[i] == 0) {
-            return 0;
-        }
-        g = lbf_gcd(w[i], g);
-    }
-    for (i = 0; i < n; i++) {
-        total += w[i] / g;
-        cur[i] = 0;
-    }
-    if (total > cap) {
-        return 0;
-    }
-    for (step = 0; step < total; step++) {
-        uint32_t best = 0;
-
-        for (i = 0; i < n; i++) {
-            cur[i] += w[i] / g;
-            if (cur[i] > cur[best]) {
-                best = i;
-            }
-        }
-        cur[best] -= (int64_t)total;
-        out[step] = (uint16_t)best;
-    }
-    return (uint32_t)total;
 }
 
 #define LBF_STALL_PEERS 16  /* members looked at for one not stalled */
@@ -245,6 +177,7 @@ static int lbf_pick_weighted(const struct lbf_method *m,
 {
     struct lbf_farm *f = pk->farm;
     uint64_t st = atomic_load_explicit(&f->sched, memory_order_acquire);
+    uint64_t c0 = pk->peek ? atomic_load(&f->cursor) : 0;
     uint32_t period = (uint32_t)st, k;
     const uint16_t *sched;
     uint64_t c;
@@ -261,7 +194,9 @@ static int lbf_pick_weighted(const struct lbf_method *m,
          * cannot serve go to the others in proportion to their weights */
         uint32_t mi;
 
-        c = atomic_fetch_add_explicit(&f->cursor, 1, memory_order_relaxed);
+        c = pk->peek ? c0 + k /* a query looks, never advances */
+                     : atomic_fetch_add_explicit(&f->cursor, 1,
+                                                 memory_order_relaxed);
         mi = sched[c % period];
         int t = lbf_member_tier(pk, mi);
 
@@ -557,15 +492,23 @@ void lbf_row_tune(struct lbf_row *r, const struct lbf_method *m,
     }
 }
 
+/* Method index mi, or NULL when out of range or not a method (its magic
+ * is checked at every entry, as Varnish checks its objects). */
+static const struct lbf_method *lbf_method_at(uint32_t mi)
+{
+    const struct lbf_method *m = mi < LBF_N_METHODS ? lbf_methods[mi] : NULL;
+
+    return m != NULL && m->magic == LBF_METHOD_MAGIC ? m : NULL;
+}
+
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
 {
-    const struct lbf_method *m;
+    const struct lbf_method *m = lbf_method_at(mi);
     int pick;
 
-    if (mi >= LBF_N_METHODS) {
+    if (m == NULL) {
         return -1;
     }
-    m = lbf_methods[mi];
     pick = m->pick(m, pk);
     return pick >= 0 ? lbf_member_take(mi, pk, (uint32_t)pick) : -1;
 }
@@ -581,4 +524,16 @@ int lbf_member_take(uint32_t method, const struct lbf_pick *pk, uint32_t mi)
                  pk->tune);
     lbf_row_begin(r, pk->now);
     return (int)mi;
+}
+
+int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk)
+{
+    const struct lbf_method *m = lbf_method_at(mi);
+    struct lbf_pick look = *pk;
+
+    if (m == NULL) {
+        return -1;
+    }
+    look.peek = 1;
+    return m->pick(m, &look);
 }

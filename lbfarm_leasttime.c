@@ -468,3 +468,10 @@ int lbf_pick_least_time(const struct lbf_method *m,
     }
     return lbf_lt_choose(m, pk, c, n, best);
 }
+
+void lbf_row_done(struct lbf_row *r, uint64_t usec, uint64_t now_usec)
+{
+    lbf_row_record_latency(r, usec, now_usec);
+    lbf_lt_sample(r, usec, now_usec);
+    lbf_row_progress(r, now_usec);
+}

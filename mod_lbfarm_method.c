@@ -15,7 +15,7 @@
  */
 #include "apr_strings.h"
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_method.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -29,13 +29,10 @@ APLOG_USE_MODULE(lbfarm);
 const char *lbf_cmd_latency_decay(cmd_parms *cmd, void *dc LBF_UNUSED,
                                   const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     apr_interval_time_t t;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
         || t < LBF_DECAY_MIN || t > LBF_DECAY_MAX) {
         return apr_psprintf(cmd->pool, "LBFarmLatencyDecay: invalid time "
@@ -50,14 +47,11 @@ const char *lbf_cmd_latency_decay(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_stall(cmd_parms *cmd, void *dc LBF_UNUSED, const char *a,
                           const char *b)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     apr_interval_time_t t;
     uint32_t k;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (b == NULL && (!strcasecmp(a, "on") || !strcasecmp(a, "off"))) {
         fc->tune.stall = !strcasecmp(a, "on") ? LBF_STALL_ON : LBF_STALL_OFF;
         return NULL;

@@ -60,6 +60,12 @@ struct lbf_pick {
     void *uctx;
     uint32_t exclude;         /* member index tried and failed, or
                                  LBF_NO_MEMBER */
+    int peek;                 /* 1: lbf_pick_peek -- read the shared
+                                 cursor, never advance it */
+    const char *key;          /* request hash key (query mode's key=), or
+                                 NULL; for a hash method, none reads it
+                                 yet */
+    uint32_t key_len;
     const struct lbf_tune *tune; /* the farm's tuning; NULL = defaults */
 };
 
@@ -121,21 +127,19 @@ const char *lbf_method_list(void);
  * member index or -1. */
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk);
 
+/* The member method mi would pick next, without taking it and without
+ * moving the farm's shared state: no counter changes and weighted's
+ * cursor stays where it is, so the next lbf_pick_take in the same state
+ * returns the same member (random tie-breaks and slow-start draws
+ * aside).  Returns the member index or -1.  Lock-free. */
+int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk);
+
 /* Take member mi of pk->farm for a request of a farm using method index
  * method (a pick, or a sticky client): copies the farm's latency and stall
  * tuning into the row when it differs, then lbf_row_begin.  Lock-free.
  * Returns mi, or -1 when mi is no member. */
 int lbf_member_take(uint32_t method, const struct lbf_pick *pk,
                     uint32_t mi);
-
-/*
- * Smooth weighted round-robin: write the schedule of weights w[0..n) into
- * out (capacity cap) after dividing the weights by their gcd.  Returns the
- * period (sum of reduced weights), or 0 when n == 0, a weight is 0, or the
- * period exceeds cap.  See the worked example in lbfarm_lbmethods.c.
- */
-uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
-                        uint32_t cap);
 
 /* xorshift64* generator: state must be nonzero; returns the next value. */
 uint64_t lbf_rng_next(uint64_t *state);
@@ -208,13 +212,11 @@ uint64_t lbf_row_lt_usec(const struct lbf_row *r, uint64_t now_usec,
  * unless r has had requests in flight for longer than the floor. */
 int lbf_row_stalled(const struct lbf_row *r, uint64_t now_usec);
 
-/* A request was handed to r at now_usec: inflight++ and requests++, and
- * when inflight rises from 0 the start of r's busy period.  Lock-free. */
-void lbf_row_begin(struct lbf_row *r, uint64_t now_usec);
-
-/* r made progress at now_usec (a request completed, a health check
- * passed): it is not stalled for the next bound.  Lock-free. */
-void lbf_row_progress(struct lbf_row *r, uint64_t now_usec);
+/* One request of usec microseconds ended at now_usec on r: it counts in
+ * r's latency histogram (lbf_row_record_latency), least-time's estimate
+ * (lbf_lt_sample) and as progress (lbf_row_progress: not stalled).  The
+ * request path calls this once per completed request.  Lock-free. */
+void lbf_row_done(struct lbf_row *r, uint64_t usec, uint64_t now_usec);
 
 /* Copy tuning t (NULL = defaults) of a farm using method m into row r,
  * storing only what differs.  Lock-free; idempotent. */

@@ -22,7 +22,7 @@ static void lt_feed(struct lbf_shm *h, struct lbf_farm *f, uint32_t mi,
                     uint64_t usec, int k, uint64_t t)
 {
     while (k-- > 0) {
-        lbf_row_record_latency(lbf_t_row(h, f, mi), usec, t);
+        lbf_row_done(lbf_t_row(h, f, mi), usec, t);
     }
 }
 
@@ -419,7 +419,7 @@ START_TEST(stall_rule_cases)
         lbf_row_tune(r, lbf_methods[lt_m()], &on);
         if (cases[c].lat_us) {
             for (k = 0; k < 100; k++) {
-                lbf_row_record_latency(r, cases[c].lat_us, t0 - LBF_T_SEC);
+                lbf_row_done(r, cases[c].lat_us, t0 - LBF_T_SEC);
             }
             atomic_store(&r->done_ts, 0);
         }
@@ -491,7 +491,7 @@ START_TEST(stalled_member_gets_traffic_again_after_it_answers)
     lt_count(&pk, 600, cnt, 3);
     ck_assert_uint_eq(cnt[1], 0);
     /* it answers one */
-    lbf_row_record_latency(lbf_t_row(&h, f, 1), LBF_T_SEC, pk.now);
+    lbf_row_done(lbf_t_row(&h, f, 1), LBF_T_SEC, pk.now);
     lbf_row_release(lbf_t_row(&h, f, 1), 0);
     ck_assert_int_eq(lbf_row_stalled(lbf_t_row(&h, f, 1), pk.now), 0);
     ck_assert_int_eq(lbf_member_tier(&pk, 1), 0);

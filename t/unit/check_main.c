@@ -13,12 +13,20 @@
 
 typedef Suite *lbf_suite_f(void);
 
+Suite *lbf_suite_cookie(void) __attribute__((weak)); /* check_cookie.c */
+
 /* Weakly declared in lbf_unit.h: NULL when that file is not linked. */
 static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_conf,
+    lbf_suite_cookie,
     lbf_suite_push,
     lbf_suite_session,
-    lbf_suite_status,
+    lbf_suite_snapshot,
+    lbf_suite_render,
+    lbf_suite_status_html,
+    lbf_suite_admin,
+    lbf_suite_heartbeat,
+    lbf_suite_query,
 };
 
 int main(void)

@@ -50,7 +50,12 @@ Suite *lbf_suite_leasttime(void);
 Suite *lbf_suite_conf(void) __attribute__((weak));
 Suite *lbf_suite_push(void) __attribute__((weak));
 Suite *lbf_suite_session(void) __attribute__((weak));
-Suite *lbf_suite_status(void) __attribute__((weak));
+Suite *lbf_suite_snapshot(void) __attribute__((weak));
+Suite *lbf_suite_render(void) __attribute__((weak));
+Suite *lbf_suite_status_html(void) __attribute__((weak));
+Suite *lbf_suite_admin(void) __attribute__((weak));
+Suite *lbf_suite_heartbeat(void) __attribute__((weak));
+Suite *lbf_suite_query(void) __attribute__((weak));
 
 /* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
 #define LBF_T_NOW 1700000000000000ull
@@ -260,7 +265,7 @@ static inline void lbf_t_report(struct lbf_row *r, uint32_t load, uint64_t t)
  * clients each send a request, wait for its answer and send the next,
  * `total` requests in all, picked with method `method` through
  * lbf_pick_take at simulated times (pk->now), every answer recorded
- * (lbf_row_record_latency) and released.  Member m answers in
+ * (lbf_row_done) and released.  Member m answers in
  * base_us[m] (0: 1000 us), times a noise factor when noisy: 0.8..1.2,
  * or 5..20 for one answer in 50 (a hiccup) -- drawn from its own
  * generator seeded with seed, so runs are exact.  Counts picks per member
@@ -318,7 +323,7 @@ static inline uint64_t lbf_t_simulate(struct lbf_pick *pk,
             c = end[k] < end[c] ? k : c;
         }
         t = end[c];
-        lbf_row_record_latency(lbf_member_at(pk->h, pk->farm,
+        lbf_row_done(lbf_member_at(pk->h, pk->farm,
                                              (uint32_t)who[c]),
                                t - start[c], t);
         lbf_row_release(lbf_member_at(pk->h, pk->farm, (uint32_t)who[c]), 0);
