@@ -244,7 +244,7 @@ START_TEST(lt_slow_member_gets_almost_nothing)
 {
     /* one member 4 x slower among 4, noisy answers, 1 and 8 connections:
      * under 2 % of 12000 requests (least-load gives it about a tenth at
-     * eight connections); the fast ones share the rest within 10 % */
+     * eight connections); the fast ones share the rest within 15 % */
     static const uint64_t base[4] = {4000, 1000, 1000, 1000};
     static const uint32_t concs[] = {1, 8};
     size_t c;
@@ -262,7 +262,7 @@ START_TEST(lt_slow_member_gets_almost_nothing)
         ck_assert_msg(cnt[0] < 240, "%u connections: slow m0 got %u",
                       concs[c], cnt[0]);
         for (i = 1; i < 4; i++) {
-            ck_assert_msg(cnt[i] >= 3600 && cnt[i] <= 4400,
+            ck_assert_msg(cnt[i] >= 3400 && cnt[i] <= 4600,
                           "%u connections: %u %u %u %u", concs[c], cnt[0],
                           cnt[1], cnt[2], cnt[3]);
         }
