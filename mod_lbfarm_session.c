@@ -191,15 +191,6 @@ static const char *lbf_req_cookie(request_rec *r, const char *name,
     return h ? lbf_cookie_find(h, name, len) : NULL;
 }
 
-static struct lbf_farm_conf *lbf_farm_named(const char *name)
-{
-    char key[LBF_NAME_SIZE];
-
-    apr_cpystrn(key, name, sizeof(key));
-    ap_str_tolower(key);
-    return apr_hash_get(lbf_global_get()->by_name, key, APR_HASH_KEY_STRING);
-}
-
 /* The core's view of fc's session settings. */
 static void lbf_sess_conf_of(const struct lbf_farm_conf *fc,
                              struct lbf_sess_conf *c)
@@ -220,7 +211,7 @@ static uint32_t lbf_now_sec(void)
 /* lbf_farm_find_f / lbf_farm_hop_f over the configured farms; ctx: r. */
 static const void *lbf_move_find(void *ctx LBF_UNUSED, const char *name)
 {
-    return lbf_farm_named(name);
+    return lbf_farm_by_name(name, strlen(name));
 }
 
 static void lbf_move_hop(void *ctx, const void *farm,
@@ -384,7 +375,7 @@ void lbf_sess_chosen(request_rec *r, struct lbf_req *q,
 /* lbf_instr_decide's farm_known: a configured farm. */
 static int lbf_farm_known(void *ctx LBF_UNUSED, const char *name)
 {
-    return lbf_farm_named(name) != NULL;
+    return lbf_farm_by_name(name, strlen(name)) != NULL;
 }
 
 /* Strip the instruction headers of r's response; obey a valid one (its
