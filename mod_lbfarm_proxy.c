@@ -91,20 +91,12 @@ static void lbf_req_hold(struct lbf_req *q, const struct lbf_shm *h,
 
 struct lbf_farm_conf *lbf_farm_by_host(const char *url, apr_size_t *hlen)
 {
-    struct lbf_global *g = lbf_global_get();
-    char key[LBF_NAME_SIZE];
     const char *host;
-    apr_size_t i;
 
-    if (g == NULL || !lbf_url_farm_ref(url, &host, hlen)
-        || *hlen >= sizeof(key)) {
+    if (!lbf_url_farm_ref(url, &host, hlen)) {
         return NULL;
     }
-    for (i = 0; i < *hlen; i++) {
-        key[i] = apr_tolower(host[i]);
-    }
-    key[i] = '\0';
-    return apr_hash_get(g->by_name, key, (apr_ssize_t)*hlen);
+    return lbf_farm_by_name(host, *hlen);
 }
 
 static int lbf_is_ours(const proxy_balancer *b)
