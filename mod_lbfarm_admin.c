@@ -311,14 +311,12 @@ static int lbf_admin_add(request_rec *r, struct lbf_global *g,
 static int lbf_admin_apply(request_rec *r, struct lbf_global *g,
                            const struct lbf_admin_req *q)
 {
-    char *key = apr_pstrdup(r->pool, q->farm);
     struct lbf_farm_conf *fc;
     struct lbf_farm *f;
     struct lbf_row *row = NULL;
     int mi = -1;
 
-    ap_str_tolower(key);
-    if ((fc = apr_hash_get(g->by_name, key, APR_HASH_KEY_STRING)) == NULL
+    if ((fc = lbf_farm_by_name(q->farm, strlen(q->farm))) == NULL
         || (f = lbf_farm_at(&g->shm, fc->fi)) == NULL) {
         return lbf_status_answer(r, HTTP_BAD_REQUEST, "farm: unknown");
     }

@@ -347,15 +347,13 @@ static int lbf_push_signed(request_rec *r, struct lbf_global *g)
     struct lbf_farm_conf *fc;
     struct lbf_member_conf *mc = NULL;
     uint64_t now = (uint64_t)apr_time_now();
-    char err[160], key[LBF_NAME_SIZE];
+    char err[160];
     int rc, mi;
 
     if (lbf_push_parse(r->args, strlen(r->args), &msg, err, sizeof(err))) {
         return lbf_answer(r, HTTP_BAD_REQUEST, "%s", err);
     }
-    apr_cpystrn(key, msg.farm, sizeof(key));
-    ap_str_tolower(key);
-    fc = apr_hash_get(g->by_name, key, APR_HASH_KEY_STRING);
+    fc = lbf_farm_by_name(msg.farm, strlen(msg.farm));
     if (fc == NULL || fc->nsecrets == 0
         || (mi = lbf_member_named(fc, msg.member, strlen(msg.member))) < 0
         || (mc = lbf_member_conf_at(fc, (uint32_t)mi)) == NULL) {

@@ -121,7 +121,7 @@ static int lbf_query_handler(request_rec *r)
     struct lbf_farm_conf *fc;
     struct lbf_query_answer a;
     struct lbf_query *q;
-    char err[160], key[LBF_NAME_SIZE], *out;
+    char err[160], *out;
     size_t n;
 
     if (r->handler == NULL || strcmp(r->handler, LBF_QUERY_HANDLER) != 0) {
@@ -140,9 +140,7 @@ static int lbf_query_handler(request_rec *r)
                         sizeof(err)) != 0) {
         return lbf_query_error(r, HTTP_BAD_REQUEST, err);
     }
-    apr_cpystrn(key, q->farm, sizeof(key));
-    ap_str_tolower(key);
-    if ((fc = apr_hash_get(g->by_name, key, APR_HASH_KEY_STRING)) == NULL) {
+    if ((fc = lbf_farm_by_name(q->farm, strlen(q->farm))) == NULL) {
         return lbf_query_error(r, HTTP_NOT_FOUND, "farm: unknown");
     }
     lbf_query_decide(r, g, fc, q, &a);
