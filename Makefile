@@ -7,7 +7,25 @@
 #                   short fuzz run, the benchmarks' smoke mode)
 #   make bench      the benchmarks in bench/ (minutes; not part of test)
 #   make fuzz       the libFuzzer targets, FUZZ_SECONDS each (600)
-#   make install    apxs -i and the Debian .load/.conf (then a2enmod)
+#   make install    the module, its Debian .load/.conf (an edited .conf is
+#                   kept: the new one goes to .conf.dist), the push agent,
+#                   the key tool, the agent's systemd unit (not enabled),
+#                   examples; PREFIX=/usr/local, DESTDIR for staging
+#                   (tools/lbf-install.sh lists every file).  Enables and
+#                   restarts nothing: a2enmod proxy_lbfarm is yours to run
+#   make uninstall  removes exactly what make install installed
+#   make deb        the Debian package libapache2-mod-lbfarm (debian/),
+#                   built in a copy of the source files, into DEBDIR
+#                   (build/deb): dpkg -i build/deb/libapache2-mod-lbfarm_*.deb
+#
+# Test builds: `make test-module` builds build/test/mod_lbfarm.so with
+# -DLBF_TEST_HOOKS, which adds test-only handlers (mod_lbfarm_testhooks.c:
+# SetHandler lbfarm-test-segment writes into the live shared segment, as a
+# buggy child could) for t/08_carry_guard.t, the one test that needs them
+# (it builds this module itself when LBF_MODULE is not set).  The ASan
+# module (make asan-module, test-only too) has them as well, so that t/08
+# runs under ASan.  .libs/mod_lbfarm.so, the module `make install`
+# installs, never has them.
 
 APXS     ?= apxs
 CC       ?= gcc
@@ -22,13 +40,14 @@ GLUE_SRC  := $(sort $(wildcard mod_lbfarm*.c))
 HDRS      := lbfarm_shm.h $(wildcard include/*.h)
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
+TEST_HOOKS := -DLBF_TEST_HOOKS
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 UNIT_SRC  := $(wildcard t/unit/check_*.c)
 PROVE     ?= prove
 
-.PHONY: all deps module member unit unit-asan asan-module integration \
-        integration-asan test demo bench bench-smoke bench-status clean \
-        install
+.PHONY: all deps module member unit unit-asan asan-module test-module \
+        integration integration-asan test demo bench bench-smoke \
+        bench-status clean install uninstall deb
 
 all: module member
 
@@ -69,10 +88,20 @@ asan-module: build/asan/mod_lbfarm.so
 
 build/asan/mod_lbfarm.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
 	@mkdir -p build/asan
-	$(CC) -std=gnu11 -shared -fPIC -O1 -g $(WARN) $(SAN) -I. -Iinclude \
-	    -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) $(CORE_SRC) -lcrypto
+	$(CC) -std=gnu11 -shared -fPIC -O1 -g $(WARN) $(SAN) $(TEST_HOOKS) \
+	    -I. -Iinclude -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) \
+	    $(CORE_SRC) -lcrypto
 
-integration: all
+# The module with the test hooks (see the top of this file).
+test-module: build/test/mod_lbfarm.so
+
+build/test/mod_lbfarm.so: $(GLUE_SRC) $(CORE_SRC) $(HDRS)
+	@mkdir -p build/test
+	$(CC) -std=gnu11 -shared -fPIC -O2 -g $(WARN) $(TEST_HOOKS) -I. \
+	    -Iinclude -I$(HTTPD_INC) $(APR_INC) -o $@ $(GLUE_SRC) $(CORE_SRC) \
+	    -lcrypto
+
+integration: all test-module
 	$(PROVE) -v -I t/lib t/
 
 integration-asan: asan-module member
@@ -115,10 +144,48 @@ build/bench/pickbench: bench/pickbench.c $(CORE_SRC) $(HDRS)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -I. -Iinclude -pthread -o $@ \
 	    bench/pickbench.c $(CORE_SRC) -lcrypto
 
+# Install paths (make install / uninstall; debian/rules sets them for the
+# package: PREFIX=/usr SBINDIR=/usr/sbin UNITDIR=/lib/systemd/system ...).
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/mod_lbfarm
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+MODDIR    ?= $(strip $(or $(shell $(APXS) -q LIBEXECDIR 2>/dev/null), \
+                 /usr/lib/apache2/modules))
+APACHE_CONFDIR ?= /etc/apache2
+DEBDIR    ?= build/deb
+LBF_INSTALL_ENV = DESTDIR='$(DESTDIR)' MODDIR='$(MODDIR)' \
+    APACHE_CONFDIR='$(APACHE_CONFDIR)' BINDIR='$(BINDIR)' \
+    SBINDIR='$(SBINDIR)' UNITDIR='$(UNITDIR)' MANDIR='$(MANDIR)' \
+    DOCDIR='$(DOCDIR)'
+
 install: module
-	$(APXS) -i -n lbfarm mod_lbfarm.la
-	install -m 644 conf/proxy_lbfarm.load conf/proxy_lbfarm.conf \
-	    /etc/apache2/mods-available/
+	$(LBF_INSTALL_ENV) sh tools/lbf-install.sh install
+
+uninstall:
+	$(LBF_INSTALL_ENV) sh tools/lbf-install.sh uninstall
+
+# dpkg-buildpackage in a copy of the files git knows or would add (git
+# ls-files --cached --others --exclude-standard: no build output), so the
+# work tree gets no build debris; the .deb, .changes and .buildinfo land
+# in DEBDIR.
+deb:
+	@command -v dpkg-buildpackage >/dev/null 2>&1 && command -v dh \
+	    >/dev/null 2>&1 || { echo "make deb: needs dpkg-dev and" \
+	    "debhelper (make deps installs them)" >&2; exit 1; }
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make deb: not a" \
+	    "git checkout; run dpkg-buildpackage -us -uc -b here" >&2; exit 1; }
+	rm -rf '$(DEBDIR)/src' && mkdir -p '$(DEBDIR)/src/mod_lbfarm'
+	git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 cp -P --parents -t '$(DEBDIR)/src/mod_lbfarm'
+	cd '$(DEBDIR)/src/mod_lbfarm' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b
+	mv -f '$(DEBDIR)'/src/*.deb '$(DEBDIR)'/src/*.changes \
+	    '$(DEBDIR)'/src/*.buildinfo '$(DEBDIR)/'
+	rm -rf '$(DEBDIR)/src'
+	@ls -1 '$(DEBDIR)'/*.deb
 
 clean:
 	rm -rf .libs *.lo *.slo *.la *.o build tools/lbf_member
@@ -138,7 +205,7 @@ FUZZ_CC         ?= clang
 FUZZ_SECONDS    ?= 600
 FUZZ_SMOKE_RUNS ?= 5000000
 FUZZ_DEFS       ?=
-FUZZ_TARGETS    := push conf
+FUZZ_TARGETS    := push conf admin heartbeat query
 FUZZ_CORE       := $(CORE_SRC)
 FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -3,28 +3,8 @@
 /*
  * lbfarm_lbmethods.c -- the load-balancing methods (pure C core).
  *
- * weighted: smooth weighted round robin (SWRR), precomputed.
- *
- *   Each step adds every member's weight to its running "current" value,
- *   picks the member with the largest current (the lowest index on a tie)
- *   and subtracts the total weight from the winner.  After total steps
- *   every current is back to 0, so the schedule is periodic with period =
- *   sum of weights (after dividing by their gcd) and every member appears
- *   exactly weight times per period, spread as evenly as possible.
- *
- *   Worked example, weights a=5 b=1 c=1 (total 7):
- *
- *     step  current before pick   pick   current after
- *      1      5   1   1            a      -2   1   1
- *      2      3   2   2            a      -4   2   2
- *      3      1   3   3            b       1  -4   3
- *      4      6  -3   4            a      -1  -3   4
- *      5      4  -2   5            c       4  -2  -2
- *      6      9  -1  -1            a       2  -1  -1
- *      7      7   0   0            a       0   0   0
- *
- *   schedule: a a b a c a a  (the unit test wrr_511_matches_documented_
- *   schedule checks exactly this).  Weights 1 1 1 2 give d a b c d.
+ * weighted: smooth weighted round robin (SWRR), precomputed (the
+ *   algorithm and its worked example: lbfarm_swrr.c).
  *
  *   The schedule is built once per weight change into the farm's spare
  *   buffer (lbf_farm_rebuild) and published with one atomic store; a pick
@@ -42,7 +22,9 @@
  *   the load the member would carry with this request.  Up to
  *   LBF_LL_SCAN_MAX members every eligible member is compared; above,
  *   power-of-two choices: two distinct random eligible members, the
- *   lighter wins.  Ties go to a uniformly random member among the tied.
+ *   lighter wins.  Ties go to a random member among the tied, chosen by
+ *   the seeded generator with probability in proportion to 1 / score (so
+ *   exact ties are uniform): never the first one in scan order.
  *
  * pushed-metric: least-load where a member's capacity is its weight times
  *   the headroom its own reports give it:
@@ -66,120 +48,28 @@
  *   a floor of 0.05, second-old samples of members near full (all at
  *   0.95..1.0, then one momentarily at 0.7) gave one member many times the
  *   others' capacity until its next report -- the herd again.
+ *
+ *   Near-equal is equal: members whose scores differ by their reports
+ *   only (the same (inflight + 1) / weight) and by less than LBF_PM_BAND
+ *   (1/16) are chosen between at random in proportion to 1 / score.
+ *   Reports are noisy and a thousandth apart means nothing; with an exact
+ *   order three members whose reports differed by 0.001 got 3000/0/0
+ *   requests at one connection (every member idle: the smallest number
+ *   always won) and 52/29/19 % at eight.  In-flight counts and weights
+ *   are exact, so they keep their exact order, and so does least-load:
+ *   only exact ties are random there.
+ *
+ * least-time: lbfarm_leasttime.c (hot-cold lexicographic on in-flight and
+ *   a peak-EWMA latency estimate).
+ *
+ * Stall detection (every method, on by default for least-time): a member
+ *   with requests in flight that completed nothing for longer than
+ *   max(k x p99, floor) is not eligible while another member is
+ *   (lbf_member_tier; the rule is in lbfarm_method.h).
  */
 #include <string.h>
 
 #include "lbfarm_method.h"
-
-uint64_t lbf_rng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint32_t lbf_gcd(uint32_t a, uint32_t b)
-{
-    while (b != 0) {
-        uint32_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-uint32_t lbf_swrr_build(const uint32_t *w, uint32_t n, uint16_t *out,
-                        uint32_t cap)
-{
-    int64_t cur[LBF_FARM_MEMBERS_MAX];
-    uint64_t total = 0;
-    uint32_t i, g = 0, step;
-
-    if (n == 0 || n > LBF_FARM_MEMBERS_MAX) {
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        if (w[i] == 0) {
-            return 0;
-        }
-        g = lbf_gcd(w[i], g);
-    }
-    for (i = 0; i < n; i++) {
-        total += w[i] / g;
-        cur[i] = 0;
-    }
-    if (total > cap) {
-        return 0;
-    }
-    for (step = 0; step < total; step++) {
-        uint32_t best = 0;
-
-        for (i = 0; i < n; i++) {
-            cur[i] += w[i] / g;
-            if (cur[i] > cur[best]) {
-                best = i;
-            }
-        }
-        cur[best] -= (int64_t)total;
-        out[step] = (uint16_t)best;
-    }
-    return (uint32_t)total;
-}
-
-int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi)
-{
-    const struct lbf_row *r = lbf_member_at(pk->h, pk->farm, mi);
-    int extra = 0;
-
-    if (r == NULL || mi == pk->exclude || !lbf_row_usable(r, pk->now)) {
-        return -1;
-    }
-    if (pk->usable != NULL && (extra = pk->usable(pk->uctx, mi)) < 0) {
-        return -1;
-    }
-    return (int)r->tier + extra;
-}
-
-int lbf_best_tier(const struct lbf_pick *pk)
-{
-    uint32_t i, n = pk->farm->n_rows;
-    int best = -1;
-
-    for (i = 0; i < n; i++) {
-        int t = lbf_member_tier(pk, i);
-
-        if (t >= 0 && (best < 0 || t < best)) {
-            best = t;
-        }
-    }
-    return best;
-}
-
-uint32_t lbf_ramp(const struct lbf_pick *pk, const struct lbf_row *r)
-{
-    uint64_t since = atomic_load_explicit(&((struct lbf_row *)r)->up_since,
-                                          memory_order_relaxed);
-    uint64_t span = (uint64_t)pk->farm->slowstart_ms * 1000u, f;
-
-    if (span == 0 || since == 0 || pk->now >= since + span) {
-        return 1000;
-    }
-    f = pk->now <= since ? 0 : (pk->now - since) * 1000u / span;
-    return f < LBF_RAMP_MIN ? LBF_RAMP_MIN : (uint32_t)f;
-}
-
-/* 1 when a member ramping up (slow start) lets this pick through: with
- * probability ramp/1000 (always when not ramping). */
-static int lbf_ramp_pass(const struct lbf_pick *pk, const struct lbf_row *r)
-{
-    uint32_t ramp = lbf_ramp(pk, r);
-
-    return ramp >= 1000 || lbf_rng_next(pk->rng) % 1000u < ramp;
-}
 
 /* ---- weighted ---- */
 
@@ -188,6 +78,7 @@ static int lbf_pick_weighted(const struct lbf_method *m,
 {
     struct lbf_farm *f = pk->farm;
     uint64_t st = atomic_load_explicit(&f->sched, memory_order_acquire);
+    uint64_t c0 = pk->peek ? atomic_load(&f->cursor) : 0;
     uint32_t period = (uint32_t)st, k;
     const uint16_t *sched;
     uint64_t c;
@@ -204,7 +95,9 @@ static int lbf_pick_weighted(const struct lbf_method *m,
          * cannot serve go to the others in proportion to their weights */
         uint32_t mi;
 
-        c = atomic_fetch_add_explicit(&f->cursor, 1, memory_order_relaxed);
+        c = pk->peek ? c0 + k /* a query looks, never advances */
+                     : atomic_fetch_add_explicit(&f->cursor, 1,
+                                                 memory_order_relaxed);
         mi = sched[c % period];
         int t = lbf_member_tier(pk, mi);
 
@@ -238,23 +131,6 @@ static uint64_t lbf_capacity_weight(const struct lbf_pick *pk,
     return (uint64_t)atomic_load(&((struct lbf_row *)r)->weight) * 1000u;
 }
 
-uint32_t lbf_headroom(const struct lbf_pick *pk, const struct lbf_row *r)
-{
-    struct lbf_row *w = (struct lbf_row *)r;
-    uint64_t ts = atomic_load_explicit(&w->load_ts, memory_order_relaxed);
-    uint64_t since = atomic_load_explicit(&w->load_since,
-                                          memory_order_relaxed);
-    uint32_t load;
-
-    if (ts == 0 || pk->now < ts
-        || pk->now - ts > (uint64_t)pk->farm->expiry_ms * 1000u
-        || pk->now - since < (uint64_t)pk->farm->blackout_ms * 1000u) {
-        return 1000;
-    }
-    load = atomic_load_explicit(&w->load_milli, memory_order_relaxed);
-    return load >= 1000 - LBF_HEADROOM_MIN ? LBF_HEADROOM_MIN : 1000 - load;
-}
-
 /* pushed-metric's capacity: weight times the reported headroom. */
 static uint64_t lbf_capacity_pushed(const struct lbf_pick *pk,
                                     const struct lbf_row *r)
@@ -263,88 +139,68 @@ static uint64_t lbf_capacity_pushed(const struct lbf_pick *pk,
            * lbf_headroom(pk, r);
 }
 
-/* <0 when a is lighter than b under m's capacity, >0 when heavier, 0 on
- * a tie: (inflight_a + 1) / cap_a against (inflight_b + 1) / cap_b. */
-static int lbf_load_cmp(const struct lbf_method *m, const struct lbf_pick *pk,
-                        const struct lbf_row *a, const struct lbf_row *b)
+/* 1 when a / b <= (1 + band/1024) x c / d, exactly (all < 2^58). */
+static int lbf_within(uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+                      uint32_t band)
 {
-    int64_t la = atomic_load_explicit(&((struct lbf_row *)a)->inflight,
-                                      memory_order_relaxed);
-    int64_t lb = atomic_load_explicit(&((struct lbf_row *)b)->inflight,
-                                      memory_order_relaxed);
-    __int128 x = (__int128)(la < 0 ? 1 : la + 1) * m->capacity(pk, b)
-                 * lbf_ramp(pk, b);
-    __int128 y = (__int128)(lb < 0 ? 1 : lb + 1) * m->capacity(pk, a)
-                 * lbf_ramp(pk, a);
-
-    return x < y ? -1 : x > y;
+    return (unsigned __int128)a * d * 1024u
+           <= (unsigned __int128)c * b * (1024u + band);
 }
 
-/* Full scan of eligible members in the best tier; random among ties.
- * One pass: a member of a better tier restarts the comparison. */
-static int lbf_least_scan(const struct lbf_method *m,
-                          const struct lbf_pick *pk)
-{
-    uint32_t i, n = pk->farm->n_rows, ties = 0;
-    int best_tier = -1, best = -1;
-
-    for (i = 0; i < n; i++) {
-        int t = lbf_member_tier(pk, i), c;
-
-        if (t < 0 || (best_tier >= 0 && t > best_tier)) {
-            continue;
-        }
-        c = (best < 0 || t < best_tier)
-                ? -1
-                : lbf_load_cmp(m, pk, lbf_member_at(pk->h, pk->farm, i),
-                               lbf_member_at(pk->h, pk->farm,
-                                             (uint32_t)best));
-        if (c < 0) {
-            best = (int)i;
-            best_tier = t;
-            ties = 1;
-        }
-        else if (c == 0 && lbf_rng_next(pk->rng) % ++ties == 0) {
-            best = (int)i; /* reservoir: each tied member equally likely */
-        }
-    }
-    return best;
-}
-
-/* One random member of the fastest tier, or -1 after LBF_P2C_DRAWS. */
-static int lbf_draw(const struct lbf_pick *pk, int other)
-{
-    uint32_t n = pk->farm->n_rows, d;
-
-    for (d = 0; d < LBF_P2C_DRAWS; d++) {
-        uint32_t mi = (uint32_t)(lbf_rng_next(pk->rng) % n);
-
-        if ((int)mi != other
-            && lbf_member_tier(pk, mi) == (int)pk->farm->min_tier) {
-            return (int)mi;
-        }
-    }
-    return -1;
-}
-
-/* least-load and pushed-metric: the same pick, m->capacity differs. */
+/* least-load and pushed-metric: the same pick, m->capacity differs.  The
+ * score of a candidate is (inflight + 1) / (capacity x ramp); the best is
+ * found exactly (cross multiplication).  Near-equal to it: an exact tie,
+ * or -- what reports cannot tell apart -- the same score before headroom,
+ * (inflight + 1) / (weight x ramp), and a full score within m->band.  One
+ * of the near-equal is drawn in proportion to 1 / score. */
 static int lbf_pick_least_load(const struct lbf_method *m,
                                const struct lbf_pick *pk)
 {
-    int a, b, c;
+    struct lbf_cand c[LBF_LL_SCAN_MAX];
+    uint32_t n = lbf_candidates(pk, c), i, b = 0;
+    uint64_t load[LBF_LL_SCAN_MAX], cap[LBF_LL_SCAN_MAX];
+    uint64_t base[LBF_LL_SCAN_MAX];
+    uint32_t near[LBF_LL_SCAN_MAX], k = 0;
+    float w[LBF_LL_SCAN_MAX], total = 0.0f;
+    int pick = -1;
 
-    if (pk->farm->n_rows <= LBF_LL_SCAN_MAX) {
-        return lbf_least_scan(m, pk);
+    for (i = 0; i < n; i++) {
+        struct lbf_row *r = c[i].r;
+        int32_t in = atomic_load_explicit(&r->inflight,
+                                          memory_order_relaxed);
+        uint32_t ramp = lbf_ramp(pk, r);
+
+        load[i] = in < 0 ? 1 : (uint64_t)in + 1;
+        cap[i] = m->capacity(pk, r) * ramp; /* <= 10^8 */
+        base[i] = m->band == 0 ? 0
+                  : (uint64_t)atomic_load_explicit(&r->weight,
+                                                   memory_order_relaxed)
+                        * ramp;
+        if (load[i] * cap[b] < load[b] * cap[i]) {
+            b = i;
+        }
     }
-    if ((a = lbf_draw(pk, -1)) < 0 || (b = lbf_draw(pk, a)) < 0) {
-        return lbf_least_scan(m, pk); /* most members unusable: be exact */
+    for (i = 0; i < n; i++) {
+        if (i == b || load[i] * cap[b] == load[b] * cap[i]
+            || (m->band != 0 && load[i] * base[b] == load[b] * base[i]
+                && lbf_within(load[i], cap[i], load[b], cap[b], m->band))) {
+            near[k++] = i;
+        }
     }
-    c = lbf_load_cmp(m, pk, lbf_member_at(pk->h, pk->farm, (uint32_t)a),
-                     lbf_member_at(pk->h, pk->farm, (uint32_t)b));
-    if (c == 0) {
-        c = (lbf_rng_next(pk->rng) & 1u) ? -1 : 1;
+    if (k <= 1) {
+        return k == 1 ? (int)c[b].mi : -1; /* a clear winner: no draw */
     }
-    return c < 0 ? a : b;
+    for (i = 0; i < k; i++) {
+        w[i] = (float)cap[near[i]] / (float)load[near[i]];
+        total += w[i];
+    }
+    total *= lbf_rng_unit(pk->rng); /* one draw, in proportion */
+    for (i = 0; i < k && pick < 0; i++) {
+        if ((total -= w[i]) < 0.0f) {
+            pick = (int)c[near[i]].mi;
+        }
+    }
+    return pick >= 0 ? pick : (int)c[b].mi; /* rounding: the best */
 }
 
 /* ---- the table ---- */
@@ -370,12 +226,24 @@ static const struct lbf_method lbf_method_pushed = {
     .title = "least-load scaled by the load members push",
     .pick = lbf_pick_least_load,
     .capacity = lbf_capacity_pushed,
+    .band = LBF_PM_BAND,
+};
+
+static const struct lbf_method lbf_method_least_time = {
+    .magic = LBF_METHOD_MAGIC,
+    .name = "least-time",
+    .title = "lowest expected latency among members not hot with requests",
+    .pick = lbf_pick_least_time,
+    .capacity = lbf_capacity_pushed,
+    .band = LBF_LT_BAND,
+    .stall_default = 1,
 };
 
 const struct lbf_method *const lbf_methods[] = {
     &lbf_method_weighted,
     &lbf_method_least_load,
     &lbf_method_pushed,
+    &lbf_method_least_time,
     NULL
 };
 
@@ -402,21 +270,77 @@ const char *lbf_method_name(uint32_t mi)
 
 const char *lbf_method_list(void)
 {
-    return "weighted, least-load, pushed-metric";
+    return "weighted, least-load, pushed-metric, least-time";
+}
+
+#define LBF_N_METHODS (sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1)
+
+void lbf_row_tune(struct lbf_row *r, const struct lbf_method *m,
+                  const struct lbf_tune *t)
+{
+    uint32_t decay = t && t->decay_ms ? t->decay_ms : LBF_LT_DECAY_MS;
+    uint32_t mode = t ? t->stall : LBF_STALL_DEFAULT, cfg = 0;
+
+    if (mode == LBF_STALL_ON
+        || (mode == LBF_STALL_DEFAULT && m != NULL && m->stall_default)) {
+        uint32_t k = t && t->stall_k ? t->stall_k : LBF_STALL_K;
+        uint32_t fl = t && t->stall_floor_ms ? t->stall_floor_ms
+                                             : LBF_STALL_FLOOR_MS;
+
+        k = k > LBF_STALL_K_MAX ? LBF_STALL_K_MAX : k;
+        fl = fl > LBF_STALL_FLOOR_MAX ? LBF_STALL_FLOOR_MAX : fl;
+        cfg = k << 24 | fl;
+    }
+    if (atomic_load_explicit(&r->lt_decay_ms, memory_order_relaxed) != decay) {
+        atomic_store_explicit(&r->lt_decay_ms, decay, memory_order_relaxed);
+    }
+    if (atomic_load_explicit(&r->stall_cfg, memory_order_relaxed) != cfg) {
+        atomic_store_explicit(&r->stall_cfg, cfg, memory_order_relaxed);
+    }
+}
+
+/* Method index mi, or NULL when out of range or not a method (its magic
+ * is checked at every entry, as Varnish checks its objects). */
+static const struct lbf_method *lbf_method_at(uint32_t mi)
+{
+    const struct lbf_method *m = mi < LBF_N_METHODS ? lbf_methods[mi] : NULL;
+
+    return m != NULL && m->magic == LBF_METHOD_MAGIC ? m : NULL;
 }
 
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
 {
-    const struct lbf_method *m;
+    const struct lbf_method *m = lbf_method_at(mi);
     int pick;
 
-    if (mi >= sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1) {
+    if (m == NULL) {
         return -1;
     }
-    m = lbf_methods[mi];
     pick = m->pick(m, pk);
-    if (pick >= 0) {
-        lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)pick));
+    return pick >= 0 ? lbf_member_take(mi, pk, (uint32_t)pick) : -1;
+}
+
+int lbf_member_take(uint32_t method, const struct lbf_pick *pk, uint32_t mi)
+{
+    struct lbf_row *r = lbf_member_at(pk->h, pk->farm, mi);
+
+    if (r == NULL) {
+        return -1;
     }
-    return pick;
+    lbf_row_tune(r, method < LBF_N_METHODS ? lbf_methods[method] : NULL,
+                 pk->tune);
+    lbf_row_begin(r, pk->now);
+    return (int)mi;
+}
+
+int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk)
+{
+    const struct lbf_method *m = lbf_method_at(mi);
+    struct lbf_pick look = *pk;
+
+    if (m == NULL) {
+        return -1;
+    }
+    look.peek = 1;
+    return m->pick(m, &look);
 }

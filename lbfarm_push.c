@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -342,6 +343,14 @@ void lbf_push_member_key(const uint8_t *secret, size_t slen,
          (size_t)n, key, &outlen);
 }
 
+/* HMACs computed by lbf_push_verify in this thread. */
+static _Thread_local uint64_t lbf_hmac_count;
+
+uint64_t lbf_push_hmacs(void)
+{
+    return lbf_hmac_count;
+}
+
 int lbf_push_verify(const char *q, const struct lbf_push_msg *msg,
                     const uint8_t (*keys)[LBF_KEY_LEN], int nkeys)
 {
@@ -351,6 +360,7 @@ int lbf_push_verify(const char *q, const struct lbf_push_msg *msg,
 
     for (i = 0; i < nkeys; i++) {
         tlen = sizeof(tag);
+        lbf_hmac_count++;
         if (HMAC(EVP_sha256(), keys[i], LBF_KEY_LEN,
                  (const unsigned char *)q, msg->signed_len, tag, &tlen)
             && tlen == LBF_KEY_LEN) {
@@ -358,6 +368,105 @@ int lbf_push_verify(const char *q, const struct lbf_push_msg *msg,
         }
     }
     return ok;
+}
+
+/* ---- member names ---- */
+
+/* FNV-1a of the lower-cased name[0..len).  Unkeyed on purpose: the table
+ * holds configured names only, so a lookup's probe run is bounded by the
+ * configuration, whatever names an attacker sends. */
+static uint32_t lbf_name_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        h = (h ^ (uint32_t)(c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
+    }
+    return h ^ (h >> 15);
+}
+
+uint32_t lbf_name_index_slots(uint32_t capacity)
+{
+    uint32_t n = 8;
+
+    while (n < 2 * (uint64_t)capacity && n < (1u << 30)) {
+        n <<= 1;
+    }
+    return n;
+}
+
+void lbf_name_index_init(struct lbf_name_index *x,
+                         struct lbf_name_slot *slots, uint32_t nslots)
+{
+    uint32_t i;
+
+    x->slot = slots;
+    x->mask = nslots - 1;
+    x->n = 0;
+    for (i = 0; i < nslots; i++) {
+        memset(slots[i].name, 0, sizeof(slots[i].name));
+        atomic_init(&slots[i].mi, -1);
+    }
+}
+
+/* The slot of name[0..len) in x, or of the empty slot ending its run. */
+static struct lbf_name_slot *lbf_name_probe(const struct lbf_name_index *x,
+                                            const char *name, size_t len)
+{
+    uint32_t i = lbf_name_hash(name, len) & x->mask, k;
+
+    for (k = 0; k <= x->mask; k++, i = (i + 1) & x->mask) {
+        struct lbf_name_slot *s = &x->slot[i];
+
+        if (atomic_load_explicit(&s->mi, memory_order_acquire) < 0
+            || (strlen(s->name) == len && !strncasecmp(s->name, name, len))) {
+            return s;
+        }
+    }
+    return NULL; /* full: cannot happen at half full */
+}
+
+int lbf_name_index_add(struct lbf_name_index *x, const char *name,
+                       uint32_t mi)
+{
+    struct lbf_name_slot *s;
+    size_t len, i;
+
+    if (name == NULL || !lbf_name_valid(name) || mi > INT32_MAX) {
+        return LBF_EINVAL;
+    }
+    len = strlen(name);
+    if ((s = lbf_name_probe(x, name, len)) != NULL
+        && atomic_load_explicit(&s->mi, memory_order_acquire) >= 0) {
+        return LBF_EEXIST;
+    }
+    if (s == NULL || 2 * (uint64_t)(x->n + 1) > (uint64_t)x->mask + 1) {
+        return LBF_ENOSPACE;
+    }
+    for (i = 0; i < len; i++) {
+        s->name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
+                                                             : name[i]);
+    }
+    s->name[len] = '\0';
+    atomic_store_explicit(&s->mi, (int32_t)mi, memory_order_release);
+    x->n++;
+    return LBF_OK;
+}
+
+int lbf_name_index_find(const struct lbf_name_index *x, const char *name,
+                        size_t len)
+{
+    const struct lbf_name_slot *s;
+
+    if (x == NULL || x->slot == NULL || name == NULL || len == 0
+        || len >= LBF_NAME_SIZE) {
+        return -1;
+    }
+    s = lbf_name_probe(x, name, len);
+    return s ? (int)atomic_load_explicit(&s->mi, memory_order_acquire) : -1;
 }
 
 /* ---- load ---- */
@@ -416,20 +525,54 @@ static int lbf_rate_take_locked(struct lbf_row *r, uint64_t now,
     return 1;
 }
 
+uint32_t lbf_load_smooth(uint32_t old, uint32_t report, uint32_t smooth_milli,
+                         int fresh)
+{
+    int64_t d, step;
+
+    report = report > 1000 ? 1000 : report;
+    if (fresh || smooth_milli == 0 || smooth_milli >= 1000) {
+        return report;
+    }
+    old = old > 1000 ? 1000 : old;
+    d = ((int64_t)report - (int64_t)old) * smooth_milli;
+    step = (d >= 0 ? d + 500 : d - 500) / 1000; /* rounded */
+    if (step == 0 && d != 0) {
+        step = d > 0 ? 1 : -1; /* so that a steady report is reached */
+    }
+    return (uint32_t)((int64_t)old + step);
+}
+
 /* Publish load_milli for picks (caller holds r's lock, inside a write
- * section): a run of fresh reports restarts after a gap > expiry. */
+ * section): a run of fresh reports restarts after a gap > expiry, and
+ * its first report is taken as is; later ones are smoothed. */
 static void lbf_publish_load_locked(struct lbf_shm *h, struct lbf_row *r,
-                                    uint32_t load, uint64_t now)
+                                    uint32_t load, uint64_t now,
+                                    uint32_t smooth_milli)
 {
     struct lbf_farm *f = lbf_farm_at(h, r->farm);
     uint64_t last = atomic_load(&r->load_ts);
     uint64_t expiry = f ? (uint64_t)f->expiry_ms * 1000 : 0;
+    int fresh = last == 0 || now < last || now - last > expiry;
 
-    if (last == 0 || now < last || now - last > expiry) {
+    if (fresh) {
         atomic_store(&r->load_since, now);
     }
-    atomic_store(&r->load_milli, load > 1000 ? 1000 : load);
+    atomic_store(&r->load_milli,
+                 lbf_load_smooth(atomic_load(&r->load_milli), load,
+                                 smooth_milli, fresh));
     atomic_store(&r->load_ts, now);
+}
+
+int lbf_push_admit(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
+                   uint64_t now_usec, const struct lbf_push_policy *pol)
+{
+    int ok;
+
+    lbf_row_lock(h, r, self);
+    ok = lbf_rate_take_locked(r, now_usec, pol);
+    lbf_row_unlock(r);
+    return ok ? LBF_PUSH_OK : LBF_PUSH_ERATE;
 }
 
 int lbf_push_apply(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
@@ -448,9 +591,6 @@ int lbf_push_apply(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
     if (msg->seq <= r->push_seq) {
         rc = LBF_PUSH_EREPLAY;
     }
-    else if (!lbf_rate_take_locked(r, now_usec, pol)) {
-        rc = LBF_PUSH_ERATE;
-    }
     else {
         lbf_write_begin(&r->lock);
         r->push_seq = msg->seq;
@@ -458,7 +598,8 @@ int lbf_push_apply(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
         r->n_metrics = msg->n;
         memcpy(r->metrics, msg->m, msg->n * sizeof(msg->m[0]));
         if (load >= 0) {
-            lbf_publish_load_locked(h, r, (uint32_t)load, now_usec);
+            lbf_publish_load_locked(h, r, (uint32_t)load, now_usec,
+                                    pol->smooth_milli);
         }
         if (msg->drain >= 0) {
             atomic_store(&r->drain_req, (uint32_t)msg->drain);
@@ -482,7 +623,8 @@ int lbf_push_apply_load(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
     else {
         lbf_write_begin(&r->lock);
         r->metric_ts = now_usec;
-        lbf_publish_load_locked(h, r, load_milli, now_usec);
+        lbf_publish_load_locked(h, r, load_milli, now_usec,
+                                pol->smooth_milli);
         lbf_write_end(&r->lock);
     }
     lbf_row_unlock(r);

@@ -186,29 +186,6 @@ int lbf_move_parse(const struct lbf_sess_keys *k, int nkeys,
                                                     : LBF_SESS_OK;
 }
 
-const char *lbf_cookie_find(const char *hdr, const char *name, size_t *len)
-{
-    size_t nl = strlen(name);
-    const char *p = hdr;
-
-    while (p && *p) {
-        while (*p == ' ' || *p == '\t' || *p == ';') {
-            p++;
-        }
-        if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            const char *v = p + nl + 1;
-
-            *len = strcspn(v, ";");
-            while (*len > 0 && (v[*len - 1] == ' ' || v[*len - 1] == '\t')) {
-                (*len)--;
-            }
-            return v;
-        }
-        p = strchr(p, ';');
-    }
-    return NULL;
-}
-
 /* ---- instructions ---- */
 
 static const struct {
@@ -251,6 +228,20 @@ static int lbf_instr_fields(const char *t, size_t tlen, struct lbf_instr *in,
         memcpy(in->farm, p + 6, fl);
         in->farm[fl] = '\0';
         p += 6 + fl;
+    }
+    in->ttl = 0;
+    if (!strncmp(p, ";ttl=", 5)) {
+        size_t tl = strcspn(p + 5, ";");
+        uint64_t ttl = 0;
+
+        if (lbf_parse_digits(p + 5, tl, &ttl) != 0 || ttl == 0
+            || ttl > LBF_SESS_TTL_MAX || in->action == LBF_INSTR_UNSTICK) {
+            snprintf(err, errlen, "ttl= must be 1..%u seconds, not with "
+                     "unstick", LBF_SESS_TTL_MAX);
+            return -1;
+        }
+        in->ttl = (uint32_t)ttl;
+        p += 5 + tl;
     }
     if (strncmp(p, ";ts=", 4) != 0
         || lbf_parse_digits(p + 4, tlen - (size_t)(p + 4 - t), &ts) != 0) {
@@ -319,4 +310,234 @@ void lbf_instr_sign(const uint8_t app_key[LBF_SESS_KEY_LEN],
              m);
     lbf_hex(m, 32, hex);
     snprintf(out, outlen, "%s;sig=%s", text, hex);
+}
+
+/* ---- decisions ---- */
+
+/* 1 when member mi of pk's farm takes a stuck client at pk->now. */
+static int lbf_stuck_ok(const struct lbf_pick *pk, int mi)
+{
+    const struct lbf_row *row;
+
+    if (mi < 0 || (uint32_t)mi == pk->exclude) {
+        return 0;
+    }
+    row = lbf_member_at(pk->h, pk->farm, (uint32_t)mi);
+    return row != NULL && lbf_row_sticky_ok(row, pk->now);
+}
+
+/* The member the route value v[0..len) names after its last '.', or -1. */
+static int lbf_route_member(const struct lbf_sess_lookup *lk, const char *v,
+                            size_t len)
+{
+    const char *dot = v + len;
+
+    while (dot > v && dot[-1] != '.') {
+        dot--;
+    }
+    if (dot == v || dot == v + len || lk->by_name == NULL) {
+        return -1;
+    }
+    return lk->by_name(lk->ctx, dot, (size_t)(v + len - dot));
+}
+
+void lbf_sticky_decide(const struct lbf_sess_conf *c,
+                       const struct lbf_sticky_req *rq,
+                       const struct lbf_sess_lookup *lk,
+                       const struct lbf_pick *pk, struct lbf_sticky *out)
+{
+    uint32_t now = (uint32_t)(pk->now / 1000000u);
+    struct lbf_session s;
+    int mi;
+
+    memset(out, 0, sizeof(*out));
+    out->member = -1;
+    out->cookie_rc = -1;
+    if ((c->sticky || c->instructions) && c->nkeys > 0 && rq->cookie) {
+        out->cookie_rc = lbf_sess_parse(c->keys, c->nkeys, c->farm,
+                                        rq->cookie, rq->cookie_len, now, &s);
+        if (out->cookie_rc == LBF_SESS_OK && lk->by_id != NULL
+            && (mi = lk->by_id(lk->ctx, s.id)) >= 0) {
+            out->mode = s.mode;
+            out->expiry = s.expiry;
+            if (lbf_stuck_ok(pk, mi)) {
+                out->member = mi;
+                out->how = LBF_STUCK_COOKIE;
+                out->refresh = lbf_sess_needs_refresh(s.expiry, now, c->ttl);
+            }
+            else if (s.mode == LBF_STICK_ALWAYS) {
+                out->member = LBF_STICK_REFUSED;
+            }
+            return;
+        }
+    }
+    if (rq->route != NULL
+        && lbf_stuck_ok(pk, mi = lbf_route_member(lk, rq->route,
+                                                  rq->route_len))) {
+        out->member = mi;
+        out->how = LBF_STUCK_ROUTE;
+    }
+}
+
+int lbf_sess_needs_refresh(uint32_t expiry, uint32_t now, uint32_t ttl)
+{
+    uint64_t left = expiry > now ? (uint64_t)expiry - now : 0;
+
+    return 2 * left <= ttl || left > (uint64_t)ttl + LBF_SESS_SKEW;
+}
+
+uint32_t lbf_sess_lifetime(uint32_t ttl, uint32_t want)
+{
+    return want != 0 && want < ttl ? want : ttl;
+}
+
+void lbf_sess_plan_chosen(const struct lbf_sess_conf *c,
+                          const struct lbf_sticky *st,
+                          struct lbf_cookie_plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (c->nkeys <= 0 || st->member < 0) {
+        return;
+    }
+    if (st->how == LBF_STUCK_COOKIE && st->refresh) {
+        p->kind = LBF_PLAN_SESSION;
+        p->mode = st->mode;
+        p->max_age = c->ttl;
+    }
+    else if (st->how == LBF_STUCK_NONE && c->sticky) {
+        p->kind = LBF_PLAN_SESSION;
+        p->mode = LBF_STICK_WHILE_UP;
+        p->max_age = c->ttl;
+    }
+}
+
+int lbf_instr_decide(const struct lbf_sess_conf *c, const char *member,
+                     const char *value, uint32_t now,
+                     int (*farm_known)(void *ctx, const char *name),
+                     void *ctx, struct lbf_cookie_plan *p, char *err,
+                     size_t errlen)
+{
+    struct lbf_instr in;
+
+    memset(p, 0, sizeof(*p));
+    if (!c->instructions || c->nkeys <= 0) {
+        snprintf(err, errlen, "instructions are off for this farm");
+        return -1;
+    }
+    if (lbf_instr_parse(c->keys, c->nkeys, member, value, now,
+                        LBF_INSTR_WINDOW, &in, err, errlen) != 0) {
+        return -1;
+    }
+    switch (in.action) {
+    case LBF_INSTR_STICK:
+    case LBF_INSTR_STICK_WHILE_UP:
+        p->kind = LBF_PLAN_SESSION;
+        p->mode = in.action == LBF_INSTR_STICK ? LBF_STICK_ALWAYS
+                                               : LBF_STICK_WHILE_UP;
+        break;
+    case LBF_INSTR_UNSTICK:
+        p->kind = LBF_PLAN_CLEAR;
+        return 0;
+    default:
+        if (farm_known == NULL || !farm_known(ctx, in.farm)) {
+            snprintf(err, errlen, "move to no farm");
+            return -1;
+        }
+        p->kind = LBF_PLAN_MOVE;
+        memcpy(p->to, in.farm, sizeof(p->to));
+    }
+    p->max_age = lbf_sess_lifetime(c->ttl, in.ttl);
+    return 0;
+}
+
+int lbf_sess_plan_value(const struct lbf_sess_conf *c,
+                        const struct lbf_cookie_plan *p, const char *id,
+                        uint32_t now, char *out, size_t outlen)
+{
+    struct lbf_session s;
+
+    if (outlen < LBF_NAME_SIZE + 64 || c->nkeys <= 0) {
+        return -1;
+    }
+    out[0] = '\0';
+    switch (p->kind) {
+    case LBF_PLAN_SESSION:
+        if (id == NULL || strlen(id) != LBF_SESS_ID_HEX) {
+            return -1;
+        }
+        s.mode = p->mode;
+        memcpy(s.id, id, sizeof(s.id));
+        s.expiry = now + lbf_sess_lifetime(c->ttl, p->max_age);
+        lbf_sess_encode(&c->keys[0], c->farm, &s, out, outlen);
+        break;
+    case LBF_PLAN_MOVE:
+        lbf_move_encode(&c->keys[0], c->farm, p->to,
+                        now + lbf_sess_lifetime(c->ttl, p->max_age), out,
+                        outlen);
+        break;
+    case LBF_PLAN_CLEAR:
+        return 0;
+    default:
+        return -1;
+    }
+    return out[0] ? 0 : -1;
+}
+
+/* The farm the move cookie of hop leads to, or NULL; counts a forged one
+ * in *forged. */
+static const void *lbf_move_next(const struct lbf_move_hop *hop,
+                                 uint32_t now, lbf_farm_find_f *find,
+                                 void *ctx, int *forged)
+{
+    char to[LBF_NAME_SIZE];
+    const char *v = hop->cookie;
+    int rc;
+
+    if (v == NULL || hop->nkeys <= 0) {
+        return NULL;
+    }
+    rc = lbf_move_parse(hop->keys, hop->nkeys, hop->farm, v, hop->len, now,
+                        to);
+    if (rc == LBF_SESS_FORGED) {
+        (*forged)++;
+    }
+    /* the expiry: 8 hex digits before the mac (checked by the parse) */
+    if (rc != LBF_SESS_OK
+        || strtoul(v + hop->len - 41, NULL, 16)
+               > (unsigned long)now + hop->ttl + LBF_SESS_SKEW) {
+        return NULL;
+    }
+    return find(ctx, to);
+}
+
+const void *lbf_move_follow(const void *start, uint32_t now,
+                            uint32_t max_hops, lbf_farm_find_f *find,
+                            lbf_farm_hop_f *hop, void *ctx, int *forged)
+{
+    const void *seen[LBF_MOVE_HOPS_MAX];
+    const void *fc = start, *next;
+    uint32_t hops, i;
+    int dummy = 0;
+
+    forged = forged ? forged : &dummy;
+    *forged = 0;
+    max_hops = max_hops < LBF_MOVE_HOPS_MAX ? max_hops : LBF_MOVE_HOPS_MAX;
+    for (hops = 0; hops < max_hops; hops++) {
+        struct lbf_move_hop h;
+
+        memset(&h, 0, sizeof(h));
+        hop(ctx, fc, &h);
+        next = lbf_move_next(&h, now, find, ctx, forged);
+        if (next == NULL || next == fc) {
+            break;
+        }
+        seen[hops] = fc;
+        fc = next;
+        for (i = 0; i <= hops; i++) {
+            if (seen[i] == fc) {
+                return fc;
+            }
+        }
+    }
+    return fc;
 }

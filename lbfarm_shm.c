@@ -1,22 +1,27 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
 /*
- * lbfarm_shm.c -- the farm table in a shared region: format, attach,
- * rows, crash-safe locks, seqlock groups, graceful-restart carry-over.
- * Layout and concurrency rules: see the diagram in lbfarm_shm.h.
+ * lbfarm_shm.c -- the farm table in a shared region: layout and format,
+ * the check of a region anyone may have written and attach, farms and
+ * rows, runtime membership (operators, balancer-manager), schedules,
+ * request accounting, health and latency of a row, row locks and the
+ * seqlock metrics group.  Layout and concurrency rules: see the diagram in
+ * lbfarm_shm.h; the locks themselves are lbfarm_lock.c, the carry over a
+ * graceful restart lbfarm_carry.c.
  */
-#include <errno.h>
-#include <sched.h>
-#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lbfarm_shm.h"
-#include "lbfarm_method.h"
+#include "lbfarm_swrr.h"
 
-#define LBF_SPINS_BEFORE_YIELD 128
-#define LBF_YIELDS_BEFORE_CHECK 16
+_Static_assert(LBF_FARM_MEMBERS_MAX <= LBF_SWRR_MEMBERS_MAX,
+               "a schedule holds every member of a farm");
+_Static_assert(LBF_FARM_MEMBERS_MAX <= LBF_ROWS_MAX,
+               "schedule entries (uint16) index every member of a farm");
 
 static size_t lbf_farms_off(void)
 {
@@ -31,7 +36,9 @@ static size_t lbf_rows_off(uint32_t l_farms)
 /* Schedule area follows the rows, aligned to 64 bytes. */
 static size_t lbf_sched_off(uint32_t l_farms, uint32_t l_rows)
 {
-    size_t off = lbf_rows_off(l_farms) + (size_t)l_rows * sizeof(struct lbf_row);
+    size_t off = lbf_rows_off(l_farms)
+                 + (size_t)l_rows * sizeof(struct lbf_row);
+
     return (off + 63) & ~(size_t)63;
 }
 
@@ -44,6 +51,20 @@ size_t lbf_shm_size(const struct lbf_layout *lay)
 {
     return lbf_sched_off(lay->l_farms, lay->l_rows)
            + (size_t)lay->sched_len * sizeof(uint16_t);
+}
+
+uint32_t lbf_farm_rows(uint32_t members, uint32_t spare)
+{
+    uint64_t l = (uint64_t)members + spare;
+
+    return l > LBF_FARM_MEMBERS_MAX ? LBF_FARM_MEMBERS_MAX : (uint32_t)l;
+}
+
+void lbf_layout_add(struct lbf_layout *lay, uint32_t l_rows)
+{
+    lay->l_farms++;
+    lay->l_rows += l_rows;
+    lay->sched_len += lbf_sched_entries(l_rows);
 }
 
 static struct lbf_row *lbf_row_at(const struct lbf_shm *h, uint32_t i)
@@ -87,6 +108,7 @@ int lbf_shm_format(struct lbf_shm *h, void *base, size_t len,
     hdr->generation = lay->generation;
     hdr->total_len = lbf_shm_size(lay);
     hdr->version = LBF_SHM_VERSION;
+    hdr->layout = LBF_SHM_LAYOUT;
     atomic_thread_fence(memory_order_release);
     hdr->magic = LBF_SHM_MAGIC;
     h->base = base;
@@ -95,31 +117,240 @@ int lbf_shm_format(struct lbf_shm *h, void *base, size_t len,
     return LBF_OK;
 }
 
-int lbf_shm_attach(struct lbf_shm *h, void *base, size_t len)
-{
-    const struct lbf_hdr *hdr = base;
-    struct lbf_layout lay;
+/* ---- checking a region that anyone may have written ---- */
 
-    if (len < sizeof(struct lbf_hdr) || hdr->magic != LBF_SHM_MAGIC) {
-        return LBF_EFOREIGN;
+/* Write one line into why (when given); returns rc. */
+static int lbf_refuse(char *why, size_t why_len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int lbf_refuse(char *why, size_t why_len, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why != NULL && why_len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
     }
-    if (hdr->version != LBF_SHM_VERSION) {
-        return LBF_EVERSION;
+    return rc;
+}
+
+/* 1 when the n bytes at s hold a string of 1..n-1 bytes. */
+static int lbf_str_ok(const char *s, size_t n)
+{
+    return s[0] != '\0' && memchr(s, '\0', n) != NULL;
+}
+
+/* s for a log line when it is a string of plain printable bytes, else
+ * "?" (the name of a damaged record is not to be trusted). */
+static const char *lbf_str_shown(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && s[i] != '\0'; i++) {
+        if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\') {
+            return "?";
+        }
     }
-    lay.l_farms = hdr->l_farms;
-    lay.l_rows = hdr->l_rows;
-    lay.sched_len = hdr->sched_len;
+    return i > 0 && i < n ? s : "?";
+}
+
+/* What is wrong with the header hdr (a copy) of a region of len bytes:
+ * LBF_OK or the refusal, with why written. */
+static int lbf_check_hdr(const struct lbf_hdr *hdr, size_t len, char *why,
+                         size_t why_len)
+{
+    struct lbf_layout lay = {hdr->l_farms, hdr->l_rows, hdr->sched_len, 0};
+
+    if (hdr->version != LBF_SHM_VERSION || hdr->layout != LBF_SHM_LAYOUT) {
+        return lbf_refuse(why, why_len, LBF_EVERSION, "layout version %u "
+                          "(signature %#x), this build's is %u (%#x)",
+                          hdr->version, hdr->layout, LBF_SHM_VERSION,
+                          LBF_SHM_LAYOUT);
+    }
     if (hdr->hdr_size != sizeof(struct lbf_hdr)
         || hdr->farm_size != sizeof(struct lbf_farm)
-        || hdr->row_size != sizeof(struct lbf_row)
-        || hdr->total_len != lbf_shm_size(&lay) || len < hdr->total_len
-        || hdr->sched_off != lbf_sched_off(lay.l_farms, lay.l_rows)
-        || hdr->n_farms > hdr->l_farms || hdr->n_rows > hdr->l_rows) {
-        return LBF_ELAYOUT;
+        || hdr->row_size != sizeof(struct lbf_row)) {
+        return lbf_refuse(why, why_len, LBF_ELAYOUT, "records of %u/%u/%u "
+                          "bytes, this build's are %zu/%zu/%zu",
+                          hdr->hdr_size, hdr->farm_size, hdr->row_size,
+                          sizeof(struct lbf_hdr), sizeof(struct lbf_farm),
+                          sizeof(struct lbf_row));
+    }
+    if (hdr->l_rows > LBF_ROWS_MAX || hdr->total_len != lbf_shm_size(&lay)
+        || hdr->sched_off != lbf_sched_off(lay.l_farms, lay.l_rows)) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "header: room for %u "
+                          "farms, %u rows and %u schedule entries does not "
+                          "make %llu bytes with the schedule at %u",
+                          hdr->l_farms, hdr->l_rows, hdr->sched_len,
+                          (unsigned long long)hdr->total_len, hdr->sched_off);
+    }
+    if (len < hdr->total_len) {
+        return lbf_refuse(why, why_len, LBF_ELAYOUT, "%zu bytes, its header "
+                          "says %llu", len,
+                          (unsigned long long)hdr->total_len);
+    }
+    if (hdr->n_farms > hdr->l_farms || hdr->n_rows > hdr->l_rows
+        || hdr->sched_used > hdr->sched_len) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "header: %u farms, %u "
+                          "rows, %u schedule entries in use of %u, %u, %u",
+                          hdr->n_farms, hdr->n_rows, hdr->sched_used,
+                          hdr->l_farms, hdr->l_rows, hdr->sched_len);
+    }
+    return LBF_OK;
+}
+
+/* What is wrong with farm f (a copy) of header hdr, whose rows must start
+ * at row and its schedule area at sched (where the previous farm's end),
+ * or NULL. */
+static const char *lbf_farm_fault(const struct lbf_hdr *hdr,
+                                  const struct lbf_farm *f, uint32_t row,
+                                  uint32_t sched)
+{
+    uint64_t st = f->sched;
+
+    if (f->magic != LBF_FARM_MAGIC) {
+        return "bad magic";
+    }
+    if (!lbf_str_ok(f->name, LBF_NAME_SIZE)) {
+        return "its name is not a string of 1..31 bytes";
+    }
+    if (f->l_rows == 0 || f->l_rows > LBF_FARM_MEMBERS_MAX
+        || f->first_row != row || f->l_rows > hdr->n_rows - row) {
+        return "its rows are not the ones after the previous farm's";
+    }
+    if (f->n_rows > f->l_rows) {
+        return "more members in use than rows";
+    }
+    if (f->sched_cap != f->l_rows * LBF_WEIGHT_MAX || f->sched_off != sched
+        || 2ull * f->sched_cap > hdr->sched_used - sched) {
+        return "its schedule area is not the one after the previous farm's";
+    }
+    if ((st >> 32) > 1 || (uint32_t)st > f->sched_cap) {
+        return "its published schedule lies outside its area";
+    }
+    if (f->admin > LBF_ADMIN_REMOVED || f->cfg_admin > LBF_ADMIN_REMOVED) {
+        return "unknown admin state";
+    }
+    return NULL;
+}
+
+/* What is wrong with member row r (a copy) of farm fi, or NULL. */
+static const char *lbf_row_fault(const struct lbf_row *r, uint32_t fi)
+{
+    uint32_t i;
+
+    if (r->magic != LBF_ROW_MAGIC) {
+        return "bad magic";
+    }
+    if (r->farm != fi) {
+        return "it belongs to another farm";
+    }
+    if (!lbf_str_ok(r->name, LBF_NAME_SIZE)) {
+        return "its name is not a string of 1..31 bytes";
+    }
+    if (memchr(r->url, '\0', LBF_URL_SIZE) == NULL) {
+        return "its URL is not NUL-terminated";
+    }
+    if (r->admin > LBF_ADMIN_REMOVED || r->cfg_admin > LBF_ADMIN_REMOVED
+        || r->health > LBF_HEALTH_DOWN || r->runtime > 1) {
+        return "unknown admin state, health or runtime flag";
+    }
+    if (r->weight < 1 || r->weight > LBF_WEIGHT_MAX || r->cfg_weight < 1
+        || r->cfg_weight > LBF_WEIGHT_MAX) {
+        return "weight outside 1..100";
+    }
+    if (r->n_metrics > LBF_METRICS_MAX || r->load_milli > 1000) {
+        return "more than 8 metrics, or a load above 1000";
+    }
+    for (i = 0; i < r->n_metrics; i++) {
+        if (memchr(r->metrics[i].name, '\0', LBF_METRIC_NAME) == NULL) {
+            return "a metric name is not NUL-terminated";
+        }
+    }
+    return NULL;
+}
+
+/* Check farm fi (and its member rows) of the region at base with header
+ * hdr (a copy); *row and *sched: where its rows and schedule area must
+ * start, moved past them.  LBF_OK or LBF_EDAMAGED with why written. */
+static int lbf_check_farm(const unsigned char *base,
+                          const struct lbf_hdr *hdr, uint32_t fi,
+                          uint32_t *row, uint32_t *sched, char *why,
+                          size_t why_len)
+{
+    struct lbf_farm f;
+    struct lbf_row r;
+    const char *fault;
+    uint32_t mi = 0;
+
+    /* copies: a region being written cannot change under the checks */
+    memcpy(&f, base + lbf_farms_off() + (size_t)fi * sizeof(f), sizeof(f));
+    atomic_thread_fence(memory_order_acquire); /* rows before n_rows */
+    fault = lbf_farm_fault(hdr, &f, *row, *sched);
+    for (; fault == NULL && mi < f.n_rows; mi++) {
+        memcpy(&r, base + lbf_rows_off(hdr->l_farms)
+                   + (size_t)(f.first_row + mi) * sizeof(r), sizeof(r));
+        fault = lbf_row_fault(&r, fi);
+    }
+    if (fault != NULL && mi > 0) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "farm %u \"%s\" row "
+                          "%u \"%s\": %s", fi,
+                          lbf_str_shown(f.name, LBF_NAME_SIZE), mi - 1,
+                          lbf_str_shown(r.name, LBF_NAME_SIZE), fault);
+    }
+    if (fault != NULL) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "farm %u \"%s\" (%u "
+                          "members in use, %u rows from row %u): %s", fi,
+                          lbf_str_shown(f.name, LBF_NAME_SIZE), f.n_rows,
+                          f.l_rows, f.first_row, fault);
+    }
+    *row += f.l_rows;
+    *sched += 2 * f.sched_cap;
+    return LBF_OK;
+}
+
+int lbf_shm_check(const void *base, size_t len, char *why, size_t why_len)
+{
+    struct lbf_hdr hdr;
+    uint32_t fi, row = 0, sched = 0;
+    int rc;
+
+    if (len < sizeof(hdr) || ((const struct lbf_hdr *)base)->magic
+                             != LBF_SHM_MAGIC) {
+        return lbf_refuse(why, why_len, LBF_EFOREIGN, "not an lbfarm "
+                          "segment (%zu bytes, magic %#x)", len,
+                          len < sizeof(hdr) ? 0u
+                          : ((const struct lbf_hdr *)base)->magic);
+    }
+    memcpy(&hdr, base, sizeof(hdr));
+    if ((rc = lbf_check_hdr(&hdr, len, why, why_len)) != LBF_OK) {
+        return rc;
+    }
+    for (fi = 0; fi < hdr.n_farms; fi++) {
+        rc = lbf_check_farm(base, &hdr, fi, &row, &sched, why, why_len);
+        if (rc != LBF_OK) {
+            return rc;
+        }
+    }
+    if (row != hdr.n_rows || sched != hdr.sched_used) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "header: %u rows and "
+                          "%u schedule entries in use, its farms hold %u "
+                          "and %u", hdr.n_rows, hdr.sched_used, row, sched);
+    }
+    return LBF_OK;
+}
+
+int lbf_shm_attach(struct lbf_shm *h, void *base, size_t len)
+{
+    int rc = lbf_shm_check(base, len, NULL, 0);
+
+    if (rc != LBF_OK) {
+        return rc;
     }
     h->base = base;
     h->len = len;
-    h->hdr = (struct lbf_hdr *)hdr;
+    h->hdr = base;
     return LBF_OK;
 }
 
@@ -244,6 +475,7 @@ int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
                            uint32_t retry_sec)
 {
     struct lbf_farm *f = lbf_farm_at(h, fi);
+    uint64_t now = lbf_wall_usec(); /* no syscall under the lock */
     struct lbf_row *r;
     int mi, rc = LBF_OK;
 
@@ -267,8 +499,9 @@ int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
         r->runtime = 1;
         r->cfg_weight = weight;
         r->retry_sec = retry_sec;
+        lbf_member_set_hc_url(f, r, url);
         atomic_store(&r->weight, weight);
-        atomic_store(&r->up_since, lbf_wall_usec());
+        atomic_store(&r->up_since, now);
         atomic_store(&r->admin, LBF_ADMIN_ENABLED);
         rc = lbf_farm_rebuild_locked(h, f);
     }
@@ -285,6 +518,52 @@ int lbf_member_remove(struct lbf_shm *h, struct lbf_farm *f, uint32_t mi)
     }
     atomic_store(&r->admin, LBF_ADMIN_REMOVED);
     return lbf_farm_rebuild(h, f);
+}
+
+/* ---- the farm of a stock balancer:// ---- */
+
+void lbf_balancer_farm_name(char out[LBF_NAME_SIZE], const char *name,
+                            uint32_t hash)
+{
+    snprintf(out, LBF_NAME_SIZE, "~%.20s#%08x", name, (unsigned)hash);
+}
+
+void lbf_balancer_member_name(const struct lbf_shm *h,
+                              const struct lbf_farm *f, const char *host,
+                              uint32_t port, uint32_t i,
+                              char out[LBF_NAME_SIZE])
+{
+    snprintf(out, LBF_NAME_SIZE, "%.20s:%u", host, (unsigned)port);
+    if (lbf_member_find(h, f, out) >= 0) {
+        snprintf(out, LBF_NAME_SIZE, "%.20s~%u", host, (unsigned)i);
+    }
+}
+
+int lbf_farm_grow(struct lbf_shm *h, uint32_t fi, uint32_t n)
+{
+    struct lbf_farm *f = lbf_farm_at(h, fi);
+    uint32_t self = (uint32_t)getpid(), i, was;
+    int rc;
+
+    if (f == NULL) {
+        return LBF_ENOENT;
+    }
+    lbf_lock_acquire(&f->lock, self);
+    was = f->n_rows;
+    for (i = was; i < n; i++) {
+        char name[LBF_NAME_SIZE];
+
+        snprintf(name, sizeof(name), "+%u", (unsigned)i);
+        if (lbf_member_add(h, fi, name, 1, 0, 0) < 0) {
+            break;
+        }
+    }
+    if (f->n_rows != was) {
+        lbf_farm_rebuild_locked(h, f);
+    }
+    rc = (int)f->n_rows;
+    lbf_lock_release(&f->lock);
+    return rc;
 }
 
 /* Build the schedule into the unpublished buffer and publish it.
@@ -340,86 +619,6 @@ int lbf_member_set_weight(struct lbf_shm *h, struct lbf_farm *f,
     }
     atomic_store(&r->weight, weight);
     return lbf_farm_rebuild(h, f);
-}
-
-/* Carry one member's persistent fields from src row o to dst row n: admin
- * state, runtime weight, counters, and the push state (a replay stays a
- * replay across a restart; the last report keeps informing picks). */
-static void lbf_row_carry(struct lbf_row *n, const struct lbf_row *o)
-{
-    struct lbf_row *src = (struct lbf_row *)o;
-
-    if (o->cfg_admin == n->cfg_admin) {
-        atomic_store(&n->admin, atomic_load(&src->admin));
-    }
-    if (o->cfg_weight == n->cfg_weight) {
-        atomic_store(&n->weight, atomic_load(&src->weight));
-    }
-    atomic_store(&n->requests, atomic_load(&src->requests));
-    atomic_store(&n->errors, atomic_load(&src->errors));
-    if (lbf_row_read_metrics(o, &n->metric_ts, &n->n_metrics,
-                             n->metrics) != LBF_OK) {
-        n->metric_ts = 0;
-        n->n_metrics = 0;
-    }
-    n->push_seq = o->push_seq;
-    atomic_store(&n->load_milli, atomic_load(&src->load_milli));
-    atomic_store(&n->load_since, atomic_load(&src->load_since));
-    atomic_store(&n->load_ts, atomic_load(&src->load_ts));
-}
-
-/* Re-add to farm fi of dst the live members that an operator added at
- * runtime to the old farm of and that the new configuration lacks. */
-static void lbf_carry_runtime(struct lbf_shm *dst, uint32_t fi,
-                              const struct lbf_shm *src,
-                              const struct lbf_farm *of)
-{
-    struct lbf_farm *nf = lbf_farm_at(dst, fi);
-    uint32_t mi;
-
-    for (mi = 0; mi < of->n_rows; mi++) {
-        const struct lbf_row *o = lbf_member_at(src, of, mi);
-
-        if (o->runtime && atomic_load(&((struct lbf_row *)o)->admin)
-                              != LBF_ADMIN_REMOVED
-            && lbf_member_find(dst, nf, o->name) < 0) {
-            lbf_member_add_runtime(dst, fi, o->name, o->url, o->cfg_weight,
-                                   o->retry_sec);
-        }
-    }
-}
-
-int lbf_shm_carry(struct lbf_shm *dst, const struct lbf_shm *src)
-{
-    uint32_t fi, mi;
-    int carried = 0;
-
-    for (fi = 0; fi < dst->hdr->n_farms; fi++) {
-        struct lbf_farm *nf = lbf_farm_at(dst, fi);
-        int ofi = lbf_farm_find(src, nf->name);
-        const struct lbf_farm *of;
-
-        if (ofi < 0) {
-            continue;
-        }
-        of = lbf_farm_at(src, (uint32_t)ofi);
-        lbf_carry_runtime(dst, fi, src, of);
-        for (mi = 0; mi < nf->n_rows; mi++) {
-            struct lbf_row *nr = lbf_member_at(dst, nf, mi);
-            int omi = lbf_member_find(src, of, nr->name);
-
-            if (omi >= 0) {
-                lbf_row_carry(nr, lbf_member_at(src, of, (uint32_t)omi));
-                carried++;
-            }
-        }
-        if (of->cfg_admin == nf->cfg_admin) {
-            atomic_store(&nf->admin,
-                         atomic_load(&((struct lbf_farm *)of)->admin));
-        }
-        lbf_farm_rebuild(dst, nf);
-    }
-    return carried;
 }
 
 /* ---- latency histograms (lock-free) ---- */
@@ -495,6 +694,29 @@ void lbf_row_take(struct lbf_row *r)
 {
     atomic_fetch_add_explicit(&r->inflight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+}
+
+void lbf_row_begin(struct lbf_row *r, uint64_t now_usec)
+{
+    /* the request that lifts the count from 0 starts a busy period.  A
+     * reader between the add and the store may pair inflight 1 with the
+     * previous period's start and call the member stalled for that one
+     * look: it sends that one request elsewhere, nothing more (a store
+     * before the add would stall on the locked add instead, every time) */
+    if (atomic_fetch_add_explicit(&r->inflight, 1, memory_order_relaxed)
+        <= 0) {
+        atomic_store_explicit(&r->busy_ts, now_usec, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&r->requests, 1, memory_order_relaxed);
+}
+
+void lbf_row_progress(struct lbf_row *r, uint64_t now_usec)
+{
+    if (atomic_load_explicit(&r->done_ts, memory_order_relaxed) < now_usec) {
+        atomic_store_explicit(&r->done_ts, now_usec, memory_order_relaxed);
+    }
+    /* visible before the in-flight decrement that follows a completion */
+    atomic_thread_fence(memory_order_release);
 }
 
 void lbf_row_release(struct lbf_row *r, int failed)
@@ -592,6 +814,64 @@ int lbf_hc_claim(struct lbf_row *r, uint64_t now_usec, uint64_t interval_usec)
                                              now_usec + interval_usec);
 }
 
+#define LBF_FNV_BASIS 2166136261u
+#define LBF_FNV_PRIME 16777619u
+
+/* FNV-1a of the n bytes at p, continuing from h. */
+static uint32_t lbf_fnv(uint32_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h = (h ^ b[i]) * LBF_FNV_PRIME;
+    }
+    return h;
+}
+
+/* FNV-1a of v's four bytes (least significant first), continuing from h. */
+static uint32_t lbf_fnv_u32(uint32_t h, uint32_t v)
+{
+    const unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+                                (unsigned char)(v >> 16),
+                                (unsigned char)(v >> 24)};
+
+    return lbf_fnv(h, b, sizeof(b));
+}
+
+uint32_t lbf_hc_conf(const char *uri, uint32_t interval_ms,
+                     uint32_t timeout_ms, uint32_t expect, uint32_t rise,
+                     uint32_t fall)
+{
+    uint32_t h;
+
+    if (uri == NULL) {
+        return 0;
+    }
+    h = lbf_fnv(LBF_FNV_BASIS, uri, strlen(uri) + 1);
+    h = lbf_fnv_u32(lbf_fnv_u32(h, interval_ms), timeout_ms);
+    h = lbf_fnv_u32(lbf_fnv_u32(lbf_fnv_u32(h, expect), rise), fall);
+    return h != 0 ? h : 1;
+}
+
+void lbf_farm_set_hc_conf(struct lbf_farm *f, uint32_t hc_conf)
+{
+    f->hc_conf = hc_conf;
+}
+
+void lbf_member_set_hc_url(const struct lbf_farm *f, struct lbf_row *r,
+                           const char *url)
+{
+    uint32_t h;
+
+    if (f->hc_conf == 0 || url == NULL) {
+        r->hc_conf = 0;
+        return;
+    }
+    h = lbf_fnv(lbf_fnv_u32(LBF_FNV_BASIS, f->hc_conf), url, strlen(url));
+    r->hc_conf = h != 0 ? h : 1;
+}
+
 int lbf_row_health_result(struct lbf_row *r, int ok, uint32_t rise,
                           uint32_t fall, uint64_t now_usec)
 {
@@ -615,93 +895,7 @@ int lbf_row_health_result(struct lbf_row *r, int ok, uint32_t rise,
     return 0;
 }
 
-/* ---- locks ---- */
-
-uint64_t lbf_mono_usec(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static inline void lbf_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* 1 when the owner recorded in word cannot be running any more. */
-static int lbf_owner_dead(uint64_t word)
-{
-    pid_t pid = (pid_t)(word >> 32);
-
-    return pid > 0 && kill(pid, 0) == -1 && errno == ESRCH;
-}
-
-/* Try to move the lock from seen (a dead or stale owner) to mine. */
-static int lbf_lock_steal(struct lbf_lock *lk, uint64_t seen, uint64_t mine)
-{
-    return atomic_compare_exchange_strong(&lk->owner, &seen, mine);
-}
-
-int lbf_lock_acquire(struct lbf_lock *lk, uint32_t self)
-{
-    uint64_t mine = (uint64_t)self << 32, seen = 0, seen_since = 0;
-    unsigned spins = 0;
-
-    for (;;) {
-        uint64_t expect = 0, cur;
-
-        if (atomic_compare_exchange_weak(&lk->owner, &expect, mine | 1u)) {
-            break;
-        }
-        if (++spins < LBF_SPINS_BEFORE_YIELD) {
-            lbf_cpu_relax();
-            continue;
-        }
-        sched_yield();
-        if (spins % LBF_YIELDS_BEFORE_CHECK != 0) {
-            continue;
-        }
-        cur = atomic_load(&lk->owner);
-        if (cur == 0 || (cur >> 32) == self) {
-            continue; /* free now, or another thread of ours holds it */
-        }
-        if (cur != seen) {
-            seen = cur;
-            seen_since = lbf_mono_usec();
-        }
-        if (lbf_owner_dead(cur)
-            || lbf_mono_usec() - seen_since > LBF_LOCK_STALE_USEC) {
-            if (lbf_lock_steal(lk, cur, mine | 1u)) {
-                lk->ticket++;
-                return LBF_LOCK_STOLEN;
-            }
-        }
-    }
-    lk->ticket++;
-    /* the ticket makes every acquisition's word distinct for staleness */
-    atomic_store(&lk->owner, mine | (uint32_t)(lk->ticket << 1 | 1u));
-    return LBF_LOCKED;
-}
-
-void lbf_lock_release(struct lbf_lock *lk)
-{
-    atomic_store_explicit(&lk->owner, 0, memory_order_release);
-}
-
-void lbf_write_begin(struct lbf_lock *lk)
-{
-    atomic_fetch_add_explicit(&lk->seq, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-}
-
-void lbf_write_end(struct lbf_lock *lk)
-{
-    atomic_fetch_add_explicit(&lk->seq, 1, memory_order_release);
-}
+/* ---- row locks and the metrics group ---- */
 
 int lbf_row_lock(struct lbf_shm *h, struct lbf_row *r, uint32_t self)
 {

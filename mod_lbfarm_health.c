@@ -18,7 +18,7 @@
 
 #include <stdatomic.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_health.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -75,11 +75,9 @@ const char *lbf_cmd_health(cmd_parms *cmd, void *dc LBF_UNUSED,
                            const char *args)
 {
     const char *err, *w;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     w = ap_getword_conf(cmd->pool, &args);
     if (w[0] != '/' || strpbrk(w, " \r\n\t")) {
         return apr_psprintf(cmd->pool, "LBFarmHealthCheck: expected a path "
@@ -103,12 +101,9 @@ const char *lbf_cmd_health(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_fallback(cmd_parms *cmd, void *dc LBF_UNUSED,
                              const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (arg[0] != '/' && !ap_is_url(arg)) {
         return apr_psprintf(cmd->pool, "%s: expected a local path or an "
                             "absolute URL, not \"%s\"", cmd->cmd->name, arg);
@@ -120,12 +115,9 @@ const char *lbf_cmd_fallback(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_farm_state(cmd_parms *cmd, void *dc LBF_UNUSED,
                                const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (strcasecmp(arg, "online") && strcasecmp(arg, "offline")) {
         return apr_psprintf(cmd->pool, "LBFarmState: unknown state \"%s\" "
                             "(online, offline)", arg);
@@ -137,12 +129,9 @@ const char *lbf_cmd_farm_state(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_slowstart(cmd_parms *cmd, void *dc LBF_UNUSED,
                               const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (!lbf_time_opt(arg, 0, apr_time_from_sec(3600), &fc->slowstart)) {
         return apr_psprintf(cmd->pool, "LBFarmSlowStart: invalid time \"%s\" "
                             "(0..3600 s, or with ms suffix)", arg);
@@ -154,13 +143,10 @@ const char *lbf_cmd_slowstart(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_error_status(cmd_parms *cmd, void *dc LBF_UNUSED,
                                  const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     uint32_t code;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (lbf_parse_uint(arg, 400, 599, &code) != 0) {
         return apr_psprintf(cmd->pool, "LBFarmErrorStatus: invalid status "
                             "\"%s\" (400..599)", arg);
@@ -288,6 +274,9 @@ static void lbf_hc_farm(struct lbf_checker *c, struct lbf_farm_conf *fc)
         atomic_store(&row->hc_status, (uint32_t)status);
         atomic_store(&row->hc_ms, (uint32_t)apr_time_as_msec(apr_time_now()
                                                              - t0));
+        if (status == fc->hc_expect) {
+            lbf_row_progress(row, (uint64_t)apr_time_now()); /* unstalls */
+        }
         if (lbf_row_health_result(row, status == fc->hc_expect,
                                   (uint32_t)fc->hc_rise,
                                   (uint32_t)fc->hc_fall,

@@ -27,7 +27,9 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_proxy.h"
+#include "mod_lbfarm_health.h"
+#include "mod_lbfarm_session.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -89,20 +91,12 @@ static void lbf_req_hold(struct lbf_req *q, const struct lbf_shm *h,
 
 struct lbf_farm_conf *lbf_farm_by_host(const char *url, apr_size_t *hlen)
 {
-    struct lbf_global *g = lbf_global_get();
-    char key[LBF_NAME_SIZE];
     const char *host;
-    apr_size_t i;
 
-    if (g == NULL || !lbf_url_farm_ref(url, &host, hlen)
-        || *hlen >= sizeof(key)) {
+    if (!lbf_url_farm_ref(url, &host, hlen)) {
         return NULL;
     }
-    for (i = 0; i < *hlen; i++) {
-        key[i] = apr_tolower(host[i]);
-    }
-    key[i] = '\0';
-    return apr_hash_get(g->by_name, key, (apr_ssize_t)*hlen);
+    return lbf_farm_by_name(host, *hlen);
 }
 
 static int lbf_is_ours(const proxy_balancer *b)
@@ -152,8 +146,7 @@ static int lbf_farm_choose(request_rec *r, struct lbf_farm_conf *fc,
 
     *stuck = mi >= 0;
     if (mi >= 0) {
-        lbf_row_take(lbf_member_at(pk->h, pk->farm, (uint32_t)mi));
-        return mi;
+        return lbf_member_take((uint32_t)fc->method, pk, (uint32_t)mi);
     }
     if (mi == LBF_STICK_REFUSED) {
         return mi;
@@ -193,6 +186,7 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     pk.farm = lbf_farm_at(&g->shm, fc->fi);
     pk.now = (uint64_t)apr_time_now();
     pk.rng = lbf_rng();
+    pk.tune = &fc->tune;
     if ((mi = lbf_farm_choose(r, fc, &pk, &stuck)) < 0) {
         return lbf_farm_unavailable(r, fc, worker);
     }
@@ -231,8 +225,7 @@ static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
                                                               r->status)))) {
             lbf_row_set_error(q->row, (uint64_t)now);
         }
-        lbf_row_record_latency(q->row, (uint64_t)(now - q->start),
-                               (uint64_t)now);
+        lbf_row_done(q->row, (uint64_t)(now - q->start), (uint64_t)now);
         lbf_req_release(q, failed || r->status >= 500);
     }
     return ours ? OK : DECLINED;
@@ -269,35 +262,17 @@ static int lbf_bal_usable(void *uctx, uint32_t mi)
            + ((PROXY_WORKER_IS_STANDBY(w) || PROXY_WORKER_IS_SPARE(w)) ? 1 : 0);
 }
 
-/* The balancer's farm, with rows for members added at runtime. */
+/* The balancer's farm, with rows for members balancer-manager added at
+ * runtime (lbf_farm_grow). */
 static struct lbf_farm *lbf_bal_farm(struct lbf_global *g, proxy_balancer *b)
 {
     uint32_t *fi = apr_hash_get(g->bal_farms, b->s->name, APR_HASH_KEY_STRING);
     struct lbf_farm *f = fi ? lbf_farm_at(&g->shm, *fi) : NULL;
-    int i;
 
-    if (f == NULL || (int)f->n_rows >= b->workers->nelts) {
-        return f;
+    if (f != NULL && (int)f->n_rows < b->workers->nelts) {
+        lbf_farm_grow(&g->shm, *fi, (uint32_t)b->workers->nelts);
     }
-    lbf_lock_acquire(&f->lock, (uint32_t)getpid());
-    for (i = (int)f->n_rows; i < b->workers->nelts; i++) {
-        char name[LBF_NAME_SIZE];
-
-        apr_snprintf(name, sizeof(name), "+%d", i);
-        if (lbf_member_add(&g->shm, *fi, name, 1, 0, 0) < 0) {
-            break;
-        }
-    }
-    lbf_lock_release(&f->lock);
-    lbf_farm_rebuild(&g->shm, f);
     return f;
-}
-
-uint32_t lbf_worker_weight(const proxy_worker *w)
-{
-    int lf = (w->s->lbfactor + 50) / 100; /* loadfactor 1..100, x100 */
-
-    return lf < 1 ? 1 : lf > LBF_WEIGHT_MAX ? LBF_WEIGHT_MAX : (uint32_t)lf;
 }
 
 /* Follow a weight changed in balancer-manager into the schedule. */

@@ -11,10 +11,11 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
-#include <stdatomic.h>
 #include <unistd.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_push.h"
+#include "mod_lbfarm_log.h"
+#include "mod_lbfarm_names.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -22,6 +23,7 @@ APLOG_USE_MODULE(lbfarm);
 #define LBF_SECRET_MIN   16    /* bytes of a farm secret, at least */
 #define LBF_SECRET_MAX   512
 #define LBF_HB_BODY_MAX  1024  /* mod_heartbeat POST body */
+#define LBF_SMOOTH_DEFAULT 500 /* LBFarmLoadSmoothing 0.5 */
 
 /* ------------------------------------------------------------------ */
 /* Directives                                                          */
@@ -31,6 +33,7 @@ void lbf_push_farm_defaults(struct lbf_farm_conf *fc)
     fc->policy.window_sec = 30;
     fc->policy.rate_per_sec = 5;
     fc->policy.burst = 10;
+    fc->policy.smooth_milli = LBF_SMOOTH_DEFAULT;
     fc->expiry = apr_time_from_sec(15);
     fc->blackout = apr_time_from_sec(2);
 }
@@ -77,26 +80,22 @@ static const char *lbf_read_secrets(cmd_parms *cmd, struct lbf_farm_conf *fc,
 const char *lbf_cmd_push_key(cmd_parms *cmd, void *dc LBF_UNUSED,
                              const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    return fc ? lbf_read_secrets(cmd, fc, ap_server_root_relative(cmd->pool,
-                                                                  arg))
-              : err;
+    LBF_FARM_OR_RETURN(cmd, fc);
+    return lbf_read_secrets(cmd, fc, ap_server_root_relative(cmd->pool, arg));
 }
 
 /* LBFarmMetric name capacity [weight] */
 const char *lbf_cmd_metric(cmd_parms *cmd, void *dc LBF_UNUSED,
                            const char *args)
 {
-    const char *err, *name, *cap, *w;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    const char *name, *cap, *w;
+    struct lbf_farm_conf *fc;
     struct lbf_load_term *t;
     uint32_t weight = 1, i;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     name = ap_getword_conf(cmd->pool, &args);
     cap = ap_getword_conf(cmd->pool, &args);
     w = ap_getword_conf(cmd->pool, &args);
@@ -140,14 +139,11 @@ const char *lbf_cmd_metric(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc LBF_UNUSED,
                               const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     int which = (int)(intptr_t)cmd->info;
     apr_interval_time_t t;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
         || t < 0 || t > apr_time_from_sec(3600)
         || (which == 0 && t < apr_time_from_sec(1))) {
@@ -170,13 +166,10 @@ const char *lbf_cmd_push_time(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc LBF_UNUSED,
                               const char *a, const char *b)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
     uint32_t rate, burst;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (lbf_parse_uint(a, 1, 1000, &rate) != 0
         || lbf_parse_uint(b, 1, 10000, &burst) != 0) {
         return apr_psprintf(cmd->pool, "LBFarmPushRate: invalid \"%s %s\" "
@@ -188,15 +181,30 @@ const char *lbf_cmd_push_rate(cmd_parms *cmd, void *dc LBF_UNUSED,
     return NULL;
 }
 
+/* LBFarmLoadSmoothing weight: 0.001..1 (1: every report as is). */
+const char *lbf_cmd_push_smoothing(cmd_parms *cmd, void *dc LBF_UNUSED,
+                                   const char *arg)
+{
+    struct lbf_farm_conf *fc;
+    int64_t w;
+
+    LBF_FARM_OR_RETURN(cmd, fc);
+    if (lbf_parse_milli(arg, strlen(arg), 1, &w) != 0 || w < 1 || w > 1000) {
+        return apr_psprintf(cmd->pool, "LBFarmLoadSmoothing: invalid weight "
+                            "\"%s\" (the weight of a new report, 0.001..1; "
+                            "1 = no smoothing)", arg);
+    }
+    fc->policy.smooth_milli = (uint32_t)w;
+    return NULL;
+}
+
 const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc != NULL) {
-        fc->heartbeat = on;
-    }
-    return fc ? NULL : err;
+    LBF_FARM_OR_RETURN(cmd, fc);
+    fc->heartbeat = on;
+    return NULL;
 }
 
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
@@ -247,23 +255,6 @@ static int lbf_answer(request_rec *r, int status, const char *fmt, ...)
     return OK;
 }
 
-/* Log a refused push at most once a second per process. */
-static void lbf_log_refusal(request_rec *r, const char *why)
-{
-    static _Atomic apr_time_t last;
-    static atomic_uint suppressed;
-    apr_time_t now = apr_time_now(), prev = atomic_load(&last);
-
-    if (now - prev < apr_time_from_sec(1)
-        || !atomic_compare_exchange_strong(&last, &prev, now)) {
-        atomic_fetch_add(&suppressed, 1);
-        return;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00040: push refused "
-                  "from %s: %s (%u more refusals not logged)",
-                  r->useragent_ip, why, atomic_exchange(&suppressed, 0));
-}
-
 /* The shm row of member mc of farm fc. */
 static struct lbf_row *lbf_row_of(struct lbf_global *g,
                                   const struct lbf_farm_conf *fc,
@@ -272,100 +263,116 @@ static struct lbf_row *lbf_row_of(struct lbf_global *g,
     return lbf_member_at(&g->shm, lbf_farm_at(&g->shm, fc->fi), mc->index);
 }
 
-/* Find farm and member of msg; answers 400 itself and returns NULL. */
-static struct lbf_member_conf *lbf_push_target(request_rec *r,
-                                               const struct lbf_push_msg *msg,
-                                               struct lbf_farm_conf **fcp)
-{
-    struct lbf_global *g = lbf_global_get();
-    struct lbf_member_conf *mc;
-    char key[LBF_NAME_SIZE];
-    uint32_t i = 0;
-
-    apr_cpystrn(key, msg->farm, sizeof(key));
-    ap_str_tolower(key);
-    *fcp = apr_hash_get(g->by_name, key, APR_HASH_KEY_STRING);
-    while (*fcp && (mc = lbf_member_next(*fcp, &i)) != NULL) {
-        if (!strcasecmp(mc->name, msg->member)) {
-            return mc;
-        }
-    }
-    lbf_answer(r, HTTP_BAD_REQUEST, *fcp ? "member: unknown in this farm"
-                                         : "farm: unknown");
-    return NULL;
-}
-
-/* 1 when msg's signature is some other member's of farm fc. */
-static int lbf_push_other_member(request_rec *r, struct lbf_farm_conf *fc,
-                                 const struct lbf_member_conf *self,
-                                 const struct lbf_push_msg *msg)
-{
-    struct lbf_member_conf *mc;
-    uint32_t i = 0;
-
-    while ((mc = lbf_member_next(fc, &i)) != NULL) {
-        if (mc != self && lbf_push_verify(r->args, msg,
-                                          (const uint8_t (*)[LBF_KEY_LEN])
-                                          mc->keys, fc->nsecrets)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static const int lbf_push_status[] = {
     [LBF_PUSH_OK] = HTTP_OK,
     [LBF_PUSH_EBAD] = HTTP_BAD_REQUEST,
     [LBF_PUSH_ESIG] = HTTP_UNAUTHORIZED,
-    [LBF_PUSH_EOTHER] = HTTP_FORBIDDEN,
     [LBF_PUSH_EREPLAY] = HTTP_CONFLICT,
     [LBF_PUSH_ESTALE] = HTTP_CONFLICT,
     [LBF_PUSH_ERATE] = HTTP_TOO_MANY_REQUESTS,
-    [LBF_PUSH_ENOENT] = HTTP_NOT_FOUND,
 };
 
+/* The answers; none before authentication names a farm or a member. */
 static const char *const lbf_push_text[] = {
     [LBF_PUSH_OK] = "ok",
     [LBF_PUSH_EBAD] = "malformed",
     [LBF_PUSH_ESIG] = "sig: bad signature",
-    [LBF_PUSH_EOTHER] = "member: signed for another member",
     [LBF_PUSH_EREPLAY] = "seq: not above the last accepted (replay)",
     [LBF_PUSH_ESTALE] = "ts: outside the accepted window (stale or "
                         "in the future)",
     [LBF_PUSH_ERATE] = "rate: too many pushes from this member",
-    [LBF_PUSH_ENOENT] = "unknown",
 };
 
-/* A signed push in r->args. */
+/* Log a refused push: at most once a second per process, the one call
+ * site of LBF00040.  farm/member name the target for the operator (the
+ * names the push gave: validated by the parser; empty for heartbeats). */
+static void lbf_push_log_refusal(request_rec *r, const char *farm,
+                                 const char *member, const char *why)
+{
+    LBF_LOG_LIMITED(r, APLOG_WARNING, apr_time_from_sec(1), "LBF00040: push "
+                    "refused from %s%s%s%s%s: %s", r->useragent_ip,
+                    *farm ? " for " : "", farm, *farm ? "/" : "", member,
+                    why);
+}
+
+/* Log and answer a refusal before authentication: rc's status and line,
+ * which name nothing. */
+static int lbf_push_refuse(request_rec *r, const struct lbf_push_msg *msg,
+                           int rc, const char *why)
+{
+    lbf_push_log_refusal(r, msg->farm, msg->member, why);
+    return lbf_answer(r, lbf_push_status[rc], "%s", lbf_push_text[rc]);
+}
+
+/* Verify msg's signature under nkeys keys and log, at trace1, how many
+ * HMACs it took (LBF00310: what t/11_push_errors.t counts). */
+static int lbf_push_check_sig(request_rec *r, const struct lbf_push_msg *msg,
+                              const uint8_t (*keys)[LBF_KEY_LEN], int nkeys)
+{
+    uint64_t before = lbf_push_hmacs();
+    int ok = lbf_push_verify(r->args, msg, keys, nkeys);
+
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "LBF00310: push for "
+                  "%s/%s: signature checked with %" APR_UINT64_T_FMT " HMAC(s)",
+                  msg->farm, msg->member,
+                  (apr_uint64_t)(lbf_push_hmacs() - before));
+    return ok;
+}
+
+/* A push whose farm or member is unknown, or whose farm takes no pushes:
+ * the same work (one signature check under a key nobody holds) and the
+ * same answer as a bad signature, so that neither the answer nor its cost
+ * tells which names exist. */
+static int lbf_push_unknown(request_rec *r, const struct lbf_push_msg *msg,
+                            const struct lbf_farm_conf *fc)
+{
+    static const uint8_t nobody[LBF_PUSH_KEYS_MAX][LBF_KEY_LEN];
+    int nkeys = fc && fc->nsecrets > 0 ? fc->nsecrets : 1;
+
+    lbf_push_check_sig(r, msg, nobody, nkeys);
+    return lbf_push_refuse(r, msg, LBF_PUSH_ESIG,
+                           fc == NULL ? "no such farm"
+                           : fc->nsecrets == 0 ? "the farm has no "
+                                                 "LBFarmPushKey"
+                                               : "no such member");
+}
+
+/* A signed push in r->args: parse, find the member by name (O(1)), take
+ * its token, verify under its keys only, apply.  A forged push costs at
+ * most LBF_PUSH_KEYS_MAX HMACs, and none once the member's bucket is
+ * empty, whatever the farm's size. */
 static int lbf_push_signed(request_rec *r, struct lbf_global *g)
 {
     struct lbf_push_msg msg;
     struct lbf_farm_conf *fc;
-    struct lbf_member_conf *mc;
+    struct lbf_member_conf *mc = NULL;
+    uint64_t now = (uint64_t)apr_time_now();
     char err[160];
-    int rc;
+    int rc, mi;
 
     if (lbf_push_parse(r->args, strlen(r->args), &msg, err, sizeof(err))) {
         return lbf_answer(r, HTTP_BAD_REQUEST, "%s", err);
     }
-    if ((mc = lbf_push_target(r, &msg, &fc)) == NULL) {
-        return OK;
+    fc = lbf_farm_by_name(msg.farm, strlen(msg.farm));
+    if (fc == NULL || fc->nsecrets == 0
+        || (mi = lbf_member_named(fc, msg.member, strlen(msg.member))) < 0
+        || (mc = lbf_member_conf_at(fc, (uint32_t)mi)) == NULL) {
+        return lbf_push_unknown(r, &msg, fc);
     }
-    if (fc->nsecrets == 0) {
-        return lbf_answer(r, HTTP_FORBIDDEN, "farm: takes no pushes (no "
-                          "LBFarmPushKey)");
+    rc = lbf_push_admit(&g->shm, lbf_row_of(g, fc, mc), (uint32_t)getpid(),
+                        now, &fc->policy);
+    if (rc == LBF_PUSH_OK
+        && !lbf_push_check_sig(r, &msg, (const uint8_t (*)[LBF_KEY_LEN])
+                               mc->keys, fc->nsecrets)) {
+        rc = LBF_PUSH_ESIG;
     }
-    if (!lbf_push_verify(r->args, &msg, (const uint8_t (*)[LBF_KEY_LEN])
-                         mc->keys, fc->nsecrets)) {
-        rc = lbf_push_other_member(r, fc, mc, &msg) ? LBF_PUSH_EOTHER
-                                                   : LBF_PUSH_ESIG;
-        lbf_log_refusal(r, lbf_push_text[rc]);
-        return lbf_answer(r, lbf_push_status[rc], "%s", lbf_push_text[rc]);
-    }
-    rc = lbf_push_apply(&g->shm, lbf_row_of(g, fc, mc), (uint32_t)getpid(), &msg, (uint64_t)apr_time_now(),
-                        &fc->policy, fc->terms, fc->nterms);
     if (rc != LBF_PUSH_OK) {
-        lbf_log_refusal(r, lbf_push_text[rc]);
+        return lbf_push_refuse(r, &msg, rc, lbf_push_text[rc]);
+    }
+    rc = lbf_push_apply(&g->shm, lbf_row_of(g, fc, mc), (uint32_t)getpid(),
+                        &msg, now, &fc->policy, fc->terms, fc->nterms);
+    if (rc != LBF_PUSH_OK) {
+        lbf_push_log_refusal(r, fc->name, mc->name, lbf_push_text[rc]);
     }
     return lbf_answer(r, lbf_push_status[rc], "%s farm=%s member=%s",
                       lbf_push_text[rc], fc->name, mc->name);
@@ -438,8 +445,8 @@ static int lbf_push_heartbeat(request_rec *r, struct lbf_global *g,
         return lbf_answer(r, HTTP_BAD_REQUEST, "%s", err);
     }
     if ((mc = lbf_hb_member(g, r->useragent_ip, port, &fc)) == NULL) {
-        lbf_log_refusal(r, "heartbeat from no member of a LBFarmHeartbeat "
-                        "farm");
+        lbf_push_log_refusal(r, "", "", "heartbeat from no member of a "
+                             "LBFarmHeartbeat farm");
         return lbf_answer(r, HTTP_FORBIDDEN, "heartbeat: no member at this "
                           "address in a farm with LBFarmHeartbeat On");
     }
@@ -484,4 +491,6 @@ static int lbf_push_handler(request_rec *r)
 void lbf_push_register_hooks(apr_pool_t *p LBF_UNUSED)
 {
     ap_hook_handler(lbf_push_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    /* after the module's own child_init (MIDDLE) attached the segment */
+    ap_hook_child_init(lbf_names_child_init, NULL, NULL, APR_HOOK_LAST);
 }

@@ -2,10 +2,14 @@
 
 /*
  * mod_lbfarm_session.c -- sticky sessions, moves between farms and the
- * application's signed instructions, in farm mode.  Formats and keys live
- * in the core (lbfarm_session.c); this file reads cookies, writes
- * Set-Cookie, and strips X-LBFarm-Instruction from member responses in an
- * output filter so that no client ever sees it.
+ * application's signed instructions, in farm mode.  Formats, keys and
+ * every decision (which member a session stays on, when a cookie is
+ * issued, refreshed or cleared, where moves lead, what an instruction
+ * does) live in the core (lbfarm_session.c); this file only translates:
+ * it reads cookies and headers in, hands them to the core, writes the
+ * Set-Cookie the core's plan names (through the one builder,
+ * lbf_cookie_header), logs, and strips X-LBFarm-Instruction from member
+ * responses in an output filter so that no client ever sees it.
  */
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -15,14 +19,19 @@
 
 #include <stdatomic.h>
 
-#include "mod_lbfarm.h"
+#include "mod_lbfarm_session.h"
+#include "mod_lbfarm_cookie.h"
+#include "mod_lbfarm_log.h"
+#include "mod_lbfarm_names.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
 
 #define LBF_INSTR_HEADER  "X-LBFarm-Instruction"
-#define LBF_INSTR_WINDOW  300        /* seconds an instruction is valid */
 #define LBF_FILTER_NAME   "LBFARM_SESSION"
+#define LBF_STICKY_NOTE   "lbfarm-sticky" /* r->pool userdata: the
+                                             decision of lbf_sess_sticky */
+#define LBF_LOG_EVERY     apr_time_from_sec(1)
 
 /* ------------------------------------------------------------------ */
 /* Directives                                                          */
@@ -30,15 +39,13 @@ APLOG_USE_MODULE(lbfarm);
 const char *lbf_cmd_session_key(cmd_parms *cmd, void *dc LBF_UNUSED,
                                 const char *arg)
 {
-    const char *err, *path = ap_server_root_relative(cmd->pool, arg);
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    struct lbf_farm_conf *fc;
     char buf[1100], *line, *last;
     apr_file_t *f;
     apr_size_t n = sizeof(buf) - 1;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT,
                       cmd->temp_pool) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "LBFarmSessionKey: cannot read \"%s\"",
@@ -67,33 +74,56 @@ const char *lbf_cmd_session_key(cmd_parms *cmd, void *dc LBF_UNUSED,
                                             "\"%s\" holds no secret", path);
 }
 
-/* LBFarmSticky On|Off [ttl=SECONDS] [cookie=NAME] */
+/* One option of LBFarmSticky into fc; an error message or NULL. */
+static const char *lbf_sticky_option(cmd_parms *cmd, struct lbf_farm_conf *fc,
+                                     const char *w)
+{
+    uint32_t ttl;
+    int ss;
+
+    if (!strncasecmp(w, "ttl=", 4)
+        && lbf_parse_uint(w + 4, 1, LBF_SESS_TTL_MAX, &ttl) == 0) {
+        fc->sticky_ttl = apr_time_from_sec(ttl);
+    }
+    else if (!strncasecmp(w, "cookie=", 7) && lbf_name_valid(w + 7)) {
+        fc->cookie = w + 7;
+    }
+    else if (!strncasecmp(w, "samesite=", 9)
+             && (ss = lbf_cookie_samesite_parse(w + 9)) >= 0) {
+        fc->cookie_pol.samesite = ss;
+    }
+    else if (!strcasecmp(w, "secure=always") || !strcasecmp(w, "secure=on")) {
+        fc->cookie_pol.secure = LBF_SECURE_ALWAYS;
+    }
+    else if (!strcasecmp(w, "secure=auto")) {
+        fc->cookie_pol.secure = LBF_SECURE_TLS;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "LBFarmSticky: invalid option \"%s\" "
+                            "(ttl=1..%u, cookie=NAME, samesite=Lax|Strict|"
+                            "None, secure=auto|always)", w, LBF_SESS_TTL_MAX);
+    }
+    return NULL;
+}
+
+/* LBFarmSticky On|Off [ttl=SECONDS] [cookie=NAME] [samesite=Lax|Strict|None]
+ * [secure=auto|always] */
 const char *lbf_cmd_sticky(cmd_parms *cmd, void *dc LBF_UNUSED,
                            const char *args)
 {
     const char *err, *w;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
-    uint32_t ttl;
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     w = ap_getword_conf(cmd->pool, &args);
     if (strcasecmp(w, "on") && strcasecmp(w, "off")) {
-        return "LBFarmSticky: expected On or Off, then ttl=S, cookie=NAME";
+        return "LBFarmSticky: expected On or Off, then ttl=S, cookie=NAME, "
+               "samesite=Lax|Strict|None, secure=auto|always";
     }
     fc->sticky = !strcasecmp(w, "on");
     while (*(w = ap_getword_conf(cmd->pool, &args))) {
-        if (!strncasecmp(w, "ttl=", 4)
-            && lbf_parse_uint(w + 4, 1, 31536000, &ttl) == 0) {
-            fc->sticky_ttl = apr_time_from_sec(ttl);
-        }
-        else if (!strncasecmp(w, "cookie=", 7) && lbf_name_valid(w + 7)) {
-            fc->cookie = w + 7;
-        }
-        else {
-            return apr_psprintf(cmd->pool, "LBFarmSticky: invalid option "
-                                "\"%s\" (ttl=1..31536000, cookie=NAME)", w);
+        if ((err = lbf_sticky_option(cmd, fc, w)) != NULL) {
+            return err;
         }
     }
     return NULL;
@@ -102,12 +132,9 @@ const char *lbf_cmd_sticky(cmd_parms *cmd, void *dc LBF_UNUSED,
 const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc LBF_UNUSED,
                                  const char *arg)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc == NULL) {
-        return err;
-    }
+    LBF_FARM_OR_RETURN(cmd, fc);
     if (!lbf_name_valid(arg)) {
         return apr_psprintf(cmd->pool, "LBFarmRouteCookie: invalid cookie "
                             "name \"%s\"", arg);
@@ -119,13 +146,11 @@ const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc LBF_UNUSED,
 
 const char *lbf_cmd_instructions(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
 {
-    const char *err;
-    struct lbf_farm_conf *fc = lbf_farm_current(cmd, &err);
+    struct lbf_farm_conf *fc;
 
-    if (fc != NULL) {
-        fc->instructions = on;
-    }
-    return fc ? NULL : err;
+    LBF_FARM_OR_RETURN(cmd, fc);
+    fc->instructions = on;
+    return NULL;
 }
 
 /* Member ids and cookie names of farm fc (post_config). */
@@ -154,21 +179,6 @@ void lbf_sess_member_setup(struct lbf_farm_conf *fc,
     }
 }
 
-/* The member whose session id is id, or NULL. */
-static struct lbf_member_conf *lbf_member_by_id(struct lbf_farm_conf *fc,
-                                                const char *id)
-{
-    struct lbf_member_conf *mc;
-    uint32_t i = 0;
-
-    while ((mc = lbf_member_next(fc, &i)) != NULL) {
-        if (!strcmp(mc->sess_id, id)) {
-            return mc;
-        }
-    }
-    return NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 
@@ -181,205 +191,201 @@ static const char *lbf_req_cookie(request_rec *r, const char *name,
     return h ? lbf_cookie_find(h, name, len) : NULL;
 }
 
-static struct lbf_farm_conf *lbf_farm_named(const char *name)
+/* The core's view of fc's session settings. */
+static void lbf_sess_conf_of(const struct lbf_farm_conf *fc,
+                             struct lbf_sess_conf *c)
 {
-    char key[LBF_NAME_SIZE];
-
-    apr_cpystrn(key, name, sizeof(key));
-    ap_str_tolower(key);
-    return apr_hash_get(lbf_global_get()->by_name, key, APR_HASH_KEY_STRING);
+    c->farm = fc->name;
+    c->keys = fc->skeys;
+    c->nkeys = fc->nskeys;
+    c->sticky = fc->sticky;
+    c->instructions = fc->instructions;
+    c->ttl = (uint32_t)apr_time_sec(fc->sticky_ttl);
 }
 
+static uint32_t lbf_now_sec(void)
+{
+    return (uint32_t)apr_time_sec(apr_time_now());
+}
+
+/* lbf_farm_find_f / lbf_farm_hop_f over the configured farms; ctx: r. */
+static const void *lbf_move_find(void *ctx LBF_UNUSED, const char *name)
+{
+    return lbf_farm_by_name(name, strlen(name));
+}
+
+static void lbf_move_hop(void *ctx, const void *farm,
+                         struct lbf_move_hop *hop)
+{
+    const struct lbf_farm_conf *fc = farm;
+
+    hop->farm = fc->name;
+    hop->keys = fc->skeys;
+    hop->nkeys = fc->nskeys;
+    hop->ttl = (uint32_t)apr_time_sec(fc->sticky_ttl);
+    hop->cookie = fc->nskeys ? lbf_req_cookie(ctx, fc->move_cookie,
+                                              &hop->len)
+                             : NULL;
+}
+
+/* The farm request r goes to when it reached fc: the end of the chain of
+ * its valid move cookies (lbf_move_follow decides).  Logs forged move
+ * cookies (LBF00302, rate-limited).  Takes no lock. */
 struct lbf_farm_conf *lbf_sess_route_farm(request_rec *r,
                                           struct lbf_farm_conf *fc)
 {
-    struct lbf_global *g = lbf_global_get();
-    uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
-    apr_hash_t *seen = NULL; /* made on the first move followed */
-    int hops;
+    int forged = 0;
+    const void *to = lbf_move_follow(fc, lbf_now_sec(),
+                                     (uint32_t)lbf_global_get()->farms->nelts,
+                                     lbf_move_find, lbf_move_hop, r, &forged);
 
-    /* each hop follows a valid move cookie, at most as many hops as there
-     * are farms; reaching a farm already passed ends the chain there, so
-     * A to B to A comes back to A */
-    for (hops = 0; hops < g->farms->nelts && fc->nskeys; hops++) {
-        char to[LBF_NAME_SIZE];
-        struct lbf_farm_conf *next;
-        size_t len;
-        const char *v = lbf_req_cookie(r, fc->move_cookie, &len);
-
-        if (v == NULL || lbf_move_parse(fc->skeys, fc->nskeys, fc->name, v,
-                                        len, now, to) != LBF_SESS_OK
-            || (next = lbf_farm_named(to)) == NULL || next == fc) {
-            break;
-        }
-        if (seen == NULL) {
-            seen = apr_hash_make(r->pool);
-        }
-        apr_hash_set(seen, fc->name, APR_HASH_KEY_STRING, fc);
-        fc = next;
-        if (apr_hash_get(seen, fc->name, APR_HASH_KEY_STRING) != NULL) {
-            break;
-        }
+    if (forged) {
+        LBF_LOG_LIMITED(r, APLOG_WARNING, LBF_LOG_EVERY, "LBF00302: farm %s: "
+                        "%d forged move cookie(s) ignored (mac does not "
+                        "verify)", fc->name, forged);
     }
-    return fc;
+    return (struct lbf_farm_conf *)to;
 }
 
-/* The member named by the application's own session cookie or parameter
- * ("...<anything>.<member name>"), or -1. */
-static int lbf_route_member(request_rec *r, struct lbf_farm_conf *fc)
+/* struct lbf_sess_lookup over fc (ctx): members by session id (a scan:
+ * only after a cookie's mac verified) and by name (the O(1) index). */
+static int lbf_lookup_id(void *ctx, const char *id)
 {
-    const char *v = NULL, *dot;
     struct lbf_member_conf *mc;
-    size_t len = 0;
     uint32_t i = 0;
 
-    if (fc->route_cookie == NULL) {
-        return -1;
-    }
-    v = lbf_req_cookie(r, fc->route_cookie, &len);
-    if (v == NULL && r->args) {
-        const char *pat = fc->route_param;
-        const char *a = ap_strstr_c(r->args, pat);
-
-        if (a && (a == r->args || a[-1] == '&')) {
-            v = a + strlen(pat);
-            len = strcspn(v, "&");
-        }
-    }
-    for (dot = v ? v + len : NULL; dot && dot > v && dot[-1] != '.'; dot--) {
-        continue;
-    }
-    while (dot && dot > v && (mc = lbf_member_next(fc, &i)) != NULL) {
-        if (strlen(mc->name) == (size_t)(v + len - dot)
-            && !strncasecmp(mc->name, dot, strlen(mc->name))) {
+    while ((mc = lbf_member_next(ctx, &i)) != NULL) {
+        if (!strcmp(mc->sess_id, id)) {
             return (int)mc->index;
         }
     }
     return -1;
 }
 
+static int lbf_lookup_name(void *ctx, const char *name, size_t len)
+{
+    return lbf_member_named(ctx, name, len);
+}
+
+/* The application's route value (LBFarmRouteCookie's cookie, else its
+ * query parameter), or NULL. */
+static const char *lbf_route_value(request_rec *r,
+                                   const struct lbf_farm_conf *fc,
+                                   size_t *len)
+{
+    const char *v, *a;
+
+    if (fc->route_cookie == NULL) {
+        return NULL;
+    }
+    if ((v = lbf_req_cookie(r, fc->route_cookie, len)) != NULL
+        || r->args == NULL) {
+        return v;
+    }
+    a = ap_strstr_c(r->args, fc->route_param);
+    if (a == NULL || (a != r->args && a[-1] != '&')) {
+        return NULL;
+    }
+    v = a + strlen(fc->route_param);
+    *len = strcspn(v, "&");
+    return v;
+}
+
+/* The member of fc that r is stuck to at pk (lbf_sticky_decide decides
+ * from its session cookie and route value): its index, -1 (pick one) or
+ * LBF_STICK_REFUSED.  Keeps the decision in r->pool for lbf_sess_chosen;
+ * logs a forged session cookie (LBF00301, rate-limited).  Reads rows
+ * lock-free; may take the runtime-member mutex (lbf_member_conf_at). */
 int lbf_sess_sticky(request_rec *r, struct lbf_farm_conf *fc,
                     const struct lbf_pick *pk)
 {
-    struct lbf_member_conf *mc = NULL;
-    struct lbf_session s;
-    const char *v;
-    size_t len;
-    int mi;
+    struct lbf_sticky *st = apr_palloc(r->pool, sizeof(*st));
+    struct lbf_sess_lookup lk = {lbf_lookup_id, lbf_lookup_name, fc};
+    struct lbf_sticky_req rq;
+    struct lbf_sess_conf c;
 
-    /* a session cookie counts where the balancer issues them (sticky) or
-     * where the application may have asked for one (instructions) */
-    if ((fc->sticky || fc->instructions) && fc->nskeys
-        && (v = lbf_req_cookie(r, fc->cookie, &len)) != NULL
-        && lbf_sess_parse(fc->skeys, fc->nskeys, fc->name, v, len,
-                          (uint32_t)(pk->now / APR_USEC_PER_SEC), &s)
-               == LBF_SESS_OK
-        && (mc = lbf_member_by_id(fc, s.id)) != NULL) {
-        struct lbf_row *row = lbf_member_at(pk->h, pk->farm, mc->index);
-
-        if (row && mc->index != pk->exclude
-            && lbf_row_sticky_ok(row, pk->now)) {
-            return (int)mc->index;
-        }
-        return s.mode == LBF_STICK_ALWAYS ? LBF_STICK_REFUSED : -1;
+    memset(&rq, 0, sizeof(rq));
+    lbf_sess_conf_of(fc, &c);
+    rq.cookie = lbf_req_cookie(r, fc->cookie, &rq.cookie_len);
+    rq.route = lbf_route_value(r, fc, &rq.route_len);
+    lbf_sticky_decide(&c, &rq, &lk, pk, st);
+    if (st->cookie_rc == LBF_SESS_FORGED) {
+        LBF_LOG_LIMITED(r, APLOG_WARNING, LBF_LOG_EVERY, "LBF00301: farm %s: "
+                        "forged session cookie %s ignored (mac does not "
+                        "verify)", fc->name, fc->cookie);
     }
-    mi = lbf_route_member(r, fc);
-    if (mi >= 0 && (uint32_t)mi != pk->exclude
-        && lbf_row_sticky_ok(lbf_member_at(pk->h, pk->farm, (uint32_t)mi),
-                             pk->now)) {
-        return mi;
-    }
-    return -1;
+    apr_pool_userdata_setn(st, LBF_STICKY_NOTE, NULL, r->pool);
+    return st->member;
 }
 
-/* The Set-Cookie value of a session on member mi of fc in mode. */
-static const char *lbf_session_cookie(request_rec *r,
-                                      struct lbf_farm_conf *fc, int mi,
-                                      char mode)
+/* The Set-Cookie that plan p asks for member mi of fc, or NULL. */
+static const char *lbf_plan_cookie(request_rec *r, struct lbf_farm_conf *fc,
+                                   uint32_t mi,
+                                   const struct lbf_cookie_plan *p)
 {
-    struct lbf_session s;
-    char val[LBF_SESS_COOKIE_LEN + 8];
+    struct lbf_member_conf *mc = lbf_member_conf_at(fc, mi);
+    char val[LBF_NAME_SIZE + 64];
+    struct lbf_sess_conf c;
 
-    s.mode = mode;
-    memcpy(s.id, lbf_member_conf_at(fc, (uint32_t)mi)->sess_id,
-           sizeof(s.id));
-    s.expiry = (uint32_t)apr_time_sec(apr_time_now() + fc->sticky_ttl);
-    lbf_sess_encode(&fc->skeys[0], fc->name, &s, val, sizeof(val));
-    return apr_psprintf(r->pool, "%s=%s; Path=/; Max-Age=%" APR_TIME_T_FMT
-                        "; HttpOnly; SameSite=Lax%s", fc->cookie, val,
-                        apr_time_sec(fc->sticky_ttl),
-                        ap_http_scheme(r)[4] == 's' ? "; Secure" : "");
+    lbf_sess_conf_of(fc, &c);
+    if (p->kind == LBF_PLAN_NONE
+        || lbf_sess_plan_value(&c, p, mc ? mc->sess_id : NULL,
+                               (uint32_t)apr_time_sec(r->request_time), val,
+                               sizeof(val)) != 0) {
+        return NULL;
+    }
+    return lbf_cookie_header(r, &fc->cookie_pol,
+                             p->kind == LBF_PLAN_MOVE ? fc->move_cookie
+                                                      : fc->cookie, val,
+                             p->kind == LBF_PLAN_CLEAR ? 0 : p->max_age);
 }
 
+/* Member mi of fc serves r (stuck: lbf_sess_sticky chose it): plan the
+ * response's Set-Cookie from the kept decision (a new session, a
+ * refresh, or none; lbf_sess_plan_chosen decides), and add the output
+ * filter that strips and obeys instructions.  Takes no lock. */
 void lbf_sess_chosen(request_rec *r, struct lbf_req *q,
                      struct lbf_farm_conf *fc, int mi, int stuck)
 {
-    q->fc = fc;
-    q->set_cookie = NULL;
-    if (fc->sticky && fc->nskeys && !stuck) {
-        q->set_cookie = lbf_session_cookie(r, fc, mi, LBF_STICK_WHILE_UP);
+    struct lbf_sticky fallback, *st = NULL;
+    struct lbf_cookie_plan p;
+    struct lbf_sess_conf c;
+    void *note = NULL;
+
+    apr_pool_userdata_get(&note, LBF_STICKY_NOTE, r->pool);
+    if ((st = note) == NULL || (st->member != mi && st->member >= 0)) {
+        memset(&fallback, 0, sizeof(fallback)); /* not stuck, or by route */
+        fallback.member = mi;
+        fallback.how = stuck ? LBF_STUCK_ROUTE : LBF_STUCK_NONE;
+        st = &fallback;
     }
+    else if (st->member < 0) {
+        st->member = mi; /* picked: the cookie did not decide */
+    }
+    lbf_sess_conf_of(fc, &c);
+    lbf_sess_plan_chosen(&c, st, &p);
+    q->fc = fc;
+    q->set_cookie = lbf_plan_cookie(r, fc, (uint32_t)mi, &p);
     if (!q->filter_added) {
         ap_add_output_filter(LBF_FILTER_NAME, q, r, r->connection);
         q->filter_added = 1;
     }
 }
 
-/* Log a dropped instruction at most once a second per process. */
-static void lbf_log_instr(request_rec *r, const char *member, const char *why)
+/* lbf_instr_decide's farm_known: a configured farm. */
+static int lbf_farm_known(void *ctx LBF_UNUSED, const char *name)
 {
-    static _Atomic apr_time_t last;
-    apr_time_t now = apr_time_now(), prev = atomic_load(&last);
-
-    if (now - prev >= apr_time_from_sec(1)
-        && atomic_compare_exchange_strong(&last, &prev, now)) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00050: dropped "
-                      "an instruction from member %s: %s", member, why);
-    }
+    return lbf_farm_by_name(name, strlen(name)) != NULL;
 }
 
-/* Obey one verified instruction in: set q->set_cookie accordingly. */
-static void lbf_obey(request_rec *r, struct lbf_req *q,
-                     const struct lbf_instr *in)
-{
-    struct lbf_farm_conf *fc = q->fc;
-    char val[LBF_NAME_SIZE + 64];
-
-    switch (in->action) {
-    case LBF_INSTR_STICK:
-    case LBF_INSTR_STICK_WHILE_UP:
-        q->set_cookie = lbf_session_cookie(r, fc, (int)q->member,
-                                           in->action == LBF_INSTR_STICK
-                                           ? LBF_STICK_ALWAYS
-                                           : LBF_STICK_WHILE_UP);
-        break;
-    case LBF_INSTR_UNSTICK:
-        q->set_cookie = apr_psprintf(r->pool, "%s=; Path=/; Max-Age=0",
-                                     fc->cookie);
-        break;
-    default:
-        if (lbf_farm_named(in->farm) == NULL) {
-            lbf_log_instr(r, lbf_member_conf_at(fc, q->member)->name,
-                          "move to no farm");
-            return;
-        }
-        lbf_move_encode(&fc->skeys[0], fc->name, in->farm,
-                        (uint32_t)apr_time_sec(apr_time_now()
-                                               + fc->sticky_ttl),
-                        val, sizeof(val));
-        q->set_cookie = apr_psprintf(r->pool, "%s=%s; Path=/; Max-Age=%"
-                                     APR_TIME_T_FMT "; HttpOnly; "
-                                     "SameSite=Lax", fc->move_cookie, val,
-                                     apr_time_sec(fc->sticky_ttl));
-    }
-}
-
-/* Strip the instruction headers of r's response; obey a valid one. */
+/* Strip the instruction headers of r's response; obey a valid one (its
+ * cookie replaces the one planned when the member was chosen). */
 static void lbf_instructions(request_rec *r, struct lbf_req *q)
 {
     const char *v = apr_table_get(r->headers_out, LBF_INSTR_HEADER);
-    const char *member;
-    struct lbf_instr in;
+    struct lbf_member_conf *mc;
+    struct lbf_cookie_plan p;
+    struct lbf_sess_conf c;
     char err[96];
 
     if (v == NULL) {
@@ -387,21 +393,18 @@ static void lbf_instructions(request_rec *r, struct lbf_req *q)
     }
     apr_table_unset(r->headers_out, LBF_INSTR_HEADER);
     apr_table_unset(r->err_headers_out, LBF_INSTR_HEADER);
-    if (v == NULL || q->fc == NULL) {
+    if (v == NULL || q->fc == NULL
+        || (mc = lbf_member_conf_at(q->fc, q->member)) == NULL) {
         return;
     }
-    member = lbf_member_conf_at(q->fc, q->member)->name;
-    if (!q->fc->instructions || !q->fc->nskeys) {
-        lbf_log_instr(r, member, "instructions are off for this farm");
+    lbf_sess_conf_of(q->fc, &c);
+    if (lbf_instr_decide(&c, mc->name, v, lbf_now_sec(), lbf_farm_known,
+                         NULL, &p, err, sizeof(err)) != 0) {
+        LBF_LOG_LIMITED(r, APLOG_WARNING, LBF_LOG_EVERY, "LBF00050: dropped "
+                        "an instruction from member %s: %s", mc->name, err);
         return;
     }
-    if (lbf_instr_parse(q->fc->skeys, q->fc->nskeys, member, v,
-                        (uint32_t)apr_time_sec(apr_time_now()),
-                        LBF_INSTR_WINDOW, &in, err, sizeof(err)) != 0) {
-        lbf_log_instr(r, member, err);
-        return;
-    }
-    lbf_obey(r, q, &in);
+    q->set_cookie = lbf_plan_cookie(r, q->fc, q->member, &p);
 }
 
 /* Output filter: runs once, before the headers go out. */

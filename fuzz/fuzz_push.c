@@ -14,16 +14,23 @@
  *  2. lbf_push_verify against OpenSSL's HMAC() computed here, with the
  *     fixed farm secret; then the same message re-signed here must verify
  *     under its member key (alone or with a second, rotated key) and fail
- *     under the key another secret gives the same member;
- *  3. lbf_push_apply on a small segment (formatted once, restored before
- *     every input so that a crash reproduces from its input alone): the
- *     outcome must match the window, a refusal leaves the metrics group
- *     and the load untouched, a success writes exactly the message and the
- *     load the formula gives (and drain as asked), the same message again
- *     is a replay, and the rest of the burst passes at the same instant
- *     but no more; then headroom stays in LBF_HEADROOM_MIN..1000 and
- *     a pushed-metric pick lands on an eligible member when there is one;
- *  4. lbf_push_parse_heartbeat, and lbf_push_apply_load on success.
+ *     under the key another secret gives the same member; every call
+ *     costs exactly one HMAC per key (lbf_push_hmacs);
+ *  3. the member-name index (lbf_name_index over m0..m2): the parsed
+ *     member name, and the raw input bytes as a name, are found exactly
+ *     when they equal a member's name in any case;
+ *  4. lbf_push_admit then lbf_push_apply on a small segment (formatted
+ *     once, restored before every input so that a crash reproduces from
+ *     its input alone), in the glue's order: the outcome must match the
+ *     window, a refusal leaves the metrics group and the load untouched,
+ *     a success writes exactly the message and the load the formula
+ *     gives (the first report of a run is not smoothed; and drain as
+ *     asked), the same message again is a replay, the bucket admits the
+ *     rest of the burst at the same instant but no more, and equal
+ *     reports keep the smoothed load equal; then headroom stays in
+ *     LBF_HEADROOM_MIN..1000 and a pushed-metric pick lands on an
+ *     eligible member when there is one;
+ *  5. lbf_push_parse_heartbeat, and lbf_push_apply_load on success.
  *
  * Whatever the outcome, err is NUL-terminated within errlen and printable,
  * empty on success, and names a field on LBF_PUSH_EBAD.
@@ -31,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -58,7 +66,7 @@ static const char fz_secret[] = "fuzz-farm-secret-0123456789";
 static const char fz_other_secret[] = "another-farm-secret-9876543210";
 
 static const struct lbf_push_policy fz_policy = {
-    .window_sec = 30, .rate_per_sec = 5, .burst = 3};
+    .window_sec = 30, .rate_per_sec = 5, .burst = 3, .smooth_milli = 500};
 
 static const struct lbf_load_term fz_terms[] = {
     {"cpu", 1000, 1},
@@ -69,6 +77,8 @@ static const struct lbf_load_term fz_terms[] = {
 static struct lbf_shm fz_h;
 static struct lbf_farm *fz_farm;
 static unsigned char *fz_pristine;
+static struct lbf_name_slot fz_slots[8];
+static struct lbf_name_index fz_names; /* m0..m2, never changed after */
 
 /* Format the segment once: farm "farm_one" (pushed-metric) of m0..m2. */
 static void fz_init(void)
@@ -104,6 +114,43 @@ static void fz_init(void)
     fz_farm->expiry_ms = 15000;
     fz_farm->blackout_ms = 2000;
     memcpy(fz_pristine, base, len);
+    FZ_CHECK(lbf_name_index_slots(FZ_MEMBERS) == 8);
+    lbf_name_index_init(&fz_names, fz_slots, 8);
+    for (i = 0; i < FZ_MEMBERS; i++) {
+        FZ_CHECK(lbf_name_index_add(&fz_names, lbf_member_at(&fz_h, fz_farm,
+                                                             i)->name, i)
+                 == LBF_OK);
+    }
+}
+
+/* The member named name[0..len) in any case, by a plain scan; or -1. */
+static int fz_name_ref(const char *name, size_t len)
+{
+    uint32_t i;
+
+    for (i = 0; i < FZ_MEMBERS; i++) {
+        const char *m = lbf_member_at(&fz_h, fz_farm, i)->name;
+
+        if (strlen(m) == len && strncasecmp(m, name, len) == 0
+            && memchr(name, '\0', len) == NULL) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void fz_names_check(const uint8_t *data, size_t size,
+                           const struct lbf_push_msg *msg)
+{
+    size_t n = size < 40 ? size : 40;
+
+    FZ_CHECK(lbf_name_index_find(&fz_names, (const char *)data, n) ==
+             fz_name_ref((const char *)data, n));
+    if (msg != NULL) {
+        FZ_CHECK(lbf_name_index_find(&fz_names, msg->member,
+                                     strlen(msg->member)) ==
+                 fz_name_ref(msg->member, strlen(msg->member)));
+    }
 }
 
 /* err: terminated within errlen, printable, empty on OK, a field named
@@ -276,16 +323,28 @@ static void fz_verify(const char *q, const struct lbf_push_msg *msg)
     FZ_CHECK(HMAC(EVP_sha256(), keys[0], LBF_KEY_LEN, (const unsigned char *)q,
                   msg->signed_len, tag, &tlen));
     ref = memcmp(tag, msg->sig, LBF_KEY_LEN) == 0;
-    FZ_CHECK(lbf_push_verify(q, msg, (const uint8_t(*)[LBF_KEY_LEN])keys, 1) ==
-             ref);
+    {
+        uint64_t before = lbf_push_hmacs();
+
+        FZ_CHECK(lbf_push_verify(q, msg, (const uint8_t(*)[LBF_KEY_LEN])keys,
+                                 1) == ref);
+        FZ_CHECK(lbf_push_hmacs() - before == 1);
+    }
     good = *msg;
     memcpy(good.sig, tag, LBF_KEY_LEN);
     FZ_CHECK(
         lbf_push_verify(q, &good, (const uint8_t(*)[LBF_KEY_LEN])keys, 2) == 1);
     FZ_CHECK(lbf_push_verify(
                  q, &good, (const uint8_t(*)[LBF_KEY_LEN]) & keys[1], 1) == 0);
-    FZ_CHECK(
-        lbf_push_verify(q, &good, (const uint8_t(*)[LBF_KEY_LEN])keys, 0) == 0);
+    {
+        uint64_t before = lbf_push_hmacs();
+
+        FZ_CHECK(lbf_push_verify(q, &good, (const uint8_t(*)[LBF_KEY_LEN])keys,
+                                 0) == 0);
+        FZ_CHECK(lbf_push_verify(q, &good, (const uint8_t(*)[LBF_KEY_LEN])keys,
+                                 2) == 1);
+        FZ_CHECK(lbf_push_hmacs() - before == 2);
+    }
 }
 
 static void fz_pick(uint64_t now, uint64_t seed)
@@ -341,6 +400,9 @@ static void fz_apply(const uint8_t *data, size_t size,
     FZ_CHECK(lbf_load_eval(fz_terms, 3, msg->m, msg->n) == load);
     FZ_CHECK(load >= -1 && load <= 1000);
 
+    /* a fresh row has its burst: the first admission passes */
+    FZ_CHECK(lbf_push_admit(&fz_h, r, (uint32_t)getpid(), now, &fz_policy) ==
+             LBF_PUSH_OK);
     fz_snap(r, &before);
     rc = lbf_push_apply(&fz_h, r, (uint32_t)getpid(), msg, now, &fz_policy,
                         fz_terms, 3);
@@ -349,8 +411,7 @@ static void fz_apply(const uint8_t *data, size_t size,
     FZ_CHECK((after.seq & 1u) == 0);
     FZ_CHECK((rc == LBF_PUSH_ESTALE) == (skew > (int64_t)fz_policy.window_sec));
     if (rc != LBF_PUSH_OK) {
-        FZ_CHECK(rc == LBF_PUSH_ESTALE || rc == LBF_PUSH_EREPLAY ||
-                 rc == LBF_PUSH_ERATE);
+        FZ_CHECK(rc == LBF_PUSH_ESTALE || rc == LBF_PUSH_EREPLAY);
         FZ_CHECK(rc != LBF_PUSH_EREPLAY || msg->seq <= before.push_seq);
         FZ_CHECK(memcmp(&before, &after, sizeof(before)) == 0);
         return;
@@ -363,6 +424,7 @@ static void fz_apply(const uint8_t *data, size_t size,
     FZ_CHECK(after.drain_req ==
              (msg->drain >= 0 ? (uint32_t)msg->drain : before.drain_req));
     if (load >= 0) {
+        /* the first report of a run (a pristine row): as is */
         FZ_CHECK(after.load_milli == (uint32_t)load && after.load_ts == now);
         FZ_CHECK(after.load_since <= now && after.load_since != 0);
     }
@@ -376,20 +438,27 @@ static void fz_apply(const uint8_t *data, size_t size,
                             &fz_policy, fz_terms, 3) == LBF_PUSH_EREPLAY);
     fz_snap(r, &before);
     FZ_CHECK(memcmp(&before, &after, sizeof(before)) == 0);
-    /* the rest of the burst passes at the same instant, then no more */
+    /* the bucket admits the rest of the burst at the same instant, then
+     * no more; the same report again keeps the smoothed load */
     {
         struct lbf_push_msg next = *msg;
         uint32_t k;
 
         for (k = 1; k <= fz_policy.burst; k++) {
-            next.seq = msg->seq + k;
-            rc = lbf_push_apply(&fz_h, r, (uint32_t)getpid(), &next, now,
-                                &fz_policy, fz_terms, 3);
+            rc = lbf_push_admit(&fz_h, r, (uint32_t)getpid(), now,
+                                &fz_policy);
             FZ_CHECK(rc ==
                      (k < fz_policy.burst ? LBF_PUSH_OK : LBF_PUSH_ERATE));
+            if (rc != LBF_PUSH_OK) {
+                break;
+            }
+            next.seq = msg->seq + k;
+            FZ_CHECK(lbf_push_apply(&fz_h, r, (uint32_t)getpid(), &next, now,
+                                    &fz_policy, fz_terms, 3) == LBF_PUSH_OK);
         }
         fz_snap(r, &after);
         FZ_CHECK(after.push_seq == msg->seq + fz_policy.burst - 1);
+        FZ_CHECK(load < 0 || after.load_milli == (uint32_t)load);
     }
     fz_pick(now, now ^ size);
     fz_pick(now + 2500000u, now);
@@ -455,6 +524,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_check_err(small, errlen, rc2);
         FZ_CHECK(rc != LBF_PUSH_EBAD || strncmp(small, err, errlen - 1) == 0);
     }
+    fz_names_check(data, size, rc == LBF_PUSH_OK ? &msg : NULL);
     if (rc == LBF_PUSH_OK) {
         fz_check_msg(q, size, &msg);
         fz_verify(q, &msg);

@@ -97,4 +97,61 @@ ok($ok && "@got[0..4]" eq "@got[5..9]",
 
 no_unexpected_errors($h);
 $_->stop for @m;
+
+# Health survives a graceful restart (issue 12): a member failing its
+# checks stays down, so it gets no request in the seconds after the
+# restart -- without the carry it would be up again until `fall` checks
+# failed (here about 2.5 s, up to 15 s with the defaults).  hb answers its
+# check 100 times slower than hg (--slow 100): 500 ms, past the timeout.
+{
+    my $hg = start_member('hg');
+    my $hb = start_member('hb', args => ['--slow', '100']);
+    my $hc = 'LBFarmHealthCheck /health?sleep_ms=5 interval=1s timeout=200ms '
+           . 'rise=2 fall=3';
+    my $h2 = start_httpd(body => <<"CONF");
+<LBFarm hcfarm>
+    $hc
+    LBFarmMember hg ${\ $hg->url }
+    LBFarmMember hb ${\ $hb->url }
+</LBFarm>
+ProxyPass /hc/ http://hcfarm/hc/
+<Location /lbfarm-status>
+    SetHandler lbfarm-status
+</Location>
+CONF
+    my $state = sub {
+        my $rows = LBFTest::status_rows($h2) // {};
+        return $rows->{"hcfarm/$_[0]"}{state} // '(none)';
+    };
+    ok(wait_until(8 * slow_factor(), sub { $state->('hb') eq 'down' }, 0.1),
+       'health: hb failing its checks is down') or diag($state->('hb'));
+    is($state->('hg'), 'ok', 'health: hg passing its checks is ok');
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0,
+                             max_redirect => 0);
+    my %c;
+    $c{ $ua->get($h2->url('/hc/'))->{headers}{'x-member'} // '(none)' }++
+        for 1 .. 10;
+    is_deeply(\%c, { hg => 10 }, 'health: before the restart all 10 on hg')
+        or diag(explain(\%c));
+    ok(eval { $h2->graceful }, 'health: graceful restart') or diag($@);
+    is($state->('hb'), 'down', 'health: hb is still down right after the '
+       . 'restart');
+    # requests on new connections for 2.5 s, the window in which a
+    # forgotten health would give hb about half of them
+    my ($t0, $n) = (time, 0);
+    %c = ();
+    while (time - $t0 < 2.5 * slow_factor()) {
+        my $r = $ua->get($h2->url('/hc/'));
+        $c{ $r->{status} == 200 ? ($r->{headers}{'x-member'} // '(none)')
+                                : "!$r->{status}" }++;
+        $n++;
+        sleep 0.05;
+    }
+    cmp_ok($n, '>=', 20, "health: $n requests in the 2.5 s after the "
+           . 'restart');
+    is_deeply(\%c, { hg => $n }, 'health: hb, down before the restart, got '
+              . 'none of them') or diag(explain(\%c));
+    no_unexpected_errors($h2);
+    $_->stop for $hg, $hb;
+}
 done_testing;

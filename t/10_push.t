@@ -1,7 +1,8 @@
 # pushed-metric: members that push their load get traffic by headroom;
 # the status page shows load and headroom; reports expire and are trusted
 # only after the blackout; mod_heartbeat messages; the tools/lbfarm-push
-# agent and tools/lbfarm-push-key against a real httpd.
+# agent and tools/lbfarm-push-key against a real httpd; smoothing
+# (LBFarmLoadSmoothing): one outlier moves the load by the weight's share.
 use strict;
 use warnings;
 use Test::More;
@@ -49,6 +50,13 @@ my $body = "<LBFarm pm>\n"
          . "    LBFarmMember b1 " . $m[0]->url . "\n"
          . "</LBFarm>\n"
          . "ProxyPass /pb/ http://pb/pb/\n"
+         . "<LBFarm ps>\n"
+         . "    LBFarmMethod pushed-metric\n"
+         . "    LBFarmPushKey $secret_file\n"
+         . "    LBFarmPushRate 100 100\n"
+         . "    LBFarmLoadSmoothing 0.25\n"
+         . "    LBFarmMember s1 " . $m[1]->url . "\n"
+         . "</LBFarm>\n"
          . "<LBFarm hb>\n"
          . "    LBFarmMethod pushed-metric\n"
          . "    LBFarmHeartbeat On\n"
@@ -65,7 +73,8 @@ my $h = start_httpd(body => $body, modules => ['authz_host']);
 my $push_url = $h->url('/lbfarm-push');
 my $url = $h->url("/pm/?sleep_ms=$SLEEP_MS");
 
-my %key = map { $_ => LBFTest::push_member_key($secret, $_) } qw(m1 m2 m3 b1);
+my %key = map { $_ => LBFTest::push_member_key($secret, $_) }
+          qw(m1 m2 m3 b1 s1);
 
 # One signed push; returns the answer ({status, body}).
 sub push_load {
@@ -413,6 +422,33 @@ my $done = wait_until(5, sub { waitpid($pid, POSIX::WNOHANG()) == $pid });
 ok($done, 'agent loop ends on SIGTERM');
 kill 'KILL', $pid unless $done;
 waitpid($pid, 0) unless $done;
+
+# ---------------------------------------------------------------------
+# 7. Smoothing (farm ps, LBFarmLoadSmoothing 0.25): the first report is
+#    taken as is; one outlier among steady reports moves the load by a
+#    quarter of its distance; steady reports bring it back.
+
+{
+    my @seen;
+    for my $step ([ 0.2, '0.200' ], [ 0.2, '0.200' ], [ 1, '0.400' ],
+                  [ 0.2, '0.350' ], [ 0.2, '0.312' ]) {
+        my ($cpu, $want) = @$step;
+        my $x = push_load('ps', 's1', cpu => $cpu);
+        is($x->{status}, 200, "smoothing: push cpu=$cpu 200")
+            or diag($x->{body});
+        push @seen, row('ps', 's1')->{load} // '?';
+        is($seen[-1], $want, "smoothing: after cpu=$cpu the load is $want");
+    }
+    note('smoothed loads: ' . join(' ', @seen));
+    for my $bad (qw(0 1.5 abc -0.5 0.0001)) {
+        my ($rc, $out) = LBFTest::config_test(
+            "<LBFarm x>\n    LBFarmLoadSmoothing $bad\n"
+            . "    LBFarmMember a http://127.0.0.1:9\n</LBFarm>\n");
+        ok($rc != 0 && $out =~ /LBFarmLoadSmoothing: invalid weight "\Q$bad\E"/,
+           "LBFarmLoadSmoothing $bad: refused at start-up, quoting it")
+            or diag($out);
+    }
+}
 
 no_unexpected_errors($h, qr/LBF00040/);
 $_->stop for @m, $hb;

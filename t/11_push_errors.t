@@ -3,6 +3,12 @@
 # nothing: forged, another member's key, replayed, stale, oversized,
 # malformed (each field), flooding, other methods, unknown farm.  Key
 # rotation: a two-line secret file accepts keys from either line.
+# Forged pushes: before authentication every refusal reads the same and
+# names nothing (unknown farm, unknown member, a farm without push key, a
+# known member); a forged push costs at most 2 HMACs (current + previous
+# key) whatever the farm's size (a 200-member farm), counted from the
+# LBF00310 trace lines; the member's rate limit applies before any crypto
+# (a flood of 10 times the burst costs at most the burst in checks).
 use strict;
 use warnings;
 use Test::More;
@@ -33,12 +39,17 @@ my $sec = secret('pe');
 my ($rot1, $rot2) = (secret('rot1'), secret('rot2'));
 my $pe_file = write_file("$tmp/pe.secret", "$sec\n");
 my $pr_file = write_file("$tmp/pr.secret", "$rot1\n$rot2\n");
+my $BIG = 200;                  # members of farm big
+my ($BIG_RATE, $BIG_BURST) = (1, 5);
 
 my @m = map { start_member("e$_") } 1 .. 2;
+# LBFarmLoadSmoothing 1 in pe, pf, pr: these checks read each accepted
+# load back exactly (smoothing has its own test in t/10_push.t).
 my $body = "<LBFarm pe>\n"
          . "    LBFarmMethod pushed-metric\n"
          . "    LBFarmPushKey $pe_file\n"
          . "    LBFarmMetricBlackout 0\n"
+         . "    LBFarmLoadSmoothing 1\n"
          . "    LBFarmPushRate 100 100\n"
          . "    LBFarmMember e1 " . $m[0]->url . "\n"
          . "    LBFarmMember e2 " . $m[1]->url . "\n"
@@ -48,22 +59,35 @@ my $body = "<LBFarm pe>\n"
          . "    LBFarmMethod pushed-metric\n"
          . "    LBFarmPushKey $pe_file\n"
          . "    LBFarmPushRate 2 5\n"
+         . "    LBFarmLoadSmoothing 1\n"
          . "    LBFarmMember f1 " . $m[0]->url . "\n"
          . "</LBFarm>\n"
          . "ProxyPass /pf/ http://pf/pf/\n"
          . "<LBFarm pr>\n"              # rotation: two secret lines
          . "    LBFarmMethod pushed-metric\n"
          . "    LBFarmPushKey $pr_file\n"
+         . "    LBFarmLoadSmoothing 1\n"
          . "    LBFarmMember r1 " . $m[1]->url . "\n"
          . "</LBFarm>\n"
          . "ProxyPass /pr/ http://pr/pr/\n"
+         . "<LBFarm big>\n"             # 200 members, two live keys
+         . "    LBFarmMethod pushed-metric\n"
+         . "    LBFarmPushKey $pr_file\n"
+         . "    LBFarmPushRate $BIG_RATE $BIG_BURST\n"
+         . join('', map { "    LBFarmMember m$_ " . $m[0]->url . "/big$_\n" }
+                    1 .. $BIG)
+         . "</LBFarm>\n"
+         . "<LBFarm nk>\n"              # takes no pushes (no LBFarmPushKey)
+         . "    LBFarmMethod pushed-metric\n"
+         . "    LBFarmMember n1 " . $m[1]->url . "\n"
+         . "</LBFarm>\n"
          . "ProxyPass /lbfarm-push !\n"
          . "ProxyPass /lbfarm-status !\n"
          . "<Location /lbfarm-push>\n    SetHandler lbfarm-push\n"
          . "</Location>\n"
          . "<Location /lbfarm-status>\n    SetHandler lbfarm-status\n"
          . "</Location>\n";
-my $h = start_httpd(body => $body);
+my $h = start_httpd(body => $body, loglevel => 'warn lbfarm:trace1');
 my $push_url = $h->url('/lbfarm-push');
 
 my %key = (
@@ -142,9 +166,10 @@ is($s->{load}, '0.321', 'status: e1 load=0.321 after the baseline push');
 refused('forged (key from another secret)', 'GET',
         LBFTest::push_sign($key{forged}, head() . '&cpu=0.9'),
         401, qr/^sig: bad signature$/m);
-refused('signed with member e2\'s key', 'GET',
+refused('signed with member e2\'s key (not told apart: that would check '
+        . 'every member\'s key)', 'GET',
         LBFTest::push_sign($key{e2}, head() . '&cpu=0.9'),
-        403, qr/^member: signed for another member/m);
+        401, qr/^sig: bad signature$/m);
 refused('sig altered (one hex digit)', 'GET',
         do { my $q = signed(head() . '&cpu=0.9');
              $q =~ s/sig=(.)/'sig=' . ($1 eq 'a' ? 'b' : 'a')/e; $q },
@@ -200,8 +225,9 @@ refused('cpu with 4 decimals (0.1234)', 'GET', signed(head() . '&cpu=0.1234'),
         400, qr/^cpu: expected/m);
 refused('member=a%20b', 'GET', signed(head(member => 'a%20b') . '&cpu=0.9'),
         400, qr/^member: invalid name/m);
-refused('unknown member', 'GET', signed(head(member => 'zz') . '&cpu=0.9'),
-        400, qr/^member: unknown in this farm/m);
+refused('unknown member (answered as a bad signature)', 'GET',
+        signed(head(member => 'zz') . '&cpu=0.9'),
+        401, qr/^sig: bad signature$/m);
 refused('9 metrics', 'GET',
         signed(head() . '&cpu=0.9' . join('', map { "&x$_=1" } 1 .. 8)),
         400, qr/^x8: too many metrics/m);
@@ -217,8 +243,9 @@ refused('PUT of a valid signed push', 'PUT', signed(head() . '&cpu=0.9'),
         405, undef);
 refused('DELETE of a valid signed push', 'DELETE',
         signed(head() . '&cpu=0.9'), 405, undef);
-refused('unknown farm', 'GET', signed(head(farm => 'nofarm') . '&cpu=0.9'),
-        400, qr/^farm: unknown/m);
+refused('unknown farm (answered as a bad signature)', 'GET',
+        signed(head(farm => 'nofarm') . '&cpu=0.9'),
+        401, qr/^sig: bad signature$/m);
 
 # No refused push moved the row's seq: a valid push reusing the seq of the
 # first refused one (above the baseline's) is accepted.
@@ -278,6 +305,148 @@ $x = send_push('GET', LBFTest::push_sign(LBFTest::push_member_key($sec, 'r1'),
                head(farm => 'pr', member => 'r1') . '&cpu=0.9'));
 is($x->{status}, 401, 'rotation: a key from a secret not in the file: 401');
 is(row('pr/r1')->{load}, '0.222', 'rotation: that refusal changed nothing');
+
+# --- forged pushes: (a) before authentication, one answer for all.
+{
+    my @targets = (
+        [ 'a known member (pe/e1)', 'pe', 'e1' ],
+        [ 'a known member of a 200-member farm (big/m150)', 'big', 'm150' ],
+        [ 'an unknown member (pe/zz)', 'pe', 'zz' ],
+        [ 'an unknown farm (nofarm/e1)', 'nofarm', 'e1' ],
+        [ 'a farm without LBFarmPushKey (nk/n1)', 'nk', 'n1' ],
+    );
+    my %seen;
+    for my $t (@targets) {
+        my ($what, $farm, $member) = @$t;
+        my $x = send_push('GET', LBFTest::push_sign($key{forged},
+                          head(farm => $farm, member => $member)
+                          . '&cpu=0.9'));
+        is($x->{status}, 401, "forged push for $what: 401");
+        is($x->{body}, "sig: bad signature\n",
+           "forged push for $what: the same one line, naming nothing");
+        unlike($x->{body}, qr/\Q$farm\E|\Q$member\E/,
+               "forged push for $what: neither $farm nor $member in the "
+               . 'answer');
+        $seen{"$x->{status} $x->{body}"}++;
+    }
+    is(scalar keys %seen, 1, 'every forged push got exactly the same answer');
+}
+
+# HMAC counts from the LBF00310 trace lines logged after offset $from:
+# ({"farm/member" => [count per push, ...]}).
+sub hmac_counts {
+    my ($from) = @_;
+    my %c;
+    for my $l (split /\n/, substr($h->error_log, $from)) {
+        push @{ $c{$1} }, $2
+            if $l =~ /LBF00310: push for (\S+): signature checked with (\d+) HMAC/;
+    }
+    return \%c;
+}
+
+# --- (b) a forged push costs at most 2 HMACs whatever the farm's size.
+{
+    my $mark = length $h->error_log;
+    my @t = ([ 'big', 'm150' ], [ 'big', 'm1' ], [ 'big', 'nosuch' ],
+             [ 'pr', 'r1' ], [ 'pe', 'e1' ], [ 'nofarm', 'x1' ]);
+    for my $t (@t) {
+        send_push('GET', LBFTest::push_sign($key{forged},
+                  head(farm => $t->[0], member => $t->[1]) . '&cpu=0.9'));
+    }
+    sleep 0.2;
+    my $c = hmac_counts($mark);
+    for my $t (@t) {
+        my $k = "$t->[0]/$t->[1]";
+        my @n = @{ $c->{$k} || [] };
+        is(scalar @n, 1, "forged push for $k: one LBF00310 line")
+            or diag(explain($c));
+        ok(@n && $n[0] >= 1 && $n[0] <= 2,
+           "forged push for $k: " . ($n[0] // '?') . ' HMAC(s), at most 2 '
+           . '(current + previous key)');
+    }
+    is(($c->{'big/m150'} || [])->[0], ($c->{'pr/r1'} || [])->[0],
+       "the $BIG-member farm and the 1-member farm, both with two keys: the "
+       . 'same number of HMACs');
+    is(($c->{'pe/e1'} || [])->[0], 1, 'one key (farm pe): one HMAC');
+}
+
+# --- (c) the member's rate limit applies before any crypto.
+{
+    my $N = 10 * $BIG_BURST;
+    my $mark = length $h->error_log;
+    my $t0 = time;
+    my %codes;
+    for (1 .. $N) {
+        my $x = send_push('GET', LBFTest::push_sign($key{forged},
+                          head(farm => 'big', member => 'm7') . '&cpu=0.9'));
+        $codes{ $x->{status} }++;
+    }
+    my $el = time - $t0;
+    sleep 0.2;
+    my @n = @{ hmac_counts($mark)->{'big/m7'} || [] };
+    my $hmacs = 0;
+    $hmacs += $_ for @n;
+    # tokens available: the burst, plus what the rate refilled meanwhile
+    my $limit = $BIG_BURST + int($el * $BIG_RATE) + 1;
+    note(sprintf('flood of %d forged pushes in %.2f s: %s; %d checks, %d '
+                 . 'HMACs', $N, $el, join(' ', map { "$_ x$codes{$_}" }
+                                                 sort keys %codes),
+                 scalar @n, $hmacs));
+    ok(@n >= $BIG_BURST && @n <= $limit,
+       sprintf('flood of %d (10 x the burst of %d): %d signature checks, at '
+               . 'most the %d tokens the bucket had', $N, $BIG_BURST,
+               scalar @n, $limit));
+    ok($hmacs <= 2 * $limit, "flood: $hmacs HMACs, at most 2 per token");
+    is(($codes{401} // 0) + ($codes{429} // 0), $N,
+       'flood: every push refused, 401 while tokens last, then 429');
+    ok(($codes{429} // 0) >= $N - $limit,
+       'flood: ' . ($codes{429} // 0) . ' answered 429 without any crypto');
+}
+
+# --- a member added at runtime is found by name (any case) at once, and
+#     a removed one is unknown again.
+{
+    my $page = $h->url('/lbfarm-status');
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0,
+                             max_redirect => 0);
+    my $g = $ua->get($page);
+    my ($sid) = ($g->{headers}{'set-cookie'} // '') =~ /lbfstatus_sid=(\w+)/;
+    my ($nonce) = ($g->{content} // '') =~ /name="nonce" value="(\w+)"/;
+    my $admin = sub {
+        my (%f) = @_;
+        my $body = join '&', map {
+            (my $v = $f{$_}) =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
+            "$_=$v"
+        } sort keys %f;
+        return $ua->request('POST', $page, {
+            content => "nonce=$nonce&$body",
+            headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                         Origin => $h->url(''),
+                         Cookie => "lbfstatus_sid=$sid" } });
+    };
+    my $a = $admin->(action => 'member-add', farm => 'pe', member => 'e3',
+                     url => $m[1]->url . '/e3');
+    is($a->{status}, 303, 'runtime member pe/e3 added (303)')
+        or diag($a->{content});
+    my $k3 = LBFTest::push_member_key($sec, 'e3');
+    my $x = send_push('GET', LBFTest::push_sign($k3,
+                      head(member => 'e3') . '&cpu=0.333'));
+    is($x->{status}, 200, 'a push from the runtime member e3: 200')
+        or diag($x->{body});
+    like($x->{body}, qr/^ok farm=pe member=e3$/m, 'ok farm=pe member=e3');
+    $x = send_push('GET', LBFTest::push_sign($k3,
+                   head(member => 'E3') . '&cpu=0.334'));
+    is($x->{status}, 200, 'member=E3 (another case) finds e3: 200')
+        or diag($x->{body});
+    is(row('pe/e3')->{load}, '0.334', 'status: e3 load=0.334');
+    $a = $admin->(action => 'member-remove', farm => 'pe', member => 'e3');
+    is($a->{status}, 303, 'runtime member pe/e3 removed (303)')
+        or diag($a->{content});
+    $x = send_push('GET', LBFTest::push_sign($k3,
+                   head(member => 'e3') . '&cpu=0.5'));
+    is($x->{status}, 401, 'a push from the removed e3: 401 (unknown)');
+    is($x->{body}, "sig: bad signature\n", 'answered as a bad signature');
+}
 
 # HEAD is GET to httpd: a validly signed push sent with HEAD must not count
 refused('HEAD of a validly signed push', 'HEAD',

@@ -3,7 +3,11 @@
 # expired, transplanted and oversized cookies are ignored (balanced as new,
 # a fresh cookie issued); failover when the stuck member dies; a draining
 # member keeps its stuck clients and gets no new one; LBFarmRouteCookie.
-# No response may carry a member's port.
+# Cookie attributes (one builder: HttpOnly, SameSite, Secure, Max-Age and
+# Expires; samesite= and secure= options); a cookie past half its ttl is
+# re-issued, one claiming more than the ttl is re-issued capped; forged
+# cookies are logged (LBF00301), at most once a second per process, never
+# with their value.  No response may carry a member's port.
 use strict;
 use warnings;
 use Test::More;
@@ -23,6 +27,8 @@ $m{"web/$_"} = start_member($_) for qw(m1 m2 m3);
 $m{"shop/$_"} = start_member($_) for qw(m1 m2 m3);
 $m{"dr/$_"} = start_member($_) for qw(d1 d2 d3);
 $m{"rt/$_"} = start_member($_) for qw(m1 m2 m3);
+$m{"sec/$_"} = start_member($_) for qw(s1 s2);
+my $TTL = 4;                  # farm sec: short, so a refresh is seen
 my @PORTS = map { $_->port } values %m;
 
 sub members {
@@ -43,10 +49,14 @@ my $body = "LimitRequestFieldSize 16384\n"
   . members('dr', d1 => 'state=drain') . "</LBFarm>\n"
   . "<LBFarm rt>\n    LBFarmRouteCookie JSESSIONID\n"
   . members('rt') . "</LBFarm>\n"
+  . "<LBFarm sec>\n    LBFarmSessionKey $key_file\n"
+  . "    LBFarmSticky On ttl=$TTL samesite=Strict secure=always\n"
+  . members('sec') . "</LBFarm>\n"
   . "ProxyPass /web/ http://web/web/\n"
   . "ProxyPass /shop/ http://shop/shop/\n"
   . "ProxyPass /dr/ http://dr/dr/\n"
-  . "ProxyPass /rt/ http://rt/rt/\n";
+  . "ProxyPass /rt/ http://rt/rt/\n"
+  . "ProxyPass /sec/ http://sec/sec/\n";
 my $h = start_httpd(body => $body);
 
 my ($checked, @leaks) = (0);
@@ -74,7 +84,8 @@ sub with_cookie {
 }
 
 my $now = time;
-my %id = map { $_ => LBFTest::sess_member_id($SECRET, $_) } qw(m1 m2 m3 d1);
+my %id = map { $_ => LBFTest::sess_member_id($SECRET, $_) }
+         qw(m1 m2 m3 d1 s1 s2);
 
 # 1. A new client gets a cookie lbf_web, opaque and well formed, naming the
 #    member that served it; with it, 20 requests stay on that member.
@@ -95,7 +106,12 @@ my ($first, $val, $attrs);
     ok($c && $c->{expiry} > $now + 3000 && $c->{expiry} < $now + 3700,
        'web: expiry about an hour ahead (default ttl)');
     like($attrs // '', qr/(?:^|;\s*)Path=\/(?:;|$)/i, 'web: Path=/');
-    like($attrs // '', qr/HttpOnly/i, 'web: HttpOnly');
+    like($attrs // '', qr/(?:^|;\s*)HttpOnly(?:;|$)/, 'web: HttpOnly');
+    like($attrs // '', qr/(?:^|;\s*)SameSite=Lax(?:;|$)/, 'web: SameSite=Lax');
+    like($attrs // '', qr/(?:^|;\s*)Max-Age=3600(?:;|$)/, 'web: Max-Age=3600');
+    like($attrs // '', qr/(?:^|;\s*)Expires=\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT(?:;|$)/,
+         'web: Expires, an IMF date');
+    unlike($attrs // '', qr/Secure/i, 'web: no Secure over plain http');
     unlike($val, qr/127\.0\.0\.1|localhost/, 'cookie has no host');
     ok(!(grep { index($val, $_) >= 0 } @PORTS), 'cookie holds no port');
     ok(!(grep { $val =~ /\Q$_\E/i } qw(m1 m2 m3 web)),
@@ -211,6 +227,94 @@ my $stuck = $first->{member} // 'm1';
     ok(!$cnt->{$stuck} && ($cnt->{m1} // 0) + ($cnt->{m2} // 0)
        + ($cnt->{m3} // 0) == 6, 'failover: the old cookie keeps failing '
        . 'over, all 200');
+}
+
+# 6. Attributes, refresh and cap (farm sec: ttl=4, samesite=Strict,
+#    secure=always).
+{
+    my $r = req('/sec/');
+    my ($v, $a) = LBFTest::set_cookie_named($r, 'lbf_sec');
+    my $c = LBFTest::parse_sess_cookie($v);
+    my $who = $r->{member} // '';
+    ok($c && $c->{id} eq ($id{$who} // ''), "sec: a cookie for $who");
+    like($a // '', qr/(?:^|;\s*)SameSite=Strict(?:;|$)/, 'sec: samesite=Strict');
+    like($a // '', qr/(?:^|;\s*)Secure(?:;|$)/,
+         'sec: secure=always sets Secure over plain http');
+    like($a // '', qr/(?:^|;\s*)HttpOnly(?:;|$)/, 'sec: HttpOnly');
+    like($a // '', qr/(?:^|;\s*)Max-Age=$TTL(?:;|$)/, "sec: Max-Age=$TTL");
+    ok($c && $c->{expiry} <= time + $TTL + 1, "sec: expiry within the ttl");
+    # at once: stuck, no new cookie
+    my $r2 = req('/sec/', Cookie => "lbf_sec=$v");
+    is($r2->{member}, $who, "sec: the cookie sticks to $who");
+    is(scalar(grep { /^lbf_sec=/ } LBFTest::set_cookies($r2)), 0,
+       'sec: no Set-Cookie before half the ttl');
+    # past half the ttl: the same member, the same mode, a fresh expiry
+    sleep($TTL / 2 + 0.3);
+    my $r3 = req('/sec/', Cookie => "lbf_sec=$v");
+    is($r3->{member}, $who, "sec: still on $who past half the ttl");
+    my ($nv) = LBFTest::set_cookie_named($r3, 'lbf_sec');
+    my $nc = LBFTest::parse_sess_cookie($nv);
+    ok($nc, 'sec: past half its ttl the cookie is re-issued')
+        or diag(explain([ LBFTest::set_cookies($r3) ]));
+    ok($nc && $c && $nc->{expiry} > $c->{expiry}
+       && $nc->{id} eq $c->{id} && $nc->{mode} eq $c->{mode},
+       'sec: re-issued for the same member and mode, with a later expiry');
+    # the old cookie runs out; the refreshed one still holds
+    sleep($TTL / 2 + 0.8);
+    my ($cnt) = with_cookie('/sec/', 'lbf_sec=' . ($nv // ''), 4, 'lbf_sec');
+    is_deeply($cnt, { $who => 4 },
+              "sec: after the first cookie's expiry the refreshed one "
+              . "still sticks to $who") or diag(explain($cnt));
+    # a cookie claiming an hour on a 4-second farm: honoured, re-issued
+    # capped at the ttl
+    my $long = LBFTest::sess_cookie($SECRET, 'sec', 'w', 's2', int(time) + 3600);
+    my $r4 = req('/sec/', Cookie => "lbf_sec=$long");
+    is($r4->{member}, 's2', 'sec: a cookie beyond the ttl is still honoured');
+    my ($cv, $ca) = LBFTest::set_cookie_named($r4, 'lbf_sec');
+    my $cc = LBFTest::parse_sess_cookie($cv);
+    ok($cc && $cc->{id} eq $id{s2} && $cc->{expiry} <= time + $TTL + 1,
+       'sec: ... and re-issued with its expiry capped at now + ttl ('
+       . ($cc ? $cc->{expiry} - int(time) : '?') . ' s)');
+    like($ca // '', qr/Max-Age=$TTL(?:;|$)/, "sec: capped Max-Age=$TTL");
+}
+
+# 7. Forged cookies are logged: LBF00301 at warn, at most once a second
+#    per process, counting what it did not log, never the cookie value.
+{
+    my $valid = LBFTest::sess_cookie($SECRET, 'web', 'w', 'm2',
+                                     int(time) + 600);
+    my @forged = map { (my $f = $valid) =~ s/.{4}$/sprintf('%04x', $_)/e; $f }
+                 1 .. 12;
+    sleep 1.1;
+    my $mark = length $h->error_log;
+    my $t0 = time;
+    req('/web/', Cookie => "lbf_web=$_") for @forged[0 .. 9];
+    my $dt = time - $t0;
+    my @burst = grep { /LBF00301/ } split /\n/, substr($h->error_log, $mark);
+    ok(@burst >= 1 && @burst <= ($dt < 1 ? 1 : 1 + int($dt) + 1),
+       sprintf('a burst of 10 forged cookies in %.2f s logs LBF00301 %d '
+               . 'time(s)', $dt, scalar @burst)) or diag(join "\n", @burst);
+    sleep 1.1;
+    req('/web/', Cookie => "lbf_web=$forged[10]");
+    my @lines = grep { /LBF00301/ } split /\n/, substr($h->error_log, $mark);
+    ok(@lines > @burst, 'the next forged cookie a second later is logged');
+    like($lines[-1] // '', qr/\(\d+ more not logged\)/,
+         'that line counts the forged cookies not logged');
+    is(scalar(grep { !/\[lbfarm:warn\]/ } @lines), 0, 'LBF00301 at warn');
+    is(scalar(grep { /farm web/ } @lines), scalar @lines,
+       'LBF00301 names the farm');
+    my $log = $h->error_log;
+    is(scalar(grep { index($log, substr($_, 30)) >= 0 } @forged, $valid), 0,
+       'no cookie value (nor its mac) in the error log');
+    my (%last, @close);
+    for my $l (@lines) {
+        next unless $l =~ /^\[\w+ \w+ +\d+ (\d+):(\d+):(\d+\.\d+) \d+\].*\[pid (\d+)/;
+        my ($t, $pid) = ($1 * 3600 + $2 * 60 + $3, $4);
+        push @close, $l if defined $last{$pid} && $t - $last{$pid} < 0.999;
+        $last{$pid} = $t;
+    }
+    is(scalar @close, 0, 'at most one LBF00301 a second per process')
+        or diag(join "\n", @close);
 }
 
 ok($checked > 150, "checked $checked responses for member ports");

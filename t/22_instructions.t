@@ -2,8 +2,11 @@
 # stick-while-up, unstick, move (and a chain of moves back), obeyed but
 # never shown to the client; unsigned or wrongly signed ones are dropped
 # and logged (LBF00050, at most once a second per process).  Members sign
-# with tools/lbf_member --app-key-file.  No response may carry a member's
-# port.
+# with tools/lbf_member --app-key-file.  Cookies come from the one builder
+# (the move cookie carries the farm's Secure and SameSite like the
+# session cookie); ttl= in an instruction shortens a cookie but never
+# extends it past LBFarmSticky's ttl; a forged move cookie is ignored and
+# logged (LBF00302).  No response may carry a member's port.
 use strict;
 use warnings;
 use Test::More;
@@ -30,7 +33,8 @@ sub members { join '', map { "    LBFarmMember $_ " . $m{$_}->url . "\n" } @_ }
 
 my $body = "<LBFarm A>\n    LBFarmSessionKey $key_a\n    LBFarmSticky On\n"
   . "    LBFarmInstructions On\n" . members(qw(a1 a2 a3)) . "</LBFarm>\n"
-  . "<LBFarm B>\n    LBFarmSessionKey $key_b\n    LBFarmSticky On\n"
+  . "<LBFarm B>\n    LBFarmSessionKey $key_b\n"
+  . "    LBFarmSticky On secure=always\n"
   . "    LBFarmInstructions On\n" . members(qw(b1 b2)) . "</LBFarm>\n"
   . "<LBFarm C>\n    LBFarmSessionKey $key_a\n"
   . "    LBFarmInstructions On\n" . members(qw(c1 c2)) . "</LBFarm>\n"
@@ -126,6 +130,10 @@ my ($x, $y, $z);
     is(scalar @sc, 1, 'unstick: one Set-Cookie lbf_A');
     like($sc[0] // '', qr/^lbf_A=;.*Max-Age=0/i,
          'unstick: lbf_A emptied with Max-Age=0');
+    like($sc[0] // '', qr/Expires=Thu, 01 Jan 1970 00:00:00 GMT/,
+         'unstick: and an Expires in the past');
+    like($sc[0] // '', qr/; HttpOnly; SameSite=Lax(?:;|$)/,
+         'unstick: the same attributes as every cookie');
     ok(!exists $r->{headers}{'x-lbfarm-instruction'}, 'unstick: not shown');
 }
 
@@ -151,6 +159,14 @@ my ($x, $y, $z);
     my $back = cookie($r, 'lbfmv_B') // '';
     like($back, qr/^2\.A\.[0-9a-f]{8}\.[0-9a-f]{32}$/,
          "move back: Set-Cookie lbfmv_B=2.A... ($back)");
+    my (undef, $mva) = LBFTest::set_cookie_named($r, 'lbfmv_B');
+    like($mva // '', qr/(?:^|;\s*)Secure(?:;|$)/,
+         'move cookie: Secure, as farm B\'s policy says (secure=always)');
+    like($mva // '', qr/(?:^|;\s*)HttpOnly(?:;|$)/, 'move cookie: HttpOnly');
+    like($mva // '', qr/(?:^|;\s*)SameSite=Lax(?:;|$)/,
+         'move cookie: SameSite=Lax');
+    like($mva // '', qr/(?:^|;\s*)Max-Age=3600(?:;|$)/,
+         'move cookie: Max-Age = the ttl');
     my $both = "lbfmv_A=$mv; lbfmv_B=$back";
     $cnt = counts('/a/', $both, 6);
     {
@@ -256,6 +272,61 @@ my $log_before;
     }
     is(scalar @close, 0, 'at most one LBF00050 a second per process')
         or diag(join "\n", @close);
+}
+
+# 7. ttl= in an instruction: shorter than the farm's ttl is kept, longer
+#    is capped at it (farm A: the default ttl, 3600 s).
+{
+    my $r = req('/a/');
+    my $am = $r->{member} // '';
+    my $now = int time;
+    for my $case ([ 60, 60 ], [ 99999, 3600 ]) {
+        my ($ask, $want) = @$case;
+        my $i = LBFTest::instr_sign($SECRET_A, $am,
+                                    "stick;ttl=$ask;ts=$now");
+        $r = req('/a/?instr_raw=' . uri_escape($i),
+                 Cookie => 'lbf_A=' . LBFTest::sess_cookie(
+                     $SECRET_A, 'A', 'w', $am, $now + 600));
+        my ($v, $attrs) = LBFTest::set_cookie_named($r, 'lbf_A');
+        my $c = LBFTest::parse_sess_cookie($v);
+        ok($c && $c->{mode} eq 'a', "stick;ttl=$ask: a mode a cookie");
+        like($attrs // '', qr/(?:^|;\s*)Max-Age=$want(?:;|$)/,
+             "stick;ttl=$ask: Max-Age=$want");
+        ok($c && $c->{expiry} >= $now + $want - 1
+           && $c->{expiry} <= time + $want + 1,
+           "stick;ttl=$ask: expiry about now + $want ("
+           . ($c ? $c->{expiry} - $now : '?') . ')');
+    }
+    my $i = LBFTest::instr_sign($SECRET_A, $am, "move;farm=B;ttl=99999;ts=$now");
+    $r = req('/a/?instr_raw=' . uri_escape($i));
+    my (undef, $ma) = LBFTest::set_cookie_named($r, 'lbfmv_A');
+    like($ma // '', qr/(?:^|;\s*)Max-Age=3600(?:;|$)/,
+         'move;ttl=99999: the move cookie capped at the ttl too');
+}
+
+# 8. A forged move cookie is ignored (the request stays in A) and logged.
+{
+    my $mv = LBFTest::move_cookie($SECRET_A, 'A', 'B', int(time) + 600);
+    (my $forged = $mv) =~ s/(.)$/$1 eq '0' ? '1' : '0'/e;
+    my $other = LBFTest::move_cookie($SECRET_B, 'A', 'B', int(time) + 600);
+    sleep 1.1;
+    my $mark = length $h->error_log;
+    my $cnt = counts('/a/', "lbfmv_A=$forged", 4);
+    ok(!grep({ /^b/ } keys %$cnt) && !$cnt->{'!503'},
+       'forged move cookie: the requests stay in farm A ('
+       . join(', ', map { "$_=$cnt->{$_}" } sort keys %$cnt) . ')');
+    $cnt = counts('/a/', "lbfmv_A=$other", 2);
+    ok(!grep({ /^b/ } keys %$cnt),
+       'move cookie under another farm\'s key: stays in A');
+    my @lines = grep { /LBF00302/ } split /\n/, substr($h->error_log, $mark);
+    ok(@lines >= 1 && @lines <= 2,
+       scalar(@lines) . ' LBF00302 line(s) for 6 forged move cookies');
+    is(scalar(grep { !/\[lbfarm:warn\]/ } @lines), 0, 'LBF00302 at warn');
+    is(scalar(grep { /farm A/ } @lines), scalar @lines,
+       'LBF00302 names the farm');
+    my $log = $h->error_log;
+    ok(index($log, substr($forged, -32)) < 0 && index($log, $forged) < 0,
+       'the forged cookie is not in the log');
 }
 
 ok($checked > 60, "checked $checked responses for member ports");

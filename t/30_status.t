@@ -184,6 +184,9 @@ is_deeply($jm{'api/a1'}{metrics}, { cpu => 0.42, db_conns => 17 },
           'JSON: a1 metrics');
 is($jm{'api/a2'}{load}, undef, 'JSON: a2 never pushed: load null');
 is($jm{'api/a2'}{url}, $m[1]->url . $PATH, 'JSON: hostile URL round-trips');
+is_deeply([ @{ $jm{'web/m1'} }{qw(method up admin runtime)} ],
+          [ 'weighted', JSON::PP::true, 'enabled', JSON::PP::false ],
+          'JSON: m1 method, up, admin, runtime');
 my ($bf) = grep { $_->{kind} eq 'balancer' } @{ $j->{farms} };
 like($bf->{name} // '', qr/^~\Q$BAL\E#[0-9a-f]{8}$/,
      'JSON: hostile balancer name round-trips');
@@ -223,6 +226,14 @@ like($prom, qr/^lbfarm_member_requests_total\{farm="web",member="m1"\} 30$/m,
 like($prom, qr/^lbfarm_member_state\{farm="web",member="m1",state="ok"\} 1$/m,
      'state as a labelled gauge');
 like($prom, qr/^lbfarm_member_load\{farm="api",member="a1"\} 0\.420$/m, 'a1 load');
+like($prom, qr/^lbfarm_member_admin_state\{farm="web",member="m1",admin="enabled"\} 1$/m,
+     'admin state as a labelled gauge');
+like($prom, qr/^lbfarm_member_method_info\{farm="api",member="a1",method="pushed-metric"\} 1$/m,
+     'method as an info gauge');
+like($prom, qr/^lbfarm_member_standby\{farm="api",member="a3"\} 1$/m, 'a3 standby');
+(my $url_label = $m[1]->url . $PATH) =~ s/(["\\])/\\$1/g;
+like($prom, qr/^lbfarm_member_url_info\{farm="api",member="a2",url="\Q$url_label\E"\} 1$/m,
+     'hostile URL escaped as a label');
 like($prom, qr/^lbfarm_member_pushed_metric\{farm="api",member="a1",metric="cpu"\} 0\.420$/m,
      'a1 pushed metric');
 like($prom, qr/^lbfarm_member_latency_recent_seconds\{farm="web",member="m1",quantile="0\.99"\} \d+\.\d{6}$/m,
@@ -266,14 +277,19 @@ like($r->{content}, qr/^# lbfarm generation=\d+ farms=4 members=8$/m,
      'text: header line');
 like($r->{content}, qr/^member ~sp%20ace#[0-9a-f]{8} x%20y:9 method=\S+ /m,
      'text: spaces in a balancer name and host written %20');
-is(scalar(grep { !/^member \S+ \S+( \w+=-?[\d.]+| method=\S+| state=\w+)+$/ }
+is(scalar(grep { !/^member \S+ \S+( \w+=-?[\d.]+| (?:method|url|metrics)=\S*| (?:state|admin)=\w+)+$/ }
           grep { /^member / } split /\n/, $r->{content}), 0,
    'text: every line is two words and key=value fields');
 my $line = 'member web m1 method=weighted state=ok weight=3 cfg_weight=3 '
     . 'tier=0 inflight=0 requests=30 errors=0 error_left_ms=0 load=0\.000 '
     . 'load_age_ms=-1 headroom=1\.000 hc_status=200 hc_ms=\d+ lat_n=30 '
-    . 'p50_us=\d+ p95_us=\d+ p99_us=\d+';
+    . 'p50_us=\d+ p95_us=\d+ p99_us=\d+ admin=enabled standby=0 runtime=0 '
+    . 'up=1 ramp=1\.000 url=' . quotemeta($m[0]->url) . ' metrics=';
 like($r->{content}, qr/^$line$/m, 'text: the line of m1');
+like($r->{content}, qr/^member api a1 .* metrics=cpu:0\.420,db_conns:17\.000$/m,
+     'text: a1 with its pushed metrics');
+like($r->{content}, qr/^member api a3 .* tier=1 .* standby=1 /m,
+     'text: a3 a standby');
 
 ###########################################################################
 # Methods, bad formats, GET never changes anything

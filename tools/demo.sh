@@ -26,6 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${LBFARM_DEMO_PORT:-8080}
 MODULE=${LBF_MODULE:-$ROOT/.libs/mod_lbfarm.so}
 MEMBER=$ROOT/tools/lbf_member
+TOOLS=$ROOT/tools
 APACHE2=${APACHE2:-/usr/sbin/apache2}
 MODDIR=/usr/lib/apache2/modules
 BASE=""
@@ -148,6 +149,7 @@ LoadModule mime_module        $MODDIR/mod_mime.so
 LoadModule dir_module         $MODDIR/mod_dir.so
 LoadModule alias_module       $MODDIR/mod_alias.so
 LoadModule headers_module     $MODDIR/mod_headers.so
+LoadModule authz_host_module  $MODDIR/mod_authz_host.so
 LoadModule proxy_module       $MODDIR/mod_proxy.so
 LoadModule proxy_http_module  $MODDIR/mod_proxy_http.so
 LoadModule lbfarm_module      $MODULE
@@ -178,16 +180,29 @@ Header always set X-Demo-Balancer "mod_lbfarm"
 <LBFarm production>
     LBFarmMethod weighted
     LBFarmRetry 10
+    LBFarmSessionKey $BASE/session.key
+    LBFarmSticky On ttl=600
     LBFarmMember m1 http://127.0.0.1:$M1_PORT weight=3
     LBFarmMember m2 http://127.0.0.1:$M2_PORT weight=1
 </LBFarm>
 
 <LBFarm beta>
-    LBFarmMethod least-load
+    LBFarmMethod pushed-metric
+    LBFarmPushKey $BASE/push.key
     LBFarmMember m3 http://127.0.0.1:$M3_PORT
     LBFarmMember m2 http://127.0.0.1:$M2_PORT
 </LBFarm>
 
+<Location /lbfarm-status>
+    SetHandler lbfarm-status
+    Require ip 127.0.0.1
+</Location>
+<Location /lbfarm-push>
+    SetHandler lbfarm-push
+    Require ip 127.0.0.1
+</Location>
+ProxyPass        /lbfarm-status !
+ProxyPass        /lbfarm-push !
 ProxyPass        /app/  http://production/app/
 ProxyPassReverse /app/  http://production/app/
 ProxyPass        /beta/ http://beta/beta/
@@ -209,6 +224,32 @@ wait_httpd() {
     return 1
 }
 
+# write_secrets: the session secret of "production", the push secret of
+# "beta" and m3's member key derived from it (mode 0600, in $BASE only).
+write_secrets() {
+    (umask 077
+     openssl rand -hex 32 >"$BASE/session.key"
+     openssl rand -hex 32 >"$BASE/push.key"
+     sh "$TOOLS/lbfarm-push-key" "$BASE/push.key" m3 >"$BASE/m3.key") \
+        || die "cannot write the demo's secret files"
+}
+
+# tour: a sticky session, a signed push and the status page, shown once.
+tour() {
+    jar="$BASE/cookies"
+    say "a sticky session: four requests with one cookie jar stay on one member"
+    for i in 1 2 3 4; do
+        curl -s -b "$jar" -c "$jar" -D - -o /dev/null \
+            "http://127.0.0.1:$PORT/app/" | grep -i '^X-Member' || true
+    done
+    say "a signed push: m3 reports cpu=0.8 to farm beta"
+    sh "$TOOLS/lbfarm-push" --url "http://127.0.0.1:$PORT/lbfarm-push" \
+        --farm beta --member m3 --key-file "$BASE/m3.key" --once \
+        --metric cpu=0.8 || say "warning: the push was refused"
+    say "the status page (text form):"
+    curl -s "http://127.0.0.1:$PORT/lbfarm-status?format=text" || true
+}
+
 # banner: what to try, once everything answers.
 banner() {
     cat <<EOF
@@ -225,8 +266,8 @@ banner() {
     curl -si http://127.0.0.1:$PORT/app/
     for i in 1 2 3 4 5 6 7 8; do curl -s -D - -o /dev/null http://127.0.0.1:$PORT/app/ | grep X-Member; done
 
-  Farm "beta" (least-load, m3 and m2): one slow request keeps m3 or m2 busy,
-  the fast ones go to the other member:
+  Farm "beta" (pushed-metric, m3 and m2; m3 pushed cpu=0.8 above): one slow
+  request keeps m3 or m2 busy, the fast ones go to the other member:
     curl -s 'http://127.0.0.1:$PORT/beta/?sleep_ms=5000' & sleep 0.5
     for i in 1 2 3 4; do curl -s -D - -o /dev/null http://127.0.0.1:$PORT/beta/ | grep X-Member; done
 
@@ -234,6 +275,17 @@ banner() {
     curl -si 'http://127.0.0.1:$PORT/app/?status=503'
     curl -si -d 'hello' http://127.0.0.1:$PORT/app/form
     curl -si 'http://127.0.0.1:$PORT/app/?redirect=/app/moved'
+
+  Sticky session (farm production; the cookie names no host or port):
+    curl -s -c /tmp/jar -b /tmp/jar -D - -o /dev/null http://127.0.0.1:$PORT/app/ | grep -i 'X-Member\|Set-Cookie'
+
+  Status page (HTML, text, JSON, Prometheus):
+    http://127.0.0.1:$PORT/lbfarm-status
+    curl -s 'http://127.0.0.1:$PORT/lbfarm-status?format=json'
+
+  A push (the member agent, signed with m3's key):
+    sh tools/lbfarm-push --url http://127.0.0.1:$PORT/lbfarm-push --farm beta \\
+       --member m3 --key-file $BASE/m3.key --once --metric cpu=0.2
 
   Failover: stop m2 (kill -STOP <its PID>, or kill it) and keep curling /app/.
 
@@ -266,6 +318,7 @@ main() {
     start_member m3 $((M2_PORT + 1)); M3_PORT=$MPORT
     say "members: m1 :$M1_PORT, m2 :$M2_PORT, m3 :$M3_PORT"
 
+    write_secrets
     write_index "$BASE/htdocs/index.html"
     chmod 644 "$BASE/htdocs/index.html"
     write_conf "$BASE/httpd.conf"
@@ -288,6 +341,7 @@ main() {
         say "warning: /app/ did not answer from a member; see $BASE/error.log"
     fi
     say "ready"
+    tour
     banner
     # Sleep while httpd lives; a trapped signal interrupts the wait.
     while alive "$HTTPD_PID"; do

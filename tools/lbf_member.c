@@ -20,6 +20,14 @@
  *     status=N      answer with status N (200..599)
  *     stats=util    answer only the load: requests in their delay (queued
  *                   included) over --capacity, as "0.750"
+ *     stats=count   answer only the number of requests received so far
+ *                   (stats= and freeze= requests not counted), as "42";
+ *                   answered at once even while frozen
+ *     freeze=on|off freeze or thaw the member, answered at once with
+ *                   "frozen=1" / "frozen=0": while frozen every other
+ *                   request is read and counted, then held unanswered
+ *                   until freeze=off (a hung application whose listener
+ *                   still accepts)
  *     redirect=PATH answer 302 (or status=N) with
  *                   "Location: http://<Host header><PATH>"; PATH is
  *                   percent-decoded and must start with '/'
@@ -112,6 +120,12 @@ static pthread_mutex_t lbf_cap_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lbf_cap_cv = PTHREAD_COND_INITIALIZER;
 static long lbf_cap_busy;
 
+/* freeze=on|off and stats=count. */
+static pthread_mutex_t lbf_freeze_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t lbf_freeze_cv = PTHREAD_COND_INITIALIZER;
+static int lbf_frozen;                  /* under lbf_freeze_mu */
+static _Atomic unsigned long long lbf_received;
+
 static pthread_attr_t lbf_thread_attr;
 
 /* One parsed request.  The string fields point into the connection's input
@@ -135,7 +149,9 @@ struct lbf_req {
     long                sleep_ms;
     long                work_us;
     int                 status;         /* 0: default (200 or 302) */
-    int                 stats;          /* stats=util: answer the load */
+    int                 stats;          /* stats=util (1): the load;
+                                           stats=count (2): requests */
+    int                 freeze;         /* freeze=: 1 on, 0 off, -1 none */
     size_t              redirect_len;   /* 0: none; path in conn->redir */
     char                instr[LBF_WORD_MAX + 1]; /* instr=: "" for none */
     char                instr_farm[LBF_WORD_MAX + 1]; /* farm= */
@@ -744,10 +760,16 @@ static int lbf_query_param(struct lbf_conn *c, struct lbf_req *r,
         r->work_us = x > LBF_WORK_MAX ? LBF_WORK_MAX : (long)x;
     }
     else if (lbf_eq_ci(key, kn, "stats")) {
-        if (!lbf_eq_ci(v, vn, "util")) {
-            return lbf_fail(r, 400, "bad stats (util)");
+        if (!lbf_eq_ci(v, vn, "util") && !lbf_eq_ci(v, vn, "count")) {
+            return lbf_fail(r, 400, "bad stats (util, count)");
         }
-        r->stats = 1;
+        r->stats = lbf_eq_ci(v, vn, "util") ? 1 : 2;
+    }
+    else if (lbf_eq_ci(key, kn, "freeze")) {
+        if (!lbf_eq_ci(v, vn, "on") && !lbf_eq_ci(v, vn, "off")) {
+            return lbf_fail(r, 400, "bad freeze (on, off)");
+        }
+        r->freeze = lbf_eq_ci(v, vn, "on");
     }
     else if (lbf_eq_ci(key, kn, "status")) {
         if (lbf_parse_num(v, vn, &x) < 0 || x < 200 || x > 599) {
@@ -1050,9 +1072,42 @@ static void lbf_util(struct lbf_out *o)
     lbf_put(o, num, (size_t)n);
 }
 
+/* lbf_control: a control request (freeze=, stats=) is answered at once;
+ * any other is counted and, while the member is frozen, held until it
+ * thaws. */
+static void lbf_control(struct lbf_req *r)
+{
+    if (r->freeze >= 0) {
+        pthread_mutex_lock(&lbf_freeze_mu);
+        lbf_frozen = r->freeze;
+        pthread_cond_broadcast(&lbf_freeze_cv);
+        pthread_mutex_unlock(&lbf_freeze_mu);
+        lbf_log("freeze %s", r->freeze ? "on" : "off");
+        return;
+    }
+    if (r->stats) {
+        return;
+    }
+    atomic_fetch_add(&lbf_received, 1);
+    pthread_mutex_lock(&lbf_freeze_mu);
+    while (lbf_frozen) {
+        pthread_cond_wait(&lbf_freeze_cv, &lbf_freeze_mu);
+    }
+    pthread_mutex_unlock(&lbf_freeze_mu);
+}
+
 /* lbf_body: append the response body for r to o. */
 static void lbf_body(struct lbf_out *o, const struct lbf_req *r)
 {
+    if (r->freeze >= 0 && !r->err_status) {
+        lbf_puts(o, r->freeze ? "frozen=1\n" : "frozen=0\n");
+        return;
+    }
+    if (r->stats == 2 && !r->err_status) {
+        lbf_putu(o, atomic_load(&lbf_received));
+        lbf_put(o, "\n", 1);
+        return;
+    }
     if (r->stats && !r->err_status) {
         lbf_util(o);
         return;
@@ -1205,6 +1260,7 @@ static int lbf_serve_one(struct lbf_conn *c)
     int rc;
 
     memset(&r, 0, sizeof(r));
+    r.freeze = -1;
     rc = lbf_read_head(c, &hlen);
     if (rc == 0 || rc == -1) {
         return LBF_CLOSE;
@@ -1230,6 +1286,7 @@ static int lbf_serve_one(struct lbf_conn *c)
         }
     }
     if (!r.err_status) {
+        lbf_control(&r);
         lbf_delay(&r);
     }
     else {
@@ -1379,7 +1436,8 @@ static void lbf_usage(FILE *f, int code)
         "               rest queue (0: unlimited)\n"
         "  --app-key-file PATH  farm session secret file (LBFarmSessionKey):\n"
         "               its first secret line signs instr= instructions\n"
-        "query: sleep_ms=N work_us=N status=N redirect=PATH stats=util\n"
+        "query: sleep_ms=N work_us=N status=N redirect=PATH stats=util|count\n"
+        "       freeze=on|off\n"
         "       instr=ACTION [farm=NAME] instr_raw=VALUE\n");
     exit(code);
 }

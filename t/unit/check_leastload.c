@@ -465,6 +465,59 @@ START_TEST(ll_no_usable_member_returns_minus_one)
 }
 END_TEST
 
+START_TEST(ll_near_equal_band_is_for_reports_only)
+{
+    /* least-load scores are exact: 41 in flight against 42 on equal
+     * weights is not a tie (pushed-metric would call 42/43 near-equal
+     * only if their reports were what set them apart) */
+    static const uint32_t w[] = {1, 1};
+    static const int inflight[] = {42, 41};
+    struct lbf_shm h;
+    struct lbf_farm *f = ll_farm(&h, w, NULL, inflight, 2);
+    struct lbf_pick pk;
+    uint64_t rng = LBF_T_SEED;
+    uint32_t cnt[2];
+
+    lbf_t_pick_init(&pk, &h, f, &rng);
+    ll_count(&pk, 500, cnt, 2);
+    ck_assert_uint_eq(cnt[1], 500);
+}
+END_TEST
+
+START_TEST(ll_large_farm_fallback_scan_spreads_over_eligible)
+{
+    /* 100 members, only 12 usable: two random draws often fail and the
+     * bounded scan starts at a random member, so every usable member is
+     * picked -- not only the first ones in index order */
+    uint32_t w[LL_BIG], cnt[LL_BIG], i;
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    struct lbf_pick pk;
+    uint64_t rng = LBF_T_SEED;
+
+    for (i = 0; i < LL_BIG; i++) {
+        w[i] = 1;
+    }
+    f = ll_farm(&h, w, NULL, NULL, LL_BIG);
+    for (i = 0; i < LL_BIG; i++) {
+        if (i % 8 != 3) {
+            atomic_store(&lbf_t_row(&h, f, i)->admin, LBF_ADMIN_OFFLINE);
+        }
+    }
+    lbf_t_pick_init(&pk, &h, f, &rng);
+    ll_count(&pk, 6000, cnt, LL_BIG);
+    for (i = 0; i < LL_BIG; i++) {
+        if (i % 8 == 3) {
+            ck_assert_msg(cnt[i] >= 300 && cnt[i] <= 700,
+                          "usable m%u got %u of 6000", i, cnt[i]);
+        }
+        else {
+            ck_assert_uint_eq(cnt[i], 0);
+        }
+    }
+}
+END_TEST
+
 Suite *lbf_suite_leastload(void)
 {
     Suite *s = suite_create("least-load");
@@ -479,12 +532,14 @@ Suite *lbf_suite_leastload(void)
     tcase_add_test(scan, ll_usable_callback_excludes_and_demotes);
     tcase_add_test(scan, ll_exclude_and_standby_tier);
     tcase_add_test(scan, ll_no_usable_member_returns_minus_one);
+    tcase_add_test(scan, ll_near_equal_band_is_for_reports_only);
     tcase_set_timeout(scan, LBF_T_TIMEOUT);
     suite_add_tcase(s, scan);
 
     tcase_add_test(p2c, ll_large_farm_never_picks_busy_member_while_idle_exist);
     tcase_add_test(p2c, ll_large_farm_prefers_lighter_members);
     tcase_add_test(p2c, ll_large_farm_obeys_eligibility);
+    tcase_add_test(p2c, ll_large_farm_fallback_scan_spreads_over_eligible);
     tcase_set_timeout(p2c, LBF_T_TIMEOUT);
     suite_add_tcase(s, p2c);
     return s;

@@ -13,12 +13,20 @@
 
 typedef Suite *lbf_suite_f(void);
 
+Suite *lbf_suite_cookie(void) __attribute__((weak)); /* check_cookie.c */
+
 /* Weakly declared in lbf_unit.h: NULL when that file is not linked. */
 static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_conf,
+    lbf_suite_cookie,
     lbf_suite_push,
     lbf_suite_session,
-    lbf_suite_status,
+    lbf_suite_snapshot,
+    lbf_suite_render,
+    lbf_suite_status_html,
+    lbf_suite_admin,
+    lbf_suite_heartbeat,
+    lbf_suite_query,
     lbf_suite_hold,
 };
 
@@ -32,6 +40,7 @@ int main(void)
     srunner_add_suite(sr, lbf_suite_methods());
     srunner_add_suite(sr, lbf_suite_weighted());
     srunner_add_suite(sr, lbf_suite_leastload());
+    srunner_add_suite(sr, lbf_suite_leasttime());
     srunner_add_suite(sr, lbf_suite_lock());
     srunner_add_suite(sr, lbf_suite_carry());
     srunner_add_suite(sr, lbf_suite_stress());

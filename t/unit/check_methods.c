@@ -235,6 +235,184 @@ START_TEST(best_tier_is_lowest_eligible_tier)
 }
 END_TEST
 
+START_TEST(methods_include_least_time_with_stall_on)
+{
+    int lt = lbf_method_find("least-time");
+
+    ck_assert_int_ge(lt, 0);
+    ck_assert_ptr_nonnull(lbf_methods[lt]->capacity);
+    ck_assert_uint_eq(lbf_methods[lt]->stall_default, 1);
+    ck_assert_uint_eq(lbf_methods[lbf_method_find("weighted")]->stall_default,
+                      0);
+    ck_assert_uint_eq(
+        lbf_methods[lbf_method_find("least-load")]->stall_default, 0);
+    ck_assert_uint_eq(
+        lbf_methods[lbf_method_find("pushed-metric")]->stall_default, 0);
+}
+END_TEST
+
+static const char *const methods_all[] = {"weighted", "least-load",
+                                          "pushed-metric", "least-time"};
+
+/* A farm f of n weight-1 members for method `name` in a fresh segment;
+ * pushed reports (fresh, trusted) of load0 + step x i when step >= 0. */
+static struct lbf_farm *methods_farm(struct lbf_shm *h, const char *name,
+                                     uint32_t n, int load0, int step)
+{
+    static const uint32_t w[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    struct lbf_farm *f;
+    uint32_t i;
+
+    lbf_t_segment(h, 1, n);
+    f = lbf_t_farm(h, "f", name, w, NULL, n, 0);
+    f->expiry_ms = 3600 * 1000;
+    for (i = 0; step >= 0 && i < n; i++) {
+        lbf_t_report(lbf_t_row(h, f, i), (uint32_t)(load0 + step * (int)i),
+                     LBF_T_NOW);
+    }
+    return f;
+}
+
+START_TEST(every_method_gives_identical_members_equal_shares)
+{
+    /* 3 identical members, 10,000 requests, one and eight connections,
+     * with noisy answers; reports none, equal, or 0.001 apart: every
+     * member within 5 % of a third (the old exact order gave 3000/0/0
+     * at one connection with reports 0.001 apart) */
+    static const struct {
+        int load0, step;
+    } reports[] = {{0, -1}, {500, 0}, {500, 1}, {900, 1}};
+    static const uint32_t concs[] = {1, 8};
+    size_t mi, r, c;
+
+    for (mi = 0; mi < LBF_T_NELEMS(methods_all); mi++) {
+        for (r = 0; r < LBF_T_NELEMS(reports); r++) {
+            for (c = 0; c < LBF_T_NELEMS(concs); c++) {
+                struct lbf_shm h;
+                struct lbf_farm *f = methods_farm(&h, methods_all[mi], 3,
+                                                  reports[r].load0,
+                                                  reports[r].step);
+                struct lbf_t_sim sim = {lbf_t_method(methods_all[mi]),
+                                        concs[c], 10000, NULL, 1,
+                                        LBF_T_SEED + r};
+                struct lbf_pick pk;
+                uint64_t rng = LBF_T_SEED * (1 + (mi << 8 | r << 4 | c));
+                uint32_t cnt[3], i;
+
+                lbf_t_pick_init(&pk, &h, f, &rng);
+                lbf_t_simulate(&pk, &sim, cnt, 3);
+                for (i = 0; i < 3; i++) {
+                    ck_assert_msg(cnt[i] >= 3167 && cnt[i] <= 3500,
+                                  "%s, reports %d+%d, %u connections: "
+                                  "%u %u %u", methods_all[mi],
+                                  reports[r].load0, reports[r].step,
+                                  concs[c], cnt[0], cnt[1], cnt[2]);
+                }
+                munmap(h.base, h.len);
+            }
+        }
+    }
+}
+END_TEST
+
+static int methods_all_usable(void *uctx, uint32_t mi)
+{
+    (void)uctx;
+    (void)mi;
+    return 0; /* a balancer:// where every worker is usable */
+}
+
+START_TEST(every_method_honours_slow_start)
+{
+    /* m0 came back 25 s into a 100 s slow start: ramp 25 %.  In farm
+     * mode and in balancer:// mode (the glue's usable callback), every
+     * method gives it less than 60 % of a full member's share, but not
+     * nothing; once the ramp is over, its full share */
+    size_t mi;
+    int bal;
+
+    for (mi = 0; mi < LBF_T_NELEMS(methods_all); mi++) {
+        for (bal = 0; bal < 2; bal++) {
+            struct lbf_shm h;
+            struct lbf_farm *f = methods_farm(&h, methods_all[mi], 3, 0, -1);
+            struct lbf_t_sim sim = {lbf_t_method(methods_all[mi]), 8, 9000,
+                                    NULL, 1, LBF_T_SEED};
+            struct lbf_pick pk;
+            uint64_t rng = LBF_T_SEED + mi;
+            uint32_t cnt[3];
+
+            f->slowstart_ms = 100 * 1000;
+            atomic_store(&lbf_t_row(&h, f, 0)->up_since,
+                         LBF_T_NOW - 25 * LBF_T_SEC);
+            lbf_t_pick_init(&pk, &h, f, &rng);
+            if (bal) {
+                pk.usable = methods_all_usable;
+            }
+            ck_assert_uint_eq(lbf_ramp(&pk, lbf_t_row(&h, f, 0)), 250);
+            lbf_t_simulate(&pk, &sim, cnt, 3);
+            ck_assert_msg(cnt[0] > 0 && cnt[0] * 10 < cnt[1] * 6
+                              && cnt[0] * 10 < cnt[2] * 6,
+                          "%s%s: ramping m0 got %u, the others %u %u",
+                          methods_all[mi], bal ? " (balancer)" : "", cnt[0],
+                          cnt[1], cnt[2]);
+            pk.now = LBF_T_NOW + 100 * LBF_T_SEC; /* ramp over */
+            lbf_t_simulate(&pk, &sim, cnt, 3);
+            ck_assert_msg(cnt[0] >= 2850 && cnt[0] <= 3150,
+                          "%s%s: after the ramp m0 got %u of 9000",
+                          methods_all[mi], bal ? " (balancer)" : "", cnt[0]);
+            munmap(h.base, h.len);
+        }
+    }
+}
+END_TEST
+
+START_TEST(every_method_avoids_a_stalled_member_when_stall_is_on)
+{
+    /* m1 has a request in flight for 2 s and answered nothing since: with
+     * LBFarmStall on (and by default for least-time) no method sends it
+     * a new request while m0 and m2 answer; by default the others still
+     * count it as an ordinary member with one in flight */
+    static const struct lbf_tune on = {0, LBF_STALL_ON, 0, 0};
+    size_t mi;
+
+    for (mi = 0; mi < LBF_T_NELEMS(methods_all); mi++) {
+        int pass;
+
+        for (pass = 0; pass < 2; pass++) {
+            struct lbf_shm h;
+            struct lbf_farm *f = methods_farm(&h, methods_all[mi], 3, 0, -1);
+            struct lbf_pick pk;
+            uint64_t rng = LBF_T_SEED;
+            uint32_t cnt[3] = {0, 0, 0}, k;
+            int stalls = pass == 0 || lbf_methods[lbf_t_method(
+                                          methods_all[mi])]->stall_default;
+
+            lbf_t_pick_init(&pk, &h, f, &rng);
+            pk.tune = pass == 0 ? &on : NULL;
+            pk.now = LBF_T_NOW - 2 * LBF_T_SEC;
+            ck_assert_int_eq(lbf_member_take(lbf_t_method(methods_all[mi]),
+                                             &pk, 1), 1);
+            pk.now = LBF_T_NOW;
+            for (k = 0; k < 300; k++) {
+                int got = lbf_pick_take(lbf_t_method(methods_all[mi]), &pk);
+
+                ck_assert_int_ge(got, 0);
+                cnt[got]++;
+                lbf_row_done(lbf_t_row(&h, f, (uint32_t)got), 500,
+                                       pk.now);
+                lbf_row_release(lbf_t_row(&h, f, (uint32_t)got), 0);
+            }
+            ck_assert_msg(stalls ? cnt[1] == 0 : lbf_member_tier(&pk, 1) == 0,
+                          "%s, stall %s: m1 got %u of 300", methods_all[mi],
+                          pass == 0 ? "on" : "default", cnt[1]);
+            ck_assert_uint_gt(cnt[0], 0);
+            ck_assert_uint_gt(cnt[2], 0);
+            munmap(h.base, h.len);
+        }
+    }
+}
+END_TEST
+
 Suite *lbf_suite_methods(void)
 {
     Suite *s = suite_create("methods");
@@ -249,7 +427,15 @@ Suite *lbf_suite_methods(void)
     tcase_add_test(tc, rng_next_is_xorshift64star);
     tcase_add_test(tc, member_tier_adds_usable_extra_and_refuses_ineligible);
     tcase_add_test(tc, best_tier_is_lowest_eligible_tier);
+    tcase_add_test(tc, methods_include_least_time_with_stall_on);
     tcase_set_timeout(tc, LBF_T_TIMEOUT);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("every method");
+    tcase_add_test(tc, every_method_gives_identical_members_equal_shares);
+    tcase_add_test(tc, every_method_honours_slow_start);
+    tcase_add_test(tc, every_method_avoids_a_stalled_member_when_stall_is_on);
+    tcase_set_timeout(tc, 3 * LBF_T_TIMEOUT);
     suite_add_tcase(s, tc);
     return s;
 }

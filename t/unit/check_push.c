@@ -12,13 +12,22 @@
  *  - verify: signatures computed here with OpenSSL's HMAC() (not with the
  *    code under test), member key derivation, key rotation, tampering;
  *  - lbf_load_eval: the weighted formula, clamping, missing terms;
- *  - apply on a shared segment: replay, stale ts and rate refusals leave
- *    the row unchanged; success writes metrics and the derived load;
+ *  - apply on a shared segment, as the glue runs it (admit -- the token
+ *    bucket, before any crypto -- then verify, then apply): replay, stale
+ *    ts and rate refusals leave the row unchanged; success writes metrics
+ *    and the derived load; a signature check costs one HMAC per live key;
+ *  - the member-name index: every name found in any case, unknown names
+ *    and edge lengths refused, the half-full bound;
+ *  - smoothing: the EWMA table, one outlier among steady reports moves
+ *    the load by at most the weight's share, the first report of a run
+ *    is taken as is;
  *  - lbf_headroom: expiry, blackout, clamping;
  *  - the pushed-metric pick: headroom scales capacity, the exact 4x
  *    boundary for loads 0.9 (clamped) / 0, and a member without a fresh report is
  *    picked exactly as least-load picks it.
  */
+#include <stdlib.h>
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -224,6 +233,10 @@ static int p_apply(struct lbf_shm *h, struct lbf_row *r, uint64_t seq,
     struct lbf_push_msg msg;
 
     p_msg(&msg, seq, ts, metrics);
+    /* the glue's order: the bucket before the signature, then apply */
+    if (lbf_push_admit(h, r, (uint32_t)getpid(), now, pol) != LBF_PUSH_OK) {
+        return LBF_PUSH_ERATE;
+    }
     return lbf_push_apply(h, r, (uint32_t)getpid(), &msg, now, pol, p_cpu,
                           LBF_T_NELEMS(p_cpu));
 }
@@ -1131,7 +1144,8 @@ START_TEST(push_apply_limits_rate_with_burst_then_refill)
     size_t i;
 
     for (i = 0; i < LBF_T_NELEMS(cases); i++) {
-        const struct lbf_push_policy pol = {30, cases[i].rate, cases[i].burst};
+        const struct lbf_push_policy pol = {30, cases[i].rate,
+                                            cases[i].burst, 0};
         uint32_t refill =
             cases[i].rate < cases[i].burst ? cases[i].rate : cases[i].burst;
         struct lbf_shm h;
@@ -1167,28 +1181,69 @@ START_TEST(push_apply_limits_rate_with_burst_then_refill)
 }
 END_TEST
 
-START_TEST(push_apply_refusals_before_the_bucket_spend_no_token)
+START_TEST(push_admit_spends_a_token_before_every_other_check)
 {
-    const struct lbf_push_policy pol = {30, 1, 2};
+    /* burst 2: the bucket is taken before the signature and before seq
+     * and ts are looked at, so replays and stale pushes spend tokens too
+     * (a flood of them costs no crypto once the bucket is empty) */
+    const struct lbf_push_policy pol = {30, 1, 2, 0};
     struct lbf_shm h;
     struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
     struct lbf_row *r = lbf_t_row(&h, f, 0);
+    struct p_snap before;
     int k;
 
     ck_assert_int_eq(p_apply(&h, r, 10, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
                      LBF_PUSH_OK);
+    ck_assert_int_eq(p_apply(&h, r, 10, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
+                     LBF_PUSH_EREPLAY);
+    p_snap_take(r, &before);
     for (k = 0; k < 20; k++) {
         ck_assert_int_eq(p_apply(&h, r, 10, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
-                         LBF_PUSH_EREPLAY);
+                         LBF_PUSH_ERATE);
         ck_assert_int_eq(
             p_apply(&h, r, 11, P_TS - 3600, "cpu=0.1", LBF_T_NOW, &pol),
-            LBF_PUSH_ESTALE);
+            LBF_PUSH_ERATE);
+        ck_assert_int_eq(lbf_push_admit(&h, r, (uint32_t)getpid(), LBF_T_NOW,
+                                        &pol),
+                         LBF_PUSH_ERATE);
     }
-    /* the burst's second token is still there */
-    ck_assert_int_eq(p_apply(&h, r, 11, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
-                     LBF_PUSH_OK);
-    ck_assert_int_eq(p_apply(&h, r, 12, P_TS, "cpu=0.1", LBF_T_NOW, &pol),
-                     LBF_PUSH_ERATE);
+    p_assert_unchanged(r, &before, "admissions refused");
+    ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
+    /* one second later: one token, one push */
+    ck_assert_int_eq(
+        p_apply(&h, r, 11, P_TS, "cpu=0.1", LBF_T_NOW + LBF_T_SEC, &pol),
+        LBF_PUSH_OK);
+    ck_assert_int_eq(
+        p_apply(&h, r, 12, P_TS, "cpu=0.1", LBF_T_NOW + LBF_T_SEC, &pol),
+        LBF_PUSH_ERATE);
+}
+END_TEST
+
+START_TEST(push_apply_itself_spends_no_token)
+{
+    /* burst 1: apply after one admission, then applies alone: none is
+     * refused for the rate (the glue admits once per push) */
+    const struct lbf_push_policy pol = {30, 1, 1, 0};
+    struct lbf_shm h;
+    struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
+    struct lbf_row *r = lbf_t_row(&h, f, 0);
+    struct lbf_push_msg msg;
+    uint64_t seq;
+
+    ck_assert_int_eq(
+        lbf_push_admit(&h, r, (uint32_t)getpid(), LBF_T_NOW, &pol),
+        LBF_PUSH_OK);
+    for (seq = 1; seq <= 5; seq++) {
+        p_msg(&msg, seq, P_TS, "cpu=0.4");
+        ck_assert_int_eq(lbf_push_apply(&h, r, (uint32_t)getpid(), &msg,
+                                        LBF_T_NOW, &pol, p_cpu, 1),
+                         LBF_PUSH_OK);
+    }
+    ck_assert_uint_eq(r->push_seq, 5);
+    ck_assert_int_eq(
+        lbf_push_admit(&h, r, (uint32_t)getpid(), LBF_T_NOW, &pol),
+        LBF_PUSH_ERATE);
 }
 END_TEST
 
@@ -1199,7 +1254,7 @@ START_TEST(push_apply_rate_refusals_do_not_slow_the_refill)
      * earns in that second (at +200, +400, ... +1000 ms): refused
      * attempts must not throw away the fraction of a token earned since
      * the previous attempt. */
-    const struct lbf_push_policy pol = {30, 5, 1};
+    const struct lbf_push_policy pol = {30, 5, 1, 0};
     struct lbf_shm h;
     struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
     struct lbf_row *r = lbf_t_row(&h, f, 0);
@@ -1228,7 +1283,7 @@ END_TEST
 
 START_TEST(push_apply_load_publishes_a_heartbeat_load)
 {
-    const struct lbf_push_policy pol = {30, 1, 1};
+    const struct lbf_push_policy pol = {30, 1, 1, 0};
     struct lbf_shm h;
     struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
     struct lbf_row *r = lbf_t_row(&h, f, 0);
@@ -1252,6 +1307,263 @@ START_TEST(push_apply_load_publishes_a_heartbeat_load)
 }
 END_TEST
 
+/* ---- cost of a signature check, member names ---- */
+
+START_TEST(push_verify_costs_one_hmac_per_key_good_or_forged)
+{
+    static const struct {
+        int nkeys, good;
+    } cases[] = {{1, 1}, {1, 0}, {2, 1}, {2, 0}, {0, 0}};
+    uint8_t keys[3][LBF_KEY_LEN];
+    size_t i;
+
+    p_keys(keys);
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        struct lbf_push_msg msg;
+        char q[P_QMAX];
+        size_t len = p_sign(q, sizeof(q), keys[cases[i].good ? 0 : 2],
+                            p_signed_prefix);
+        uint64_t before;
+
+        p_parse_ok(q, len, &msg);
+        before = lbf_push_hmacs();
+        ck_assert_int_eq(lbf_push_verify(q, &msg,
+                                         (const uint8_t(*)[LBF_KEY_LEN])keys,
+                                         cases[i].nkeys),
+                         cases[i].good && cases[i].nkeys > 0);
+        ck_assert_msg(lbf_push_hmacs() - before == (uint64_t)cases[i].nkeys,
+                      "case %zu: %llu HMACs for %d key(s)", i,
+                      (unsigned long long)(lbf_push_hmacs() - before),
+                      cases[i].nkeys);
+    }
+}
+END_TEST
+
+/* An index of n names "member-<i>" (i = 0..n-1) in slots of its own. */
+static struct lbf_name_index p_index(uint32_t n)
+{
+    uint32_t slots = lbf_name_index_slots(n), i;
+    struct lbf_name_slot *tab = calloc(slots, sizeof(*tab));
+    struct lbf_name_index x;
+
+    ck_assert_ptr_nonnull(tab);
+    ck_assert_uint_ge(slots, 2 * n);
+    ck_assert_uint_eq(slots & (slots - 1), 0);
+    lbf_name_index_init(&x, tab, slots);
+    for (i = 0; i < n; i++) {
+        char name[LBF_NAME_SIZE];
+
+        snprintf(name, sizeof(name), "member-%u", i);
+        ck_assert_int_eq(lbf_name_index_add(&x, name, i), LBF_OK);
+    }
+    return x;
+}
+
+START_TEST(name_index_finds_every_member_in_any_case)
+{
+    static const uint32_t sizes[] = {1, 2, 3, 200, 1000, 4096};
+    size_t k;
+
+    for (k = 0; k < LBF_T_NELEMS(sizes); k++) {
+        struct lbf_name_index x = p_index(sizes[k]);
+        uint32_t i;
+
+        for (i = 0; i < sizes[k]; i++) {
+            char name[LBF_NAME_SIZE], up[LBF_NAME_SIZE];
+            size_t j;
+            int n = snprintf(name, sizeof(name), "member-%u", i);
+
+            for (j = 0; j <= (size_t)n; j++) {
+                up[j] = (char)(name[j] >= 'a' && name[j] <= 'z'
+                               ? name[j] - 32 : name[j]);
+            }
+            ck_assert_int_eq(lbf_name_index_find(&x, name, (size_t)n),
+                             (int)i);
+            ck_assert_int_eq(lbf_name_index_find(&x, up, (size_t)n), (int)i);
+        }
+        ck_assert_int_eq(lbf_name_index_find(&x, "member-x", 8), -1);
+        free(x.slot);
+    }
+}
+END_TEST
+
+START_TEST(name_index_refuses_unknown_and_edge_names)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+        int want;
+    } cases[] = {
+        {"member-1", 8, 1},         /* control */
+        {"member-10", 8, 1},        /* len counts: the first 8 bytes */
+        {"member-1", 7, -1},        /* "member-" */
+        {"member-1x", 9, -1},
+        {"member-", 7, -1},
+        {"member-12", 9, 12},
+        {"", 0, -1},
+        {"m", 1, -1},
+        {P_NAME32, 32, -1},         /* longer than a name can be */
+        {"member-2\0", 9, -1},      /* a NUL inside len */
+    };
+    struct lbf_name_index x = p_index(20);
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        ck_assert_msg(lbf_name_index_find(&x, cases[i].name, cases[i].len)
+                          == cases[i].want,
+                      "case %zu (%.*s): %d, want %d", i, (int)cases[i].len,
+                      cases[i].name,
+                      lbf_name_index_find(&x, cases[i].name, cases[i].len),
+                      cases[i].want);
+    }
+    ck_assert_int_eq(lbf_name_index_find(NULL, "member-1", 8), -1);
+    free(x.slot);
+}
+END_TEST
+
+START_TEST(name_index_add_refuses_duplicates_bad_names_and_overfill)
+{
+    struct lbf_name_slot tab[8];
+    struct lbf_name_index x;
+    uint32_t i;
+
+    ck_assert_uint_eq(lbf_name_index_slots(0), 8);
+    ck_assert_uint_eq(lbf_name_index_slots(4), 8);
+    ck_assert_uint_eq(lbf_name_index_slots(5), 16);
+    lbf_name_index_init(&x, tab, 8);
+    ck_assert_int_eq(lbf_name_index_add(&x, "web1", 0), LBF_OK);
+    ck_assert_int_eq(lbf_name_index_add(&x, "WEB1", 7), LBF_EEXIST);
+    ck_assert_int_eq(lbf_name_index_find(&x, "web1", 4), 0); /* kept */
+    ck_assert_int_eq(lbf_name_index_add(&x, "a b", 1), LBF_EINVAL);
+    ck_assert_int_eq(lbf_name_index_add(&x, "", 1), LBF_EINVAL);
+    ck_assert_int_eq(lbf_name_index_add(&x, NULL, 1), LBF_EINVAL);
+    ck_assert_int_eq(lbf_name_index_add(&x, P_NAME32, 1), LBF_EINVAL);
+    ck_assert_int_eq(lbf_name_index_add(&x, P_NAME31, 1), LBF_OK);
+    ck_assert_int_eq(lbf_name_index_add(&x, "big", 0x80000000u), LBF_EINVAL);
+    for (i = 2; i < 4; i++) {
+        char name[8];
+
+        snprintf(name, sizeof(name), "n%u", i);
+        ck_assert_int_eq(lbf_name_index_add(&x, name, i), LBF_OK);
+    }
+    /* 4 of 8 slots: half full, no more */
+    ck_assert_int_eq(lbf_name_index_add(&x, "n9", 9), LBF_ENOSPACE);
+    ck_assert_int_eq(lbf_name_index_find(&x, P_NAME31, 31), 1);
+    ck_assert_int_eq(lbf_name_index_find(&x, "n3", 2), 3);
+    ck_assert_int_eq(lbf_name_index_find(&x, "n9", 2), -1);
+}
+END_TEST
+
+/* ---- smoothing ---- */
+
+START_TEST(push_smooth_table)
+{
+    static const struct {
+        uint32_t old, report, w;
+        int fresh;
+        uint32_t want;
+    } cases[] = {
+        {200, 1000, 500, 0, 600},  /* half the distance */
+        {200, 1000, 300, 0, 440},
+        {600, 200, 500, 0, 400},   /* down as up */
+        {200, 1000, 1000, 0, 1000}, /* 1: no smoothing */
+        {200, 1000, 0, 0, 1000},   /* 0: no smoothing */
+        {200, 1000, 500, 1, 1000}, /* the first report of a run */
+        {200, 201, 100, 0, 201},   /* a steady report is reached */
+        {201, 200, 100, 0, 200},
+        {200, 200, 500, 0, 200},
+        {200, 5000, 500, 0, 600},  /* reports clamped to 1000 */
+        {0, 1000, 1, 0, 1},
+        {1000, 0, 999, 0, 1},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        uint32_t got = lbf_load_smooth(cases[i].old, cases[i].report,
+                                       cases[i].w, cases[i].fresh);
+
+        ck_assert_msg(got == cases[i].want, "case %zu: %u <- %u (w %u, "
+                      "fresh %d) = %u, want %u", i, cases[i].old,
+                      cases[i].report, cases[i].w, cases[i].fresh, got,
+                      cases[i].want);
+    }
+}
+END_TEST
+
+START_TEST(push_one_outlier_moves_the_load_by_at_most_the_weight)
+{
+    static const uint32_t weights[] = {100, 300, 500, 1000};
+    size_t k;
+
+    for (k = 0; k < LBF_T_NELEMS(weights); k++) {
+        const struct lbf_push_policy pol = {30, 1000, 10000, weights[k]};
+        struct lbf_shm h;
+        struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
+        struct lbf_row *r = lbf_t_row(&h, f, 0);
+        uint64_t seq = 1, t = LBF_T_NOW;
+        uint32_t load, bound;
+        int i;
+
+        /* steady reports of 0.2, one second apart */
+        for (i = 0; i < 10; i++, t += LBF_T_SEC) {
+            ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC),
+                                     "cpu=0.2", t, &pol),
+                             LBF_PUSH_OK);
+        }
+        ck_assert_uint_eq(atomic_load(&r->load_milli), 200);
+        /* one outlier of 1.0 */
+        ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC),
+                                 "cpu=1", t, &pol),
+                         LBF_PUSH_OK);
+        t += LBF_T_SEC;
+        load = atomic_load(&r->load_milli);
+        bound = 200 + (800 * weights[k] + 999) / 1000;
+        ck_assert_msg(load <= bound, "w %u: the outlier moved the load to "
+                      "%u (bound %u)", weights[k], load, bound);
+        ck_assert_uint_gt(load, 200);
+        /* steady again: back to 0.2 exactly within 100 reports */
+        for (i = 0; i < 100; i++, t += LBF_T_SEC) {
+            ck_assert_int_eq(p_apply(&h, r, seq++, (int64_t)(t / LBF_T_SEC),
+                                     "cpu=0.2", t, &pol),
+                             LBF_PUSH_OK);
+        }
+        ck_assert_uint_eq(atomic_load(&r->load_milli), 200);
+        munmap(h.base, h.len);
+    }
+}
+END_TEST
+
+START_TEST(push_first_report_after_silence_is_taken_as_is)
+{
+    const struct lbf_push_policy pol = {30, 1000, 10000, 300};
+    struct lbf_shm h;
+    struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
+    struct lbf_row *r = lbf_t_row(&h, f, 0);
+
+    /* the very first report */
+    ck_assert_int_eq(p_apply(&h, r, 1, P_TS, "cpu=0.8", LBF_T_NOW, &pol),
+                     LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->load_milli), 800);
+    /* 15 s later (not past the expiry): smoothed, 800 + 0.3 * -700 */
+    ck_assert_int_eq(p_apply(&h, r, 2, P_TS, "cpu=0.1",
+                             LBF_T_NOW + 15 * LBF_T_SEC, &pol),
+                     LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->load_milli), 590);
+    /* after a gap longer than the expiry: a new run, taken as is */
+    ck_assert_int_eq(p_apply(&h, r, 3, P_TS + 31, "cpu=0.1",
+                             LBF_T_NOW + 31 * LBF_T_SEC, &pol),
+                     LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->load_milli), 100);
+    ck_assert_uint_eq(atomic_load(&r->load_since), LBF_T_NOW + 31 * LBF_T_SEC);
+    /* heartbeats are smoothed the same way */
+    ck_assert_int_eq(lbf_push_apply_load(&h, r, (uint32_t)getpid(), 1000,
+                                         LBF_T_NOW + 32 * LBF_T_SEC, &pol),
+                     LBF_PUSH_OK);
+    ck_assert_uint_eq(atomic_load(&r->load_milli), 370);
+    munmap(h.base, h.len);
+}
+END_TEST
+
 /* ---- headroom ---- */
 
 /* Report load (thousandths) for member mi at t (through the heartbeat
@@ -1259,7 +1571,7 @@ END_TEST
 static void p_report(struct lbf_shm *h, struct lbf_farm *f, uint32_t mi,
                      uint32_t load, uint64_t t)
 {
-    static const struct lbf_push_policy pol = {30, 1000, 10000};
+    static const struct lbf_push_policy pol = {30, 1000, 10000, 0};
 
     ck_assert_int_eq(lbf_push_apply_load(h, lbf_t_row(h, f, mi),
                                          (uint32_t)getpid(), load, t, &pol),
@@ -1365,7 +1677,8 @@ START_TEST(push_pick_prefers_more_headroom_at_equal_inflight)
         {{600, 200}, 0, 1}, {{200, 600}, 0, 0},   {{600, 200}, 3, 1},
         {{100, 900}, 5, 0}, {{1000, 960}, 0, -1}, /* both clamped to 5 %: a tie
                                                    */
-        {{0, 1}, 2, 0},
+        {{0, 1}, 2, -1}, /* 0.001 apart at the same in-flight: near-equal,
+                            chosen at random (no herd) */
     };
     size_t i;
 
@@ -1519,6 +1832,11 @@ Suite *lbf_suite_push(void)
     tcase_add_test(verify, push_verify_refuses_a_wrong_key);
     tcase_add_test(verify, push_verify_accepts_either_key_during_rotation);
     tcase_add_test(verify, push_verify_refuses_any_flipped_byte);
+    tcase_add_test(verify, push_verify_costs_one_hmac_per_key_good_or_forged);
+    tcase_add_test(verify, name_index_finds_every_member_in_any_case);
+    tcase_add_test(verify, name_index_refuses_unknown_and_edge_names);
+    tcase_add_test(verify,
+                   name_index_add_refuses_duplicates_bad_names_and_overfill);
     suite_add_tcase(s, verify);
 
     tcase_add_test(apply, push_load_eval_weights_and_clamps_terms);
@@ -1529,9 +1847,14 @@ Suite *lbf_suite_push(void)
     tcase_add_test(apply, push_apply_refuses_replay_leaving_the_row_unchanged);
     tcase_add_test(apply, push_apply_refuses_ts_outside_the_window);
     tcase_add_test(apply, push_apply_limits_rate_with_burst_then_refill);
-    tcase_add_test(apply, push_apply_refusals_before_the_bucket_spend_no_token);
+    tcase_add_test(apply, push_admit_spends_a_token_before_every_other_check);
+    tcase_add_test(apply, push_apply_itself_spends_no_token);
     tcase_add_test(apply, push_apply_rate_refusals_do_not_slow_the_refill);
     tcase_add_test(apply, push_apply_load_publishes_a_heartbeat_load);
+    tcase_add_test(apply, push_smooth_table);
+    tcase_add_test(apply,
+                   push_one_outlier_moves_the_load_by_at_most_the_weight);
+    tcase_add_test(apply, push_first_report_after_silence_is_taken_as_is);
     suite_add_tcase(s, apply);
 
     tcase_add_test(pick, push_headroom_is_one_minus_a_fresh_load_clamped);

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -1100,6 +1101,536 @@ START_TEST(picks_skip_every_unusable_state_and_use_standby_last)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* decisions: stickiness, plans, instructions, moves, lifetimes        */
+
+#define T_TTL 3600u
+
+/* A farm "web" of 3 members m0..m2 (weights 1), keys of secret1, the
+ * lookups the glue would give, and a pick at T_NOW. */
+struct t_farm {
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    struct lbf_sess_keys k;
+    struct lbf_sess_conf c;
+    char id[3][LBF_SESS_ID_HEX + 1];
+    struct lbf_sess_lookup lk;
+    struct lbf_pick pk;
+    uint64_t rng;
+};
+
+static int t_by_id(void *ctx, const char *id)
+{
+    struct t_farm *tf = ctx;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        if (!strcmp(tf->id[i], id)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int t_by_name(void *ctx, const char *name, size_t len)
+{
+    static const char *const names[] = {"m0", "m1", "m2"};
+    int i;
+
+    (void)ctx;
+    for (i = 0; i < 3; i++) {
+        if (strlen(names[i]) == len && !strncasecmp(names[i], name, len)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void t_farm_init(struct t_farm *tf)
+{
+    static const uint32_t w[] = {1, 1, 1};
+    int i;
+
+    memset(tf, 0, sizeof(*tf));
+    lbf_t_segment(&tf->h, 1, 3);
+    tf->f = lbf_t_farm(&tf->h, "web", "weighted", w, NULL, 3, 0);
+    t_keys(t_secret1, &tf->k);
+    for (i = 0; i < 3; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "m%d", i);
+        lbf_sess_member_id(&tf->k, name, tf->id[i]);
+    }
+    tf->c.farm = "web";
+    tf->c.keys = &tf->k;
+    tf->c.nkeys = 1;
+    tf->c.sticky = 1;
+    tf->c.ttl = T_TTL;
+    tf->lk.by_id = t_by_id;
+    tf->lk.by_name = t_by_name;
+    tf->lk.ctx = tf;
+    tf->rng = LBF_T_SEED;
+    lbf_t_pick_init(&tf->pk, &tf->h, tf->f, &tf->rng);
+    tf->pk.now = (uint64_t)T_NOW * LBF_T_SEC;
+}
+
+START_TEST(sticky_decide_table)
+{
+    enum { NOCK, VALID, FORGED, EXPIRED, STRANGER };
+    static const struct {
+        const char *what;
+        int cookie;          /* which cookie */
+        char mode;
+        int member;          /* the cookie's member */
+        int64_t left;        /* expiry - now */
+        const char *route;   /* NULL: none */
+        int sticky, instr, nkeys;
+        uint32_t offline;    /* bit i: m<i> offline */
+        uint32_t drain;      /* bit i: m<i> draining */
+        uint32_t exclude;    /* LBF_NO_MEMBER or an index */
+        int want, how, rc, refresh;
+    } cases[] = {
+        {"nothing", NOCK, 0, 0, 0, NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER,
+         -1, LBF_STUCK_NONE, -1, 0},
+        {"valid w", VALID, 'w', 1, T_TTL, NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER,
+         1, LBF_STUCK_COOKIE, LBF_SESS_OK, 0},
+        {"valid a", VALID, 'a', 2, T_TTL, NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER,
+         2, LBF_STUCK_COOKIE, LBF_SESS_OK, 0},
+        {"valid w, draining: kept", VALID, 'w', 1, T_TTL, NULL, 1, 0, 1, 0,
+         2, LBF_NO_MEMBER, 1, LBF_STUCK_COOKIE, LBF_SESS_OK, 0},
+        {"valid a, offline: refused", VALID, 'a', 1, T_TTL, "x.m2", 1, 0, 1,
+         2, 0, LBF_NO_MEMBER, LBF_STICK_REFUSED, LBF_STUCK_NONE, LBF_SESS_OK,
+         0},
+        {"valid w, offline: new, route not looked at", VALID, 'w', 1, T_TTL,
+         "x.m2", 1, 0, 1, 2, 0, LBF_NO_MEMBER, -1, LBF_STUCK_NONE,
+         LBF_SESS_OK, 0},
+        {"valid w, excluded (retry)", VALID, 'w', 1, T_TTL, NULL, 1, 0, 1, 0,
+         0, 1, -1, LBF_STUCK_NONE, LBF_SESS_OK, 0},
+        {"valid a, excluded (retry)", VALID, 'a', 1, T_TTL, NULL, 1, 0, 1, 0,
+         0, 1, LBF_STICK_REFUSED, LBF_STUCK_NONE, LBF_SESS_OK, 0},
+        {"forged: route decides", FORGED, 'w', 1, T_TTL, "abc.m2", 1, 0, 1, 0,
+         0, LBF_NO_MEMBER, 2, LBF_STUCK_ROUTE, LBF_SESS_FORGED, 0},
+        {"expired", EXPIRED, 'w', 1, 0, NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER,
+         -1, LBF_STUCK_NONE, LBF_SESS_EXPIRED, 0},
+        {"valid, member gone: route", STRANGER, 'w', 0, T_TTL, "a.M0", 1, 0,
+         1, 0, 0, LBF_NO_MEMBER, 0, LBF_STUCK_ROUTE, LBF_SESS_OK, 0},
+        {"not sticky, no instructions: cookie not read", VALID, 'w', 1,
+         T_TTL, NULL, 0, 0, 1, 0, 0, LBF_NO_MEMBER, -1, LBF_STUCK_NONE, -1,
+         0},
+        {"instructions only: cookie honoured", VALID, 'a', 1, T_TTL, NULL, 0,
+         1, 1, 0, 0, LBF_NO_MEMBER, 1, LBF_STUCK_COOKIE, LBF_SESS_OK, 0},
+        {"no key: cookie not read", VALID, 'w', 1, T_TTL, NULL, 1, 0, 0, 0, 0,
+         LBF_NO_MEMBER, -1, LBF_STUCK_NONE, -1, 0},
+        {"half its ttl left: refresh", VALID, 'w', 1, T_TTL / 2, NULL, 1, 0,
+         1, 0, 0, LBF_NO_MEMBER, 1, LBF_STUCK_COOKIE, LBF_SESS_OK, 1},
+        {"just over half left: no refresh", VALID, 'a', 1, T_TTL / 2 + 1,
+         NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER, 1, LBF_STUCK_COOKIE,
+         LBF_SESS_OK, 0},
+        {"beyond the ttl (lowered since): refresh, capped", VALID, 'w', 1,
+         T_TTL + LBF_SESS_SKEW + 1, NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER, 1,
+         LBF_STUCK_COOKIE, LBF_SESS_OK, 1},
+        {"within the skew: no refresh", VALID, 'w', 1, T_TTL + LBF_SESS_SKEW,
+         NULL, 1, 0, 1, 0, 0, LBF_NO_MEMBER, 1, LBF_STUCK_COOKIE, LBF_SESS_OK,
+         0},
+        {"route any case", NOCK, 0, 0, 0, "5F3A.x.M1", 0, 0, 0, 0, 0,
+         LBF_NO_MEMBER, 1, LBF_STUCK_ROUTE, -1, 0},
+        {"route to a draining member", NOCK, 0, 0, 0, "s.m2", 0, 0, 0, 0, 4,
+         LBF_NO_MEMBER, 2, LBF_STUCK_ROUTE, -1, 0},
+        {"route to an offline member", NOCK, 0, 0, 0, "s.m2", 0, 0, 0, 4, 0,
+         LBF_NO_MEMBER, -1, LBF_STUCK_NONE, -1, 0},
+        {"route excluded", NOCK, 0, 0, 0, "s.m2", 0, 0, 0, 0, 0, 2, -1,
+         LBF_STUCK_NONE, -1, 0},
+        {"route without a dot", NOCK, 0, 0, 0, "m1", 0, 0, 0, 0, 0,
+         LBF_NO_MEMBER, -1, LBF_STUCK_NONE, -1, 0},
+        {"route ending in a dot", NOCK, 0, 0, 0, "m1.", 0, 0, 0, 0, 0,
+         LBF_NO_MEMBER, -1, LBF_STUCK_NONE, -1, 0},
+        {"route to no member", NOCK, 0, 0, 0, "abc.m9", 0, 0, 0, 0, 0,
+         LBF_NO_MEMBER, -1, LBF_STUCK_NONE, -1, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        struct t_farm tf;
+        struct lbf_sticky_req rq;
+        struct lbf_sticky out;
+        char v[LBF_SESS_COOKIE_LEN + 2];
+        uint32_t m;
+
+        t_farm_init(&tf);
+        tf.c.sticky = cases[i].sticky;
+        tf.c.instructions = cases[i].instr;
+        tf.c.nkeys = cases[i].nkeys;
+        tf.pk.exclude = cases[i].exclude;
+        for (m = 0; m < 3; m++) {
+            struct lbf_row *r = lbf_t_row(&tf.h, tf.f, m);
+
+            if (cases[i].offline & (1u << m)) {
+                atomic_store(&r->admin, LBF_ADMIN_OFFLINE);
+            }
+            if (cases[i].drain & (1u << m)) {
+                atomic_store(&r->admin, LBF_ADMIN_DRAIN);
+            }
+        }
+        memset(&rq, 0, sizeof(rq));
+        if (cases[i].cookie != NOCK) {
+            const char *id = cases[i].cookie == STRANGER
+                                 ? "0123456789abcdef"
+                                 : tf.id[cases[i].member];
+
+            t_cookie(&tf.k, "web", cases[i].mode, id,
+                     (uint32_t)(T_NOW + cases[i].left), v);
+            if (cases[i].cookie == FORGED) {
+                t_flip_hex(v, 40);
+            }
+            rq.cookie = v;
+            rq.cookie_len = strlen(v);
+        }
+        if (cases[i].route) {
+            rq.route = cases[i].route;
+            rq.route_len = strlen(cases[i].route);
+        }
+        lbf_sticky_decide(&tf.c, &rq, &tf.lk, &tf.pk, &out);
+        ck_assert_msg(out.member == cases[i].want && out.how == cases[i].how
+                          && out.cookie_rc == cases[i].rc
+                          && out.refresh == cases[i].refresh,
+                      "%s: member %d how %d rc %d refresh %d, want %d %d %d "
+                      "%d", cases[i].what, out.member, out.how, out.cookie_rc,
+                      out.refresh, cases[i].want, cases[i].how, cases[i].rc,
+                      cases[i].refresh);
+        if (out.how == LBF_STUCK_COOKIE) {
+            ck_assert_int_eq(out.mode, cases[i].mode);
+            ck_assert_uint_eq(out.expiry, T_NOW + cases[i].left);
+        }
+        munmap(tf.h.base, tf.h.len);
+    }
+}
+END_TEST
+
+START_TEST(sess_refresh_and_lifetime_tables)
+{
+    static const struct {
+        uint32_t left, ttl;
+        int want;
+    } refresh[] = {
+        {3600, 3600, 0}, {1801, 3600, 0}, {1800, 3600, 1}, {1, 3600, 1},
+        {0, 3600, 1},    {3660, 3600, 0}, {3661, 3600, 1}, {4, 4, 0},
+        {3, 4, 0},       {2, 4, 1},       {1, 2, 1},       {2, 2, 0},
+    };
+    static const struct {
+        uint32_t ttl, want_in, want;
+    } life[] = {
+        {3600, 0, 3600}, {3600, 10, 10}, {3600, 3600, 3600},
+        {3600, 99999, 3600}, {4, 5, 4}, {1, 1, 1},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(refresh); i++) {
+        ck_assert_msg(lbf_sess_needs_refresh(T_NOW + refresh[i].left, T_NOW,
+                                             refresh[i].ttl)
+                          == refresh[i].want,
+                      "left %u of ttl %u: want %d", refresh[i].left,
+                      refresh[i].ttl, refresh[i].want);
+    }
+    for (i = 0; i < LBF_T_NELEMS(life); i++) {
+        ck_assert_uint_eq(lbf_sess_lifetime(life[i].ttl, life[i].want_in),
+                          life[i].want);
+    }
+}
+END_TEST
+
+START_TEST(sess_plan_chosen_table)
+{
+    static const struct {
+        const char *what;
+        int sticky, nkeys, member, how, refresh;
+        char mode;
+        int kind;
+        char want_mode;
+    } cases[] = {
+        {"sticky, new client", 1, 1, 0, LBF_STUCK_NONE, 0, 0,
+         LBF_PLAN_SESSION, 'w'},
+        {"not sticky, new client", 0, 1, 0, LBF_STUCK_NONE, 0, 0,
+         LBF_PLAN_NONE, 0},
+        {"sticky, no key", 1, 0, 0, LBF_STUCK_NONE, 0, 0, LBF_PLAN_NONE, 0},
+        {"stuck by cookie", 1, 1, 1, LBF_STUCK_COOKIE, 0, 'w', LBF_PLAN_NONE,
+         0},
+        {"stuck, refresh keeps mode a", 1, 1, 1, LBF_STUCK_COOKIE, 1, 'a',
+         LBF_PLAN_SESSION, 'a'},
+        {"stuck, refresh keeps mode w", 1, 1, 1, LBF_STUCK_COOKIE, 1, 'w',
+         LBF_PLAN_SESSION, 'w'},
+        {"instructions farm, refresh", 0, 1, 1, LBF_STUCK_COOKIE, 1, 'a',
+         LBF_PLAN_SESSION, 'a'},
+        {"stuck by route", 1, 1, 2, LBF_STUCK_ROUTE, 0, 0, LBF_PLAN_NONE, 0},
+        {"refused", 1, 1, LBF_STICK_REFUSED, LBF_STUCK_NONE, 0, 0,
+         LBF_PLAN_NONE, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        struct lbf_sess_conf c;
+        struct lbf_sticky st;
+        struct lbf_cookie_plan p;
+
+        memset(&c, 0, sizeof(c));
+        memset(&st, 0, sizeof(st));
+        c.farm = "web";
+        c.sticky = cases[i].sticky;
+        c.nkeys = cases[i].nkeys;
+        c.ttl = T_TTL;
+        st.member = cases[i].member;
+        st.how = cases[i].how;
+        st.refresh = cases[i].refresh;
+        st.mode = cases[i].mode;
+        lbf_sess_plan_chosen(&c, &st, &p);
+        ck_assert_msg(p.kind == cases[i].kind, "%s: kind %d, want %d",
+                      cases[i].what, p.kind, cases[i].kind);
+        if (p.kind == LBF_PLAN_SESSION) {
+            ck_assert_int_eq(p.mode, cases[i].want_mode);
+            ck_assert_uint_eq(p.max_age, T_TTL);
+        }
+    }
+}
+END_TEST
+
+static int t_known(void *ctx, const char *name)
+{
+    (void)ctx;
+    return !strcasecmp(name, "B") || !strcasecmp(name, "web");
+}
+
+START_TEST(instr_decide_table)
+{
+    static const struct {
+        const char *text;     /* signed as m1 unless sig is given */
+        int instructions;
+        uint32_t ttl;         /* the farm's */
+        int rc, kind;
+        char mode;
+        uint32_t max_age;
+        const char *to, *err;
+    } cases[] = {
+        {"stick;ts=1700000000", 1, 3600, 0, LBF_PLAN_SESSION, 'a', 3600, "",
+         NULL},
+        {"stick-while-up;ts=1700000000", 1, 3600, 0, LBF_PLAN_SESSION, 'w',
+         3600, "", NULL},
+        {"stick;ttl=600;ts=1700000000", 1, 3600, 0, LBF_PLAN_SESSION, 'a',
+         600, "", NULL},
+        {"stick;ttl=99999;ts=1700000000", 1, 3600, 0, LBF_PLAN_SESSION, 'a',
+         3600, "", NULL},
+        {"stick-while-up;ttl=5;ts=1700000000", 1, 4, 0, LBF_PLAN_SESSION, 'w',
+         4, "", NULL},
+        {"unstick;ts=1700000000", 1, 3600, 0, LBF_PLAN_CLEAR, 0, 0, "", NULL},
+        {"move;farm=B;ts=1700000000", 1, 3600, 0, LBF_PLAN_MOVE, 0, 3600, "B",
+         NULL},
+        {"move;farm=B;ttl=60;ts=1700000000", 1, 3600, 0, LBF_PLAN_MOVE, 0, 60,
+         "B", NULL},
+        {"move;farm=B;ttl=7200;ts=1700000000", 1, 3600, 0, LBF_PLAN_MOVE, 0,
+         3600, "B", NULL},
+        {"move;farm=nowhere;ts=1700000000", 1, 3600, -1, 0, 0, 0, "",
+         "move to no farm"},
+        {"unstick;ttl=5;ts=1700000000", 1, 3600, -1, 0, 0, 0, "", "ttl="},
+        {"stick;ttl=0;ts=1700000000", 1, 3600, -1, 0, 0, 0, "", "ttl="},
+        {"stick;ttl=x;ts=1700000000", 1, 3600, -1, 0, 0, 0, "", "ttl="},
+        {"stick;ts=1700000000", 0, 3600, -1, 0, 0, 0, "",
+         "instructions are off"},
+        {"stick;ts=1699999000", 1, 3600, -1, 0, 0, 0, "", "window"},
+    };
+    struct lbf_sess_keys k;
+    size_t i;
+
+    t_keys(t_secret1, &k);
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        struct lbf_sess_conf c = {"web", &k, 1, 1, cases[i].instructions,
+                                  cases[i].ttl};
+        struct lbf_cookie_plan p;
+        char v[LBF_INSTR_MAX + 1], err[96] = "";
+        int rc;
+
+        t_sign(t_secret1, "m1", cases[i].text, v, sizeof(v));
+        rc = lbf_instr_decide(&c, "m1", v, T_NOW, t_known, NULL, &p, err,
+                              sizeof(err));
+        ck_assert_msg(rc == cases[i].rc, "%s: rc %d (%s)", cases[i].text, rc,
+                      err);
+        if (rc != 0) {
+            ck_assert_msg(strstr(err, cases[i].err) != NULL,
+                          "%s: reason \"%s\" lacks \"%s\"", cases[i].text,
+                          err, cases[i].err);
+            ck_assert_int_eq(p.kind, LBF_PLAN_NONE);
+            continue;
+        }
+        ck_assert_int_eq(p.kind, cases[i].kind);
+        ck_assert_int_eq(p.mode, cases[i].mode);
+        ck_assert_uint_eq(p.max_age, cases[i].max_age);
+        ck_assert_str_eq(p.to, cases[i].to);
+        /* the same text signed by another member is refused */
+        ck_assert_int_eq(lbf_instr_decide(&c, "m2", v, T_NOW, t_known, NULL,
+                                          &p, err, sizeof(err)),
+                         -1);
+        ck_assert_str_eq(err, "bad signature");
+    }
+}
+END_TEST
+
+START_TEST(sess_plan_value_encodes_what_the_plan_says)
+{
+    struct lbf_sess_keys k;
+    struct lbf_sess_conf c;
+    struct lbf_cookie_plan p;
+    struct lbf_session s;
+    char id[LBF_SESS_ID_HEX + 1], v[LBF_NAME_SIZE + 64],
+        to[LBF_NAME_SIZE];
+
+    t_keys(t_secret1, &k);
+    lbf_sess_member_id(&k, "m1", id);
+    memset(&c, 0, sizeof(c));
+    c.farm = "web";
+    c.keys = &k;
+    c.nkeys = 1;
+    c.ttl = 4;
+    memset(&p, 0, sizeof(p));
+    /* a session of mode a, asking 99999 s: capped at the ttl */
+    p.kind = LBF_PLAN_SESSION;
+    p.mode = 'a';
+    p.max_age = 99999;
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, id, T_NOW, v, sizeof(v)), 0);
+    ck_assert_int_eq(t_parse(&k, 1, "web", v, T_NOW, &s), LBF_SESS_OK);
+    ck_assert_int_eq(s.mode, 'a');
+    ck_assert_str_eq(s.id, id);
+    ck_assert_uint_eq(s.expiry, T_NOW + 4);
+    /* a move cookie to B, from web, for 2 s */
+    p.kind = LBF_PLAN_MOVE;
+    p.max_age = 2;
+    snprintf(p.to, sizeof(p.to), "B");
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, NULL, T_NOW, v, sizeof(v)),
+                     0);
+    ck_assert_int_eq(lbf_move_parse(&k, 1, "web", v, strlen(v), T_NOW + 1,
+                                    to),
+                     LBF_SESS_OK);
+    ck_assert_str_eq(to, "B");
+    ck_assert_int_eq(lbf_move_parse(&k, 1, "web", v, strlen(v), T_NOW + 2,
+                                    to),
+                     LBF_SESS_EXPIRED);
+    /* clear: an empty value; none, no key, no id, short buffer: refused */
+    p.kind = LBF_PLAN_CLEAR;
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, NULL, T_NOW, v, sizeof(v)),
+                     0);
+    ck_assert_str_eq(v, "");
+    p.kind = LBF_PLAN_NONE;
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, id, T_NOW, v, sizeof(v)), -1);
+    p.kind = LBF_PLAN_SESSION;
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, NULL, T_NOW, v, sizeof(v)),
+                     -1);
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, id, T_NOW, v, 40), -1);
+    c.nkeys = 0;
+    ck_assert_int_eq(lbf_sess_plan_value(&c, &p, id, T_NOW, v, sizeof(v)), -1);
+}
+END_TEST
+
+/* Three farms A, B, C for lbf_move_follow: names, keys, ttl, and the
+ * move cookie each has in the "request". */
+struct t_mv_farm {
+    const char *name;
+    char cookie[LBF_NAME_SIZE + 64];
+    uint32_t ttl;
+};
+
+struct t_mv {
+    struct lbf_sess_keys k;
+    struct t_mv_farm farm[3];
+};
+
+static const void *t_mv_find(void *ctx, const char *name)
+{
+    struct t_mv *mv = ctx;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        if (!strcasecmp(mv->farm[i].name, name)) {
+            return &mv->farm[i];
+        }
+    }
+    return NULL;
+}
+
+static void t_mv_hop(void *ctx, const void *farm, struct lbf_move_hop *hop)
+{
+    struct t_mv *mv = ctx;
+    const struct t_mv_farm *f = farm;
+
+    hop->farm = f->name;
+    hop->keys = &mv->k;
+    hop->nkeys = 1;
+    hop->ttl = f->ttl;
+    hop->cookie = f->cookie[0] ? f->cookie : NULL;
+    hop->len = strlen(f->cookie);
+}
+
+START_TEST(move_follow_table)
+{
+    static const struct {
+        const char *what;
+        const char *to[3];   /* move target of A, B, C ("" none) */
+        int64_t left[3];     /* expiry - now of each cookie */
+        int forge;           /* index of a forged cookie, or -1 */
+        uint32_t max_hops;
+        int want, forged;
+    } cases[] = {
+        {"no cookie", {"", "", ""}, {600, 600, 600}, -1, 3, 0, 0},
+        {"A to B", {"B", "", ""}, {600, 600, 600}, -1, 3, 1, 0},
+        {"A to B to C", {"B", "C", ""}, {600, 600, 600}, -1, 3, 2, 0},
+        {"A to B to C, one hop", {"B", "C", ""}, {600, 600, 600}, -1, 1, 1,
+         0},
+        {"A to B to A ends at A", {"B", "A", ""}, {600, 600, 600}, -1, 3, 0,
+         0},
+        {"A to b (any case)", {"b", "", ""}, {600, 600, 600}, -1, 3, 1, 0},
+        {"A to A", {"A", "", ""}, {600, 600, 600}, -1, 3, 0, 0},
+        {"A to nowhere", {"nowhere", "", ""}, {600, 600, 600}, -1, 3, 0, 0},
+        {"forged", {"B", "", ""}, {600, 600, 600}, 0, 3, 0, 1},
+        {"B's forged: stops at B", {"B", "C", ""}, {600, 600, 600}, 1, 3, 1,
+         1},
+        {"expired", {"B", "", ""}, {0, 600, 600}, -1, 3, 0, 0},
+        {"beyond A's ttl: ignored", {"B", "", ""},
+         {3600 + LBF_SESS_SKEW + 1, 600, 600}, -1, 3, 0, 0},
+        {"at A's ttl + skew: followed", {"B", "", ""},
+         {3600 + LBF_SESS_SKEW, 600, 600}, -1, 3, 1, 0},
+        {"no hops", {"B", "", ""}, {600, 600, 600}, -1, 0, 0, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        static const char *const names[] = {"A", "B", "C"};
+        struct t_mv mv;
+        const void *got;
+        int j, forged = -1;
+
+        memset(&mv, 0, sizeof(mv));
+        t_keys(t_secret1, &mv.k);
+        for (j = 0; j < 3; j++) {
+            mv.farm[j].name = names[j];
+            mv.farm[j].ttl = 3600;
+            if (*cases[i].to[j]) {
+                lbf_move_encode(&mv.k, names[j], cases[i].to[j],
+                                (uint32_t)(T_NOW + cases[i].left[j]),
+                                mv.farm[j].cookie,
+                                sizeof(mv.farm[j].cookie));
+            }
+        }
+        if (cases[i].forge >= 0) {
+            char *c = mv.farm[cases[i].forge].cookie;
+
+            t_flip_hex(c, strlen(c) - 1);
+        }
+        got = lbf_move_follow(&mv.farm[0], T_NOW, cases[i].max_hops,
+                              t_mv_find, t_mv_hop, &mv, &forged);
+        ck_assert_msg(got == &mv.farm[cases[i].want]
+                          && forged == cases[i].forged,
+                      "%s: farm %s forged %d, want %s %d", cases[i].what,
+                      ((const struct t_mv_farm *)got)->name, forged,
+                      names[cases[i].want], cases[i].forged);
+    }
+}
+END_TEST
+
 Suite *lbf_suite_session(void)
 {
     Suite *s = suite_create("session");
@@ -1108,6 +1639,7 @@ Suite *lbf_suite_session(void)
     TCase *move = tcase_create("move");
     TCase *instr = tcase_create("instr");
     TCase *life = tcase_create("lifecycle");
+    TCase *decide = tcase_create("decide");
 
     tcase_set_timeout(keys, LBF_T_TIMEOUT);
     tcase_add_test(keys, sess_keys_are_hmacs_of_the_secret_per_purpose);
@@ -1137,6 +1669,15 @@ Suite *lbf_suite_session(void)
     tcase_add_test(instr, instr_bad_signatures_are_refused);
     tcase_add_test(instr, instr_oversized_is_refused);
     suite_add_tcase(s, instr);
+
+    tcase_set_timeout(decide, LBF_T_TIMEOUT);
+    tcase_add_test(decide, sticky_decide_table);
+    tcase_add_test(decide, sess_refresh_and_lifetime_tables);
+    tcase_add_test(decide, sess_plan_chosen_table);
+    tcase_add_test(decide, instr_decide_table);
+    tcase_add_test(decide, sess_plan_value_encodes_what_the_plan_says);
+    tcase_add_test(decide, move_follow_table);
+    suite_add_tcase(s, decide);
 
     tcase_set_timeout(life, LBF_T_TIMEOUT);
     tcase_add_test(life, ramp_grows_linearly_over_slow_start);

@@ -1,9 +1,11 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE). */
 
 /*
- * check_shm.c -- the segment: size, format, attach (and every refusal),
- * farms and members (indices, fields, every rejection, capacity), lookup,
- * row layout, and the lock-free request accounting of one row.
+ * check_shm.c -- the segment: size, format, the layout signature, attach
+ * (and every refusal), farms and members (indices, fields, every
+ * rejection, capacity), the rules of a stock balancer's farm (names,
+ * rows added at runtime), lookup, row layout, and the lock-free request
+ * accounting of one row.  Damaged segments: check_carry.c.
  */
 #define _GNU_SOURCE /* memfd_create */
 #include <sys/mman.h>
@@ -685,6 +687,147 @@ START_TEST(member_set_weight_validates_and_keeps_cfg_weight)
 }
 END_TEST
 
+/* The layout signature the header stores is the one recorded with the
+ * version (a build that changed the layout without recording it does not
+ * compile; built with -DLBF_SHM_LAYOUT_UNRECORDED, this prints it). */
+START_TEST(shm_layout_signature_is_recorded)
+{
+    struct lbf_layout lay = lbf_t_layout(1, 2);
+    struct lbf_shm h;
+    size_t len;
+
+    shm_formatted(&h, &lay, &len);
+    ck_assert_msg(LBF_SHM_LAYOUT == LBF_SHM_LAYOUT_RECORDED,
+                  "LBF_SHM_LAYOUT is %#010x, recorded %#010x: bump "
+                  "LBF_SHM_VERSION and record it", (unsigned)LBF_SHM_LAYOUT,
+                  (unsigned)LBF_SHM_LAYOUT_RECORDED);
+    ck_assert_uint_eq(h.hdr->layout, LBF_SHM_LAYOUT);
+    ck_assert_uint_eq(h.hdr->version, LBF_SHM_VERSION);
+    ck_assert_uint_ge(LBF_SHM_VERSION, 2); /* a row grew: 1 is gone */
+}
+END_TEST
+
+START_TEST(shm_attach_rejects_other_layout_signature)
+{
+    static const uint32_t flips[] = {1u, 0x80000000u, 0xffffffffu};
+    struct lbf_layout lay = lbf_t_layout(1, 2);
+    struct lbf_shm h;
+    size_t len, i;
+    struct lbf_hdr *hdr = shm_formatted(&h, &lay, &len);
+    char why[160];
+
+    for (i = 0; i < LBF_T_NELEMS(flips); i++) {
+        hdr->layout = LBF_SHM_LAYOUT ^ flips[i];
+        ck_assert_int_eq(lbf_shm_attach(&h, hdr, len), LBF_EVERSION);
+        ck_assert_int_eq(lbf_shm_check(hdr, len, why, sizeof(why)),
+                         LBF_EVERSION);
+        ck_assert_msg(strstr(why, "layout version") != NULL, "why: %s", why);
+    }
+    hdr->layout = LBF_SHM_LAYOUT;
+    ck_assert_int_eq(lbf_shm_attach(&h, hdr, len), LBF_OK);
+}
+END_TEST
+
+/* A segment in use -- members added at runtime and removed, metrics,
+ * health, a grown balancer farm -- passes the check that attach and
+ * carry make. */
+START_TEST(shm_check_accepts_a_segment_in_use)
+{
+    static const uint32_t w[] = {3, 1, 2};
+    struct lbf_metric m = {"cpu", 250};
+    struct lbf_shm h;
+    struct lbf_farm *f, *b;
+    char why[160] = "";
+
+    lbf_t_segment(&h, 2, 6);
+    f = lbf_t_farm(&h, "web", "weighted", w, NULL, 3, 6);
+    ck_assert_int_eq(lbf_member_add_runtime(&h, 0, "rt", "http://10.0.0.1:80",
+                                            2, 60), 3);
+    ck_assert_int_eq(lbf_member_remove(&h, f, 1), LBF_OK);
+    ck_assert_int_eq(lbf_row_write_metrics(&h, lbf_t_row(&h, f, 0), 1,
+                                           LBF_T_NOW, 1, &m), LBF_OK);
+    atomic_store(&lbf_t_row(&h, f, 2)->health, LBF_HEALTH_DOWN);
+    ck_assert_int_eq(lbf_farm_add(&h, "~bal#00000001", 0, 4), 1);
+    b = lbf_farm_at(&h, 1);
+    ck_assert_int_eq(lbf_farm_grow(&h, 1, 3), 3);
+    ck_assert_int_eq(lbf_shm_check(h.base, h.len, why, sizeof(why)), LBF_OK);
+    ck_assert_str_eq(why, "");
+    ck_assert_uint_eq(b->n_rows, 3);
+}
+END_TEST
+
+START_TEST(farm_rows_adds_spare_rows_up_to_the_maximum)
+{
+    struct lbf_layout lay;
+
+    ck_assert_uint_eq(lbf_farm_rows(3, LBF_SPARE_ROWS), 3 + LBF_SPARE_ROWS);
+    ck_assert_uint_eq(lbf_farm_rows(0, 1), 1);
+    ck_assert_uint_eq(lbf_farm_rows(LBF_FARM_MEMBERS_MAX - 2, 8),
+                      LBF_FARM_MEMBERS_MAX);
+    ck_assert_uint_eq(lbf_farm_rows(UINT32_MAX, UINT32_MAX),
+                      LBF_FARM_MEMBERS_MAX);
+    memset(&lay, 0, sizeof(lay));
+    lbf_layout_add(&lay, 5);
+    lbf_layout_add(&lay, 2);
+    ck_assert_uint_eq(lay.l_farms, 2);
+    ck_assert_uint_eq(lay.l_rows, 7);
+    ck_assert_uint_eq(lay.sched_len, lbf_sched_entries(5)
+                                     + lbf_sched_entries(2));
+}
+END_TEST
+
+START_TEST(balancer_names_follow_the_documented_rules)
+{
+    static const uint32_t w[] = {1};
+    char name[LBF_NAME_SIZE];
+    struct lbf_shm h;
+    struct lbf_farm *f;
+
+    lbf_balancer_farm_name(name, "app", 0xbeefu);
+    ck_assert_str_eq(name, "~app#0000beef");
+    lbf_balancer_farm_name(name, "a-very-long-balancer-name-indeed", 1);
+    ck_assert_str_eq(name, "~a-very-long-balancer#00000001");
+    lbf_t_segment(&h, 1, 4);
+    f = lbf_t_farm(&h, "~app#0000beef", "weighted", w, NULL, 1, 4);
+    lbf_balancer_member_name(&h, f, "10.0.0.1", 8080, 1, name);
+    ck_assert_str_eq(name, "10.0.0.1:8080");
+    ck_assert_int_eq(lbf_member_add(&h, 0, name, 1, 0, 0), 1);
+    /* the same host and port again: the member's number makes it unique */
+    lbf_balancer_member_name(&h, f, "10.0.0.1", 8080, 2, name);
+    ck_assert_str_eq(name, "10.0.0.1~2");
+    lbf_balancer_member_name(&h, f, "backend-host-name-longer-than-20",
+                             80, 3, name);
+    ck_assert_str_eq(name, "backend-host-name-lo:80");
+}
+END_TEST
+
+/* balancer-manager added members: rows "+<index>" of weight 1 until the
+ * farm holds n, the schedule rebuilt with them, capacity respected. */
+START_TEST(farm_grow_adds_rows_for_balancer_members)
+{
+    static const uint32_t w[] = {2, 1};
+    struct lbf_shm h;
+    struct lbf_farm *f;
+    uint64_t st;
+
+    lbf_t_segment(&h, 1, 5);
+    f = lbf_t_farm(&h, "~b#00000000", "weighted", w, NULL, 2, 5);
+    ck_assert_uint_eq((uint32_t)atomic_load(&f->sched), 3);
+    ck_assert_int_eq(lbf_farm_grow(&h, 0, 2), 2);   /* nothing to add */
+    ck_assert_int_eq(lbf_farm_grow(&h, 0, 4), 4);
+    ck_assert_str_eq(lbf_t_row(&h, f, 2)->name, "+2");
+    ck_assert_str_eq(lbf_t_row(&h, f, 3)->name, "+3");
+    ck_assert_uint_eq(atomic_load(&lbf_t_row(&h, f, 3)->weight), 1);
+    ck_assert_uint_eq(lbf_t_row(&h, f, 3)->retry_sec, 0);
+    st = atomic_load(&f->sched);
+    ck_assert_uint_eq((uint32_t)st, 5);              /* 2 + 1 + 1 + 1 */
+    ck_assert_int_eq(lbf_farm_grow(&h, 0, 9), 5);   /* capacity 5 */
+    ck_assert_int_eq(lbf_farm_grow(&h, 7, 9), LBF_ENOENT);
+    ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);
+    ck_assert_int_eq(lbf_shm_check(h.base, h.len, NULL, 0), LBF_OK);
+}
+END_TEST
+
 Suite *lbf_suite_shm(void)
 {
     Suite *s = suite_create("shm");
@@ -703,6 +846,9 @@ Suite *lbf_suite_shm(void)
     tcase_add_test(seg, shm_attach_rejects_other_version);
     tcase_add_test(seg, shm_attach_rejects_other_sizes);
     tcase_add_test(seg, shm_attach_rejects_truncated_region);
+    tcase_add_test(seg, shm_layout_signature_is_recorded);
+    tcase_add_test(seg, shm_attach_rejects_other_layout_signature);
+    tcase_add_test(seg, shm_check_accepts_a_segment_in_use);
     tcase_set_timeout(seg, LBF_T_TIMEOUT);
     suite_add_tcase(s, seg);
 
@@ -719,6 +865,9 @@ Suite *lbf_suite_shm(void)
     tcase_add_test(tab, farm_find_and_member_find_match_exact_names);
     tcase_add_test(tab, farm_at_and_member_at_refuse_out_of_range);
     tcase_add_test(tab, rows_are_disjoint_aligned_and_inside_segment);
+    tcase_add_test(tab, farm_rows_adds_spare_rows_up_to_the_maximum);
+    tcase_add_test(tab, balancer_names_follow_the_documented_rules);
+    tcase_add_test(tab, farm_grow_adds_rows_for_balancer_members);
     tcase_set_timeout(tab, LBF_T_TIMEOUT);
     suite_add_tcase(s, tab);
 

@@ -7,6 +7,7 @@
  * agreement with a reference built from the definition on random weights.
  */
 #include "lbf_unit.h"
+#include "lbfarm_swrr.h"
 
 #define SWRR_CANARY 0xbeefu
 
@@ -44,7 +45,7 @@ static void swrr_expect(const struct swrr_case *c, uint32_t cap)
 
 START_TEST(swrr_511_matches_documented_schedule)
 {
-    /* CONTRACT.md and lbfarm_lbmethods.c: a a b a c a a */
+    /* CONTRACT.md and lbfarm_swrr.c: a a b a c a a */
     const struct swrr_case c = {"5 1 1", {5, 1, 1}, 3, "0010200"};
 
     swrr_expect(&c, 7);

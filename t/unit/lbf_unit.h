@@ -39,6 +39,7 @@ Suite *lbf_suite_leastload(void);
 Suite *lbf_suite_lock(void);
 Suite *lbf_suite_carry(void);
 Suite *lbf_suite_stress(void);
+Suite *lbf_suite_leasttime(void);
 
 /*
  * Suites of other core files (lbfarm_conf.c, ...), written alongside.
@@ -49,7 +50,12 @@ Suite *lbf_suite_stress(void);
 Suite *lbf_suite_conf(void) __attribute__((weak));
 Suite *lbf_suite_push(void) __attribute__((weak));
 Suite *lbf_suite_session(void) __attribute__((weak));
-Suite *lbf_suite_status(void) __attribute__((weak));
+Suite *lbf_suite_snapshot(void) __attribute__((weak));
+Suite *lbf_suite_render(void) __attribute__((weak));
+Suite *lbf_suite_status_html(void) __attribute__((weak));
+Suite *lbf_suite_admin(void) __attribute__((weak));
+Suite *lbf_suite_heartbeat(void) __attribute__((weak));
+Suite *lbf_suite_query(void) __attribute__((weak));
 Suite *lbf_suite_hold(void) __attribute__((weak));
 
 /* A fixed "now" (2023-11-14, usec) so error deadlines are deterministic. */
@@ -241,6 +247,93 @@ static inline void lbf_t_worker_init(pid_t parent)
     if (getppid() != parent) {
         _exit(99);
     }
+}
+
+/*
+ * A pushed report on row r as the push path leaves it (load in 1/1000,
+ * reported at t, trusted: its run began 10 s before), for farms whose
+ * expiry and blackout the test sets.
+ */
+static inline void lbf_t_report(struct lbf_row *r, uint32_t load, uint64_t t)
+{
+    atomic_store(&r->load_milli, load);
+    atomic_store(&r->load_since, t - 10 * LBF_T_SEC);
+    atomic_store(&r->load_ts, t);
+}
+
+/*
+ * A closed-loop simulation of a farm in front of real servers: `conc`
+ * clients each send a request, wait for its answer and send the next,
+ * `total` requests in all, picked with method `method` through
+ * lbf_pick_take at simulated times (pk->now), every answer recorded
+ * (lbf_row_done) and released.  Member m answers in
+ * base_us[m] (0: 1000 us), times a noise factor when noisy: 0.8..1.2,
+ * or 5..20 for one answer in 50 (a hiccup) -- drawn from its own
+ * generator seeded with seed, so runs are exact.  Counts picks per member
+ * into cnt[0..n).  Returns the simulated time at the end.
+ */
+struct lbf_t_sim {
+    uint32_t method;
+    uint32_t conc;            /* 1..64 */
+    uint32_t total;
+    const uint64_t *base_us;  /* per member, or NULL: 1000 us each */
+    int noisy;
+    uint64_t seed;
+};
+
+static inline uint64_t lbf_t_answer_us(const struct lbf_t_sim *s, uint32_t m,
+                                       uint64_t *gen)
+{
+    double u = (double)(lbf_rng_next(gen) >> 11) / 9007199254740992.0;
+    double base = s->base_us && s->base_us[m] ? (double)s->base_us[m] : 1000;
+
+    if (!s->noisy) {
+        return (uint64_t)base;
+    }
+    return (uint64_t)(base * (u < 0.02 ? 5.0 + u * 750.0 : 0.8 + 0.4 * u));
+}
+
+static inline uint64_t lbf_t_simulate(struct lbf_pick *pk,
+                                      const struct lbf_t_sim *s,
+                                      uint32_t *cnt, uint32_t n)
+{
+    uint64_t end[64], start[64], gen = s->seed | 1, t = pk->now;
+    int who[64];
+    uint32_t c, k, sent = 0, done = 0;
+
+    ck_assert_uint_le(s->conc, 64);
+    memset(cnt, 0, n * sizeof(*cnt));
+    for (c = 0; c < s->conc; c++) {
+        end[c] = UINT64_MAX;
+        who[c] = -1;
+    }
+    while (done < s->total) {
+        for (c = 0; c < s->conc && sent < s->total; c++) {
+            if (who[c] < 0) {
+                pk->now = t;
+                who[c] = lbf_pick_take(s->method, pk);
+                ck_assert_msg(who[c] >= 0 && (uint32_t)who[c] < n,
+                              "pick %u: %d", sent, who[c]);
+                cnt[who[c]]++;
+                sent++;
+                start[c] = t;
+                end[c] = t + lbf_t_answer_us(s, (uint32_t)who[c], &gen);
+            }
+        }
+        for (c = 0, k = 0; k < s->conc; k++) {
+            c = end[k] < end[c] ? k : c;
+        }
+        t = end[c];
+        lbf_row_done(lbf_member_at(pk->h, pk->farm,
+                                             (uint32_t)who[c]),
+                               t - start[c], t);
+        lbf_row_release(lbf_member_at(pk->h, pk->farm, (uint32_t)who[c]), 0);
+        who[c] = -1;
+        end[c] = UINT64_MAX;
+        done++;
+    }
+    pk->now = t;
+    return t;
 }
 
 #endif /* LBF_UNIT_H */

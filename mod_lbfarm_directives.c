@@ -1,0 +1,354 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE). */
+
+/*
+ * mod_lbfarm_directives.c -- the core farm and member directives:
+ * <LBFarm>, LBFarmMember (and its options), LBFarmMethod, LBFarmRetry; and
+ * check_config's look at mod_proxy's directives: a ProxyPass to a farm
+ * that does not exist is refused, a ProxyPassReverse to a farm covers
+ * every member.  The directives of the other concerns live with them
+ * (mod_lbfarm_push.c, _session.c, _health.c); the command table that
+ * names them all is in mod_lbfarm.c.
+ */
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "http_core.h"
+
+#include "mod_lbfarm_directives.h"
+#include "lbfarm_conf.h"
+
+APLOG_USE_MODULE(lbfarm);
+
+/* ------------------------------------------------------------------ */
+/* Directives                                                          */
+
+/* <LBFarm name> ... </LBFarm>: declares a farm, then reads its body. */
+const char *lbf_cmd_farm(cmd_parms *cmd, void *dc LBF_UNUSED,
+                         const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *end = ap_strrchr_c(arg, '>');
+    struct lbf_farm_conf *fc;
+    char *name;
+
+    if (err != NULL) {
+        return err;
+    }
+    if (end == NULL || end[1] != '\0') {
+        return "<LBFarm> directive missing closing '>'";
+    }
+    name = apr_pstrmemdup(cmd->pool, arg, end - arg);
+    name = ap_getword_conf(cmd->pool, (const char **)&name);
+    if (!lbf_name_valid(name)) {
+        return apr_psprintf(cmd->pool, "<LBFarm>: invalid farm name \"%s\" "
+                            "(1..31 of A-Z a-z 0-9 _ -, starting with a "
+                            "letter or digit)", name);
+    }
+    fc = lbf_farm_declare(cmd->pool, name,
+                          apr_psprintf(cmd->pool, "%s:%d",
+                                       cmd->directive->filename,
+                                       cmd->directive->line_num));
+    if (fc == NULL) {
+        return apr_psprintf(cmd->pool, "<LBFarm>: duplicate farm \"%s\"",
+                            name);
+    }
+    lbf_farm_set_current(fc);
+    err = ap_walk_config(cmd->directive->first_child, cmd, cmd->context);
+    lbf_farm_set_current(NULL);
+    if (err == NULL && fc->members->nelts == 0) {
+        err = apr_psprintf(cmd->pool, "<LBFarm %s> has no LBFarmMember", name);
+    }
+    return err;
+}
+
+const char *lbf_cmd_method(cmd_parms *cmd, void *dc LBF_UNUSED,
+                           const char *arg)
+{
+    struct lbf_farm_conf *fc;
+    int m;
+
+    LBF_FARM_OR_RETURN(cmd, fc);
+    if ((m = lbf_method_find(arg)) < 0) {
+        return apr_psprintf(cmd->pool, "LBFarmMethod: unknown method \"%s\" "
+                            "(known: %s)", arg, lbf_method_list());
+    }
+    fc->method = m;
+    return NULL;
+}
+
+/* Parse seconds in 0..LBF_RETRY_MAX for directive/option what. */
+static const char *lbf_parse_retry(cmd_parms *cmd, const char *what,
+                                   const char *arg, int *out)
+{
+    uint32_t v;
+
+    if (lbf_parse_uint(arg, 0, LBF_RETRY_MAX, &v) != 0) {
+        return apr_psprintf(cmd->pool, "%s: invalid retry \"%s\" (expected "
+                            "seconds 0..%d)", what, arg, LBF_RETRY_MAX);
+    }
+    *out = (int)v;
+    return NULL;
+}
+
+const char *lbf_cmd_retry(cmd_parms *cmd, void *dc LBF_UNUSED,
+                          const char *arg)
+{
+    struct lbf_farm_conf *fc;
+
+    LBF_FARM_OR_RETURN(cmd, fc);
+    return lbf_parse_retry(cmd, "LBFarmRetry", arg, &fc->retry);
+}
+
+/* LBFarmMember's timeout= or connectiontimeout= (key) of val for mc's
+ * worker. */
+static const char *lbf_member_timeout(cmd_parms *cmd,
+                                      struct lbf_member_conf *mc,
+                                      const char *key, const char *val)
+{
+    apr_interval_time_t t;
+
+    if (ap_timeout_parameter_parse(val, &t, "s") != APR_SUCCESS || t < 1) {
+        return apr_psprintf(cmd->pool, "LBFarmMember: invalid %s \"%s\" "
+                            "for member \"%s\"", key, val, mc->name);
+    }
+    if (!strcasecmp(key, "timeout")) {
+        mc->worker->s->timeout = t;
+        mc->worker->s->timeout_set = 1;
+    }
+    else {
+        mc->worker->s->conn_timeout = t;
+        mc->worker->s->conn_timeout_set = 1;
+    }
+    return NULL;
+}
+
+/* Apply one key=value option of LBFarmMember to mc and its worker. */
+static const char *lbf_member_option(cmd_parms *cmd,
+                                     struct lbf_member_conf *mc,
+                                     const char *opt)
+{
+    const char *eq = ap_strchr_c(opt, '=');
+    const char *key = eq ? apr_pstrmemdup(cmd->pool, opt, eq - opt) : opt;
+    const char *val = eq ? eq + 1 : NULL;
+    uint32_t v;
+
+    if (!strcasecmp(key, "standby") && val == NULL) {
+        mc->tier = 1;
+    }
+    else if (!strcasecmp(key, "state") && val) {
+        if (strcasecmp(val, "up") && strcasecmp(val, "offline")
+            && strcasecmp(val, "drain")) {
+            return apr_psprintf(cmd->pool, "LBFarmMember: invalid state "
+                                "\"%s\" for member \"%s\" (up, offline, "
+                                "drain)", val, mc->name);
+        }
+        mc->admin = !strcasecmp(val, "offline") ? LBF_ADMIN_OFFLINE
+                    : !strcasecmp(val, "drain") ? LBF_ADMIN_DRAIN
+                                                : LBF_ADMIN_ENABLED;
+    }
+    else if (!strcasecmp(key, "weight") && val) {
+        if (lbf_parse_uint(val, 1, LBF_WEIGHT_MAX, &v) != 0) {
+            return apr_psprintf(cmd->pool, "LBFarmMember: invalid weight "
+                                "\"%s\" for member \"%s\" (expected 1..%d)",
+                                val, mc->name, LBF_WEIGHT_MAX);
+        }
+        mc->weight = (int)v;
+    }
+    else if (!strcasecmp(key, "retry") && val) {
+        return lbf_parse_retry(cmd, "LBFarmMember", val, &mc->retry);
+    }
+    else if ((!strcasecmp(key, "timeout")
+              || !strcasecmp(key, "connectiontimeout")) && val) {
+        return lbf_member_timeout(cmd, mc, key, val);
+    }
+    else {
+        return apr_psprintf(cmd->pool, "LBFarmMember: unknown option \"%s\" "
+                            "for member \"%s\" (weight=N, retry=S, "
+                            "timeout=S, connectiontimeout=S, standby)",
+                            opt, mc->name);
+    }
+    return NULL;
+}
+
+/* The error when farm fc already has a member named name or with URL url,
+ * else NULL. */
+static const char *lbf_member_dup(cmd_parms *cmd, struct lbf_farm_conf *fc,
+                                  const char *name, const char *url)
+{
+    int i;
+
+    for (i = 0; i < fc->members->nelts; i++) {
+        struct lbf_member_conf *o = &APR_ARRAY_IDX(fc->members, i,
+                                                   struct lbf_member_conf);
+        if (!strcasecmp(o->name, name)) {
+            return apr_psprintf(cmd->pool, "LBFarmMember: duplicate member "
+                                "\"%s\" in farm \"%s\"", name, fc->name);
+        }
+        if (!strcmp(o->url, url)) {
+            return apr_psprintf(cmd->pool, "LBFarmMember: duplicate member "
+                                "URL \"%s\" in farm \"%s\" (members \"%s\" "
+                                "and \"%s\")", url, fc->name, o->name, name);
+        }
+    }
+    return NULL;
+}
+
+const char *lbf_cmd_member(cmd_parms *cmd, void *dc LBF_UNUSED,
+                           const char *args)
+{
+    const char *err, *name, *url, *norm = NULL, *opt;
+    struct lbf_farm_conf *fc;
+    struct lbf_member_conf mc;
+
+    LBF_FARM_OR_RETURN(cmd, fc);
+    name = ap_getword_conf(cmd->pool, &args);
+    url = ap_getword_conf(cmd->pool, &args);
+    if (!*name || !*url) {
+        return "LBFarmMember: expected a member name and a URL";
+    }
+    if (!lbf_name_valid(name)) {
+        return apr_psprintf(cmd->pool, "LBFarmMember: invalid member name "
+                            "\"%s\" (1..31 of A-Z a-z 0-9 _ -)", name);
+    }
+    memset(&mc, 0, sizeof(mc));
+    if ((err = lbf_member_url(cmd->pool, url, &norm, &mc.host, &mc.port))) {
+        return apr_pstrcat(cmd->pool, "LBFarmMember: ", err, NULL);
+    }
+    if ((err = lbf_member_dup(cmd, fc, name, norm)) != NULL) {
+        return err;
+    }
+    mc.name = name;
+    mc.url = norm;
+    mc.weight = 1;
+    mc.retry = -1;
+    if ((err = lbf_define_worker(cmd->pool, norm, &mc.worker)) != NULL) {
+        return apr_psprintf(cmd->pool, "LBFarmMember: %s", err);
+    }
+    while (*(opt = ap_getword_conf(cmd->pool, &args)) != '\0') {
+        if ((err = lbf_member_option(cmd, &mc, opt)) != NULL) {
+            return err;
+        }
+    }
+    if (fc->members->nelts >= LBF_FARM_MEMBERS_MAX - LBF_SPARE_ROWS) {
+        return "LBFarmMember: too many members in one farm";
+    }
+    *(struct lbf_member_conf *)apr_array_push(fc->members) = mc;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration checks (check_config: also run by apache2 -t)         */
+
+/* Log and count a ProxyPass to a farm that does not exist. */
+static int lbf_check_alias(server_rec *s, const struct proxy_alias *a)
+{
+    const char *host;
+    apr_size_t hlen;
+
+    if (a == NULL || a->real == NULL || !lbf_url_farm_ref(a->real, &host,
+                                                          &hlen)) {
+        return 0;
+    }
+    if (lbf_farm_by_name(host, hlen) != NULL) {
+        return 0;
+    }
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00001: ProxyPass \"%s\" "
+                 "\"%s\": no LBFarm named \"%.*s\" (a port-less single-label "
+                 "host names a farm; give a port to proxy to a plain host)",
+                 a->fake, a->real, (int)hlen, host);
+    return 1;
+}
+
+/* Count bad farm references in the ProxyPass of server s (server level
+ * and <Location> sections). */
+static int lbf_check_server(server_rec *s)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    core_server_config *cc = ap_get_core_module_config(s->module_config);
+    int i, bad = 0;
+
+    for (i = 0; pc && i < pc->aliases->nelts; i++) {
+        bad += lbf_check_alias(s, &APR_ARRAY_IDX(pc->aliases, i,
+                                                 struct proxy_alias));
+    }
+    for (i = 0; cc && i < cc->sec_url->nelts; i++) {
+        ap_conf_vector_t *v = APR_ARRAY_IDX(cc->sec_url, i,
+                                            ap_conf_vector_t *);
+        proxy_dir_conf *dc = ap_get_module_config(v, &proxy_module);
+
+        bad += dc ? lbf_check_alias(s, dc->alias) : 0;
+    }
+    return bad;
+}
+
+/* ProxyPassReverse to a farm: add one mapping per member, as if the
+ * operator had written ProxyPassReverse for every member URL. */
+static void lbf_expand_raliases(apr_pool_t *p, apr_array_header_t *ra,
+                                apr_hash_t *seen)
+{
+    int i, j, n;
+
+    if (ra == NULL || apr_hash_get(seen, &ra, sizeof(ra)) != NULL) {
+        return;
+    }
+    apr_hash_set(seen, apr_pmemdup(p, &ra, sizeof(ra)), sizeof(ra), ra);
+    n = ra->nelts;
+    for (i = 0; i < n; i++) {
+        struct proxy_alias a = APR_ARRAY_IDX(ra, i, struct proxy_alias);
+        struct lbf_farm_conf *fc;
+        const char *host;
+        apr_size_t hlen;
+
+        if (!lbf_url_farm_ref(a.real, &host, &hlen)
+            || (fc = lbf_farm_by_name(host, hlen)) == NULL) {
+            continue;
+        }
+        for (j = 0; j < fc->members->nelts; j++) {
+            struct proxy_alias *add = apr_array_push(ra);
+
+            *add = a;
+            add->real = apr_pstrcat(p, APR_ARRAY_IDX(fc->members, j,
+                                    struct lbf_member_conf).url,
+                                    host + hlen, NULL);
+        }
+    }
+}
+
+/* Expand ProxyPassReverse in every server and <Location> of s. */
+static void lbf_expand_server(apr_pool_t *p, server_rec *s, apr_hash_t *seen)
+{
+    core_server_config *cc = ap_get_core_module_config(s->module_config);
+    proxy_dir_conf *dc = ap_get_module_config(s->lookup_defaults,
+                                              &proxy_module);
+    int i;
+
+    if (dc != NULL) {
+        lbf_expand_raliases(p, dc->raliases, seen);
+    }
+    for (i = 0; cc && i < cc->sec_url->nelts; i++) {
+        dc = ap_get_module_config(APR_ARRAY_IDX(cc->sec_url, i,
+                                                ap_conf_vector_t *),
+                                  &proxy_module);
+        if (dc != NULL) {
+            lbf_expand_raliases(p, dc->raliases, seen);
+        }
+    }
+}
+
+int lbf_conf_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    server_rec *v;
+    int bad = 0;
+
+    for (v = s; v != NULL; v = v->next) {
+        bad += lbf_check_server(v);
+    }
+    if (bad > 0) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (v = s; v != NULL; v = v->next) {
+        lbf_expand_server(pconf, v, seen);
+    }
+    return OK;
+}
