@@ -10,11 +10,16 @@
  * (any child, once per interval) sees kill(4242, 0) fail with ESRCH, wins
  * CAS pid 4242 -> REAPING, exchanges slot[0] and slot[1] with 0, calls
  * release(3) and release(7) -- each row's inflight-- -- and frees the
- * block (pid 0) for the next child to join.
+ * block (pid 0) for the next child to join.  The parent, which waits for
+ * 4242 within about a second, does the same by pid (lbf_hold_reap_pid);
+ * whichever comes first wins the CAS, the other finds nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lbfarm_hold.h"
 
@@ -80,62 +85,147 @@ int lbf_hold_check(const void *area, size_t len)
     return 0;
 }
 
+/* 1 when /proc/<pid>/stat says the process is a zombie or dead. */
+static int lbf_hold_zombie(uint32_t pid)
+{
+    char path[32], buf[256], *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        return 0; /* no /proc: kill() decides */
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    /* "pid (comm) S ...": comm may hold ')' and spaces, the last ')' ends
+     * it */
+    if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ') {
+        return 0;
+    }
+    return p[2] == 'Z' || p[2] == 'X';
+}
+
 int lbf_hold_pid_alive(uint32_t pid)
 {
-    return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+        return 0;
+    }
+    return !lbf_hold_zombie(pid);
+}
+
+/* The area's geometry, copied from its header and checked against len:
+ * 0, or -1 when the header does not describe an area of len bytes. */
+struct lbf_hold_geo {
+    uint32_t n_procs, n_slots, stride;
+};
+
+static int lbf_hold_geo_get(const void *area, size_t len,
+                            struct lbf_hold_geo *g)
+{
+    const struct lbf_hold_hdr *hh = area;
+
+    if (area == NULL || len < sizeof(*hh)) {
+        return -1;
+    }
+    g->n_procs = hh->n_procs;
+    g->n_slots = hh->n_slots;
+    g->stride = hh->stride;
+    if (hh->magic != LBF_HOLD_MAGIC
+        || g->stride != lbf_hold_stride(g->n_slots)
+        || lbf_hold_size(g->n_procs, g->n_slots) == 0
+        || lbf_hold_size(g->n_procs, g->n_slots) > len) {
+        return -1;
+    }
+    return 0;
+}
+
+static struct lbf_hold_proc *lbf_hold_geo_proc(void *area,
+                                               const struct lbf_hold_geo *g,
+                                               uint32_t i)
+{
+    return (struct lbf_hold_proc *)((unsigned char *)area
+                                    + sizeof(struct lbf_hold_hdr)
+                                    + (size_t)i * g->stride);
 }
 
 /* Empty block p (owned by the caller as REAPING), handing every held row
- * to release; returns the slots emptied. */
+ * to release, then free it; returns the slots emptied. */
 static uint32_t lbf_hold_empty(struct lbf_hold_hdr *hh,
+                               const struct lbf_hold_geo *g,
                                struct lbf_hold_proc *p,
                                lbf_hold_release_f *release, void *ctx)
 {
     uint32_t i, v, n = 0;
 
-    for (i = 0; i < hh->n_slots; i++) {
+    for (i = 0; i < g->n_slots; i++) {
         if (atomic_load_explicit(&p->slot[i], memory_order_relaxed) != 0
             && (v = atomic_exchange(&p->slot[i], 0)) != 0) {
             release(ctx, v - 1);
             n++;
         }
     }
+    atomic_store(&p->pid, 0);
+    atomic_fetch_add(&hh->reaped, 1);
+    atomic_fetch_add(&hh->reclaimed, n);
     return n;
 }
 
-uint32_t lbf_hold_reap(void *area, uint32_t self, lbf_hold_alive_f *alive,
-                       lbf_hold_release_f *release, void *ctx)
+/* Reap the blocks of area (len bytes) owned by exactly pid (pid != 0),
+ * or, with pid == 0, those alive() calls dead other than self's. */
+static uint32_t lbf_hold_reap_some(void *area, size_t len, uint32_t pid,
+                                   uint32_t self, lbf_hold_alive_f *alive,
+                                   lbf_hold_release_f *release, void *ctx)
 {
-    struct lbf_hold_hdr *hh = lbf_hold_hdr_of(area);
-    uint32_t i, pid, n = 0, got;
+    struct lbf_hold_geo g;
+    uint32_t i, owner, n = 0;
 
-    for (i = 0; i < hh->n_procs; i++) {
-        struct lbf_hold_proc *p = lbf_hold_proc_at(area, i);
+    if (lbf_hold_geo_get(area, len, &g) != 0) {
+        return 0;
+    }
+    for (i = 0; i < g.n_procs; i++) {
+        struct lbf_hold_proc *p = lbf_hold_geo_proc(area, &g, i);
 
-        pid = atomic_load(&p->pid);
-        if (pid == 0 || pid == LBF_HOLD_REAPING || pid == self
-            || alive(pid)
-            || !atomic_compare_exchange_strong(&p->pid, &pid,
+        owner = atomic_load(&p->pid);
+        if (owner == 0 || owner == LBF_HOLD_REAPING
+            || (pid != 0 ? owner != pid : owner == self || alive(owner))
+            || !atomic_compare_exchange_strong(&p->pid, &owner,
                                                LBF_HOLD_REAPING)) {
             continue;
         }
-        got = lbf_hold_empty(hh, p, release, ctx);
-        atomic_store(&p->pid, 0);
-        atomic_fetch_add(&hh->reaped, 1);
-        atomic_fetch_add(&hh->reclaimed, got);
-        n += got;
+        n += lbf_hold_empty(area, &g, p, release, ctx);
     }
     return n;
 }
 
-/* Claim a free block for pid: returns its index or -1. */
-static int lbf_hold_claim(void *area, uint32_t pid)
+uint32_t lbf_hold_reap(void *area, size_t len, uint32_t self,
+                       lbf_hold_alive_f *alive, lbf_hold_release_f *release,
+                       void *ctx)
 {
-    struct lbf_hold_hdr *hh = lbf_hold_hdr_of(area);
+    return lbf_hold_reap_some(area, len, 0, self, alive, release, ctx);
+}
+
+uint32_t lbf_hold_reap_pid(void *area, size_t len, uint32_t pid,
+                           lbf_hold_release_f *release, void *ctx)
+{
+    if (pid == 0 || pid == LBF_HOLD_REAPING) {
+        return 0;
+    }
+    return lbf_hold_reap_some(area, len, pid, 0, NULL, release, ctx);
+}
+
+/* Claim a free block of area (geometry g) for pid: its index or -1. */
+static int lbf_hold_claim(void *area, const struct lbf_hold_geo *g,
+                          uint32_t pid)
+{
     uint32_t i, free_pid;
 
-    for (i = 0; i < hh->n_procs; i++) {
-        struct lbf_hold_proc *p = lbf_hold_proc_at(area, i);
+    for (i = 0; i < g->n_procs; i++) {
+        struct lbf_hold_proc *p = lbf_hold_geo_proc(area, g, i);
 
         free_pid = 0;
         if (atomic_load_explicit(&p->pid, memory_order_relaxed) == 0
@@ -146,17 +236,21 @@ static int lbf_hold_claim(void *area, uint32_t pid)
     return -1;
 }
 
-int lbf_hold_join(void *area, uint32_t pid, lbf_hold_alive_f *alive,
-                  lbf_hold_release_f *release, void *ctx)
+int lbf_hold_join(void *area, size_t len, uint32_t pid,
+                  lbf_hold_alive_f *alive, lbf_hold_release_f *release,
+                  void *ctx)
 {
+    struct lbf_hold_geo g;
     int i;
 
-    if (pid == 0 || pid == LBF_HOLD_REAPING) {
+    if (pid == 0 || pid == LBF_HOLD_REAPING
+        || lbf_hold_geo_get(area, len, &g) != 0) {
         return -1;
     }
-    if ((i = lbf_hold_claim(area, pid)) < 0) {
-        lbf_hold_reap(area, pid, alive, release, ctx);
-        i = lbf_hold_claim(area, pid);
+    lbf_hold_reap_pid(area, len, pid, release, ctx);
+    if ((i = lbf_hold_claim(area, &g, pid)) < 0) {
+        lbf_hold_reap(area, len, pid, alive, release, ctx);
+        i = lbf_hold_claim(area, &g, pid);
     }
     return i;
 }
@@ -184,14 +278,16 @@ uint32_t lbf_hold_take(void *area, int proc, uint32_t row, uint32_t *hint)
     return LBF_HOLD_NONE;
 }
 
-void lbf_hold_drop(void *area, int proc, uint32_t slot)
+int lbf_hold_drop(void *area, int proc, uint32_t slot)
 {
     struct lbf_hold_hdr *hh = lbf_hold_hdr_of(area);
+    struct lbf_hold_proc *p;
 
     if (proc < 0 || (uint32_t)proc >= hh->n_procs || slot >= hh->n_slots) {
-        return;
+        return 1;
     }
-    atomic_store(&lbf_hold_proc_at(area, (uint32_t)proc)->slot[slot], 0);
+    p = lbf_hold_proc_at(area, (uint32_t)proc);
+    return atomic_exchange(&p->slot[slot], 0) != 0;
 }
 
 int lbf_hold_sweep_due(void *area, uint64_t now_usec, uint64_t interval_usec)

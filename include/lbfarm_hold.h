@@ -19,19 +19,29 @@
  *         in-flight request of that process holds (0 = free).
  *
  * Protocol (all lock-free):
- *  - A process joins once (child_init): it claims a free proc block by
- *    CAS 0 -> pid, reclaiming a dead owner's block when none is free.
+ *  - A process joins once (child_init): it first empties any block that
+ *    still carries its own pid (a predecessor of that pid that died
+ *    unreaped), then claims a free block by CAS 0 -> pid, reclaiming dead
+ *    owners' blocks when none is free.
  *  - A request that took a row (inflight++) claims a free slot of its own
- *    process by CAS 0 -> row+1; when it releases the row it frees the
- *    slot first, then inflight--.  Only the owning process writes its
- *    slots, so a claim scans from a per-thread hint and rarely retries.
+ *    process by CAS 0 -> row+1.  When it ends it takes the slot back by an
+ *    atomic exchange with 0 and does inflight-- only when the exchange
+ *    returned its row: whoever empties a slot (owner or reaper) releases
+ *    that row, so a row is released exactly once even if a reaper wrongly
+ *    judged the owner dead.  Only the owning process claims its slots, so
+ *    a claim scans from a per-thread hint and rarely retries.
  *  - A reaper (any process, or the parent) finds a block whose owner pid
  *    is gone, takes it by CAS pid -> LBF_HOLD_REAPING (one reaper wins),
  *    empties every slot with an atomic exchange and hands each row index
  *    to a release callback (the row's inflight--), then frees the block.
+ *    The parent reaps by exact pid when it has waited for a child
+ *    (lbf_hold_reap_pid), before that pid can be handed to a new child.
  *  - A process killed between inflight++ and the slot claim (or between
- *    freeing a slot and inflight--) leaves a count one off; the window is
+ *    emptying a slot and inflight--) leaves a count one off; the window is
  *    a few instructions, and a lost slot never makes a count negative.
+ *  - Trust: the reapers take the area's length from their own view and
+ *    copy the geometry (counts, stride) into locals checked against it, so
+ *    a scribbled header makes a reap do nothing rather than stray.
  */
 #ifndef LBFARM_HOLD_H
 #define LBFARM_HOLD_H
@@ -87,15 +97,20 @@ int lbf_hold_format(void *area, size_t len, uint32_t n_procs,
  * their maxima, stride and size consistent with len.  Returns 0 or -1. */
 int lbf_hold_check(const void *area, size_t len);
 
-/* The default liveness test: kill(pid, 0). */
+/* The default liveness test: 0 when kill(pid, 0) fails with ESRCH, or
+ * /proc/<pid>/stat shows a zombie (it was killed and its parent has not
+ * waited yet: none of its threads runs again); else 1. */
 int lbf_hold_pid_alive(uint32_t pid);
 
-/* Join as process pid (> 0, < LBF_HOLD_REAPING): claim a free block,
- * else reclaim dead owners' blocks (through release) and retry once.
- * Returns the block index, or -1 when every block has a live owner (the
- * process then serves untracked).  Lock-free; call once per process. */
-int lbf_hold_join(void *area, uint32_t pid, lbf_hold_alive_f *alive,
-                  lbf_hold_release_f *release, void *ctx);
+/* Join as process pid (> 0, < LBF_HOLD_REAPING) an area of len bytes:
+ * empty blocks still owned by pid (a dead predecessor of that pid), claim
+ * a free block, else reclaim dead owners' blocks (through release) and
+ * retry once.  Returns the block index, or -1 when every block has a live
+ * owner or the area is damaged (the process then serves untracked).
+ * Lock-free; call once per process. */
+int lbf_hold_join(void *area, size_t len, uint32_t pid,
+                  lbf_hold_alive_f *alive, lbf_hold_release_f *release,
+                  void *ctx);
 
 /* Record that one request of block proc holds global row index row: claim
  * a free slot, scanning from *hint (a per-thread cursor, updated).
@@ -103,15 +118,26 @@ int lbf_hold_join(void *area, uint32_t pid, lbf_hold_alive_f *alive,
  * (counted in hdr.untracked) or proc < 0.  Lock-free. */
 uint32_t lbf_hold_take(void *area, int proc, uint32_t row, uint32_t *hint);
 
-/* Free slot of block proc (from lbf_hold_take; LBF_HOLD_NONE is
- * ignored).  Call before the row's inflight--.  Lock-free. */
-void lbf_hold_drop(void *area, int proc, uint32_t slot);
+/* End the hold in slot of block proc (from lbf_hold_take).  Returns 1
+ * when the caller must release the row (inflight--): the slot still held
+ * it, or the request was untracked (LBF_HOLD_NONE, or a bad proc/slot);
+ * 0 when a reaper emptied the slot and released the row already.  Call
+ * before the row's inflight--.  Lock-free. */
+int lbf_hold_drop(void *area, int proc, uint32_t slot);
 
-/* Reclaim every block whose owner alive() says is gone, except self's:
- * each held row goes to release(ctx, row) exactly once even with several
- * reapers at once.  Returns the number of slots reclaimed.  Lock-free. */
-uint32_t lbf_hold_reap(void *area, uint32_t self, lbf_hold_alive_f *alive,
-                       lbf_hold_release_f *release, void *ctx);
+/* Reclaim every block of an area of len bytes whose owner alive() says is
+ * gone, except self's: each held row goes to release(ctx, row) exactly
+ * once even with several reapers at once.  Returns the number of slots
+ * reclaimed (0 for a damaged area).  Lock-free. */
+uint32_t lbf_hold_reap(void *area, size_t len, uint32_t self,
+                       lbf_hold_alive_f *alive, lbf_hold_release_f *release,
+                       void *ctx);
+
+/* Reclaim every block owned by pid, whether it runs or not: the parent
+ * after it waited for child pid, or a process leaving (its own pid) with
+ * requests still open.  Returns the slots reclaimed.  Lock-free. */
+uint32_t lbf_hold_reap_pid(void *area, size_t len, uint32_t pid,
+                           lbf_hold_release_f *release, void *ctx);
 
 /* Claim the sweep due at now (the next one interval_usec later): 1 when
  * the caller won and should call lbf_hold_reap, else 0. */

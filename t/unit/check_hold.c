@@ -94,19 +94,21 @@ START_TEST(hold_take_drop_reuses_the_threads_slot)
     size_t len;
     void *a = ho_area(2, 4, &len);
     uint32_t hint = 0, s1, s2;
-    int p = lbf_hold_join(a, 100, ho_alive, ho_release, NULL);
+    int p = lbf_hold_join(a, len, 100, ho_alive, ho_release, NULL);
 
     ck_assert_int_eq(p, 0);
     s1 = lbf_hold_take(a, p, 5, &hint);
     ck_assert_uint_eq(s1, 0);
     ck_assert_uint_eq(lbf_hold_held(a, p), 1);
-    lbf_hold_drop(a, p, s1);
+    ck_assert_int_eq(lbf_hold_drop(a, p, s1), 1);
     ck_assert_uint_eq(lbf_hold_held(a, p), 0);
     s2 = lbf_hold_take(a, p, 6, &hint);
     ck_assert_uint_eq(s2, s1);
-    lbf_hold_drop(a, p, s2);
-    lbf_hold_drop(a, p, LBF_HOLD_NONE); /* ignored */
-    lbf_hold_drop(a, 7, 0);             /* no such block: ignored */
+    ck_assert_int_eq(lbf_hold_drop(a, p, s2), 1);
+    ck_assert_int_eq(lbf_hold_drop(a, p, s2), 0); /* already empty */
+    /* untracked requests: the caller releases its row itself */
+    ck_assert_int_eq(lbf_hold_drop(a, p, LBF_HOLD_NONE), 1);
+    ck_assert_int_eq(lbf_hold_drop(a, 7, 0), 1); /* no such block */
     ck_assert_uint_eq(lbf_hold_take(a, -1, 5, &hint), LBF_HOLD_NONE);
 }
 END_TEST
@@ -116,7 +118,7 @@ START_TEST(hold_full_block_serves_untracked_and_counts_it)
     size_t len;
     struct lbf_hold_hdr *hh = ho_area(1, 3, &len);
     uint32_t hint = 0, i;
-    int p = lbf_hold_join(hh, 100, ho_alive, ho_release, NULL);
+    int p = lbf_hold_join(hh, len, 100, ho_alive, ho_release, NULL);
 
     for (i = 0; i < 3; i++) {
         ck_assert_uint_ne(lbf_hold_take(hh, p, i, &hint), LBF_HOLD_NONE);
@@ -136,29 +138,30 @@ START_TEST(hold_join_takes_a_dead_owners_block_when_full)
     int p1, p2;
 
     memset(&rows, 0, sizeof(rows));
-    p1 = lbf_hold_join(a, 101, ho_alive, ho_release, &rows);
-    p2 = lbf_hold_join(a, 102, ho_alive, ho_release, &rows);
+    p1 = lbf_hold_join(a, len, 101, ho_alive, ho_release, &rows);
+    p2 = lbf_hold_join(a, len, 102, ho_alive, ho_release, &rows);
     ck_assert_int_eq(p1, 0);
     ck_assert_int_eq(p2, 1);
     atomic_fetch_add(&rows.inflight[3], 1);
     lbf_hold_take(a, p1, 3, &hint);
-    ck_assert_int_eq(lbf_hold_join(a, 103, ho_alive, ho_release, &rows), -1);
+    ck_assert_int_eq(lbf_hold_join(a, len, 103, ho_alive, ho_release, &rows), -1);
     atomic_store(&ho_dead_pid, 101);
-    ck_assert_int_eq(lbf_hold_join(a, 103, ho_alive, ho_release, &rows), 0);
+    ck_assert_int_eq(lbf_hold_join(a, len, 103, ho_alive, ho_release, &rows), 0);
     ck_assert_int_eq(atomic_load(&rows.inflight[3]), 0);
     ck_assert_uint_eq(atomic_load(&rows.releases), 1);
     ck_assert_uint_eq(lbf_hold_held(a, 0), 0);
     atomic_store(&ho_dead_pid, 0);
-    ck_assert_int_eq(lbf_hold_join(a, 0, ho_alive, ho_release, &rows), -1);
+    ck_assert_int_eq(lbf_hold_join(a, len, 0, ho_alive, ho_release, &rows), -1);
 }
 END_TEST
 
 /* A worker: join, take held slots on rows (counting inflight++ first, as
  * the request path does), then die by SIGKILL holding them. */
-static void ho_doomed(void *a, struct ho_rows *rows, int held, uint32_t seed)
+static void ho_doomed(void *a, size_t len, struct ho_rows *rows, int held,
+                      uint32_t seed)
 {
     uint32_t hint = 0, row;
-    int p = lbf_hold_join(a, (uint32_t)getpid(), lbf_hold_pid_alive,
+    int p = lbf_hold_join(a, len, (uint32_t)getpid(), lbf_hold_pid_alive,
                           ho_release, rows), i;
 
     if (p < 0) {
@@ -177,7 +180,8 @@ static void ho_doomed(void *a, struct ho_rows *rows, int held, uint32_t seed)
 
 /* Fork n doomed workers holding held slots each; wait until all died by
  * SIGKILL. */
-static void ho_kill_workers(void *a, struct ho_rows *rows, int n, int held)
+static void ho_kill_workers(void *a, size_t len, struct ho_rows *rows, int n,
+                            int held)
 {
     pid_t parent = getpid(), pid;
     int w, st;
@@ -187,7 +191,7 @@ static void ho_kill_workers(void *a, struct ho_rows *rows, int n, int held)
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
             lbf_t_worker_init(parent);
-            ho_doomed(a, rows, held, (uint32_t)w * 5u);
+            ho_doomed(a, len, rows, held, (uint32_t)w * 5u);
         }
         ck_assert_int_eq(waitpid(pid, &st, 0), pid);
         ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
@@ -202,29 +206,30 @@ START_TEST(hold_reap_returns_killed_workers_requests_exactly)
     struct ho_rows *rows = lbf_t_region(sizeof(*rows));
     int r, total = 0;
 
-    ho_kill_workers(a, rows, 6, 20);
+    ho_kill_workers(a, len, rows, 6, 20);
     for (r = 0; r < HO_ROWS; r++) {
         total += atomic_load(&rows->inflight[r]);
     }
     ck_assert_int_eq(total, 6 * 20);
-    ck_assert_uint_eq(lbf_hold_reap(a, (uint32_t)getpid(), lbf_hold_pid_alive,
+    ck_assert_uint_eq(lbf_hold_reap(a, len, (uint32_t)getpid(), lbf_hold_pid_alive,
                                     ho_release, rows), 6 * 20);
     for (r = 0; r < HO_ROWS; r++) {
         ck_assert_int_eq(atomic_load(&rows->inflight[r]), 0);
     }
     ck_assert_uint_eq(atomic_load(&((struct lbf_hold_hdr *)a)->reaped), 6);
-    ck_assert_uint_eq(lbf_hold_reap(a, 0, lbf_hold_pid_alive, ho_release,
+    ck_assert_uint_eq(lbf_hold_reap(a, len, 0, lbf_hold_pid_alive, ho_release,
                                     rows), 0);
 }
 END_TEST
 
 /* Reaper child: reap once after the start flag, exit 0. */
-static void ho_reaper(void *a, struct ho_rows *rows, _Atomic int *go)
+static void ho_reaper(void *a, size_t len, struct ho_rows *rows,
+                      _Atomic int *go)
 {
     while (!atomic_load(go)) {
         sched_yield();
     }
-    lbf_hold_reap(a, (uint32_t)getpid(), lbf_hold_pid_alive, ho_release, rows);
+    lbf_hold_reap(a, len, (uint32_t)getpid(), lbf_hold_pid_alive, ho_release, rows);
     _exit(0);
 }
 
@@ -237,13 +242,13 @@ START_TEST(hold_concurrent_reapers_release_each_row_once)
     pid_t parent = getpid(), pids[4];
     int w, r;
 
-    ho_kill_workers(a, rows, HO_PROCS, HO_SLOTS);
+    ho_kill_workers(a, len, rows, HO_PROCS, HO_SLOTS);
     for (w = 0; w < 4; w++) {
         pids[w] = fork();
         ck_assert_int_ge(pids[w], 0);
         if (pids[w] == 0) {
             lbf_t_worker_init(parent);
-            ho_reaper(a, rows, go);
+            ho_reaper(a, len, rows, go);
         }
     }
     atomic_store(go, 1);
@@ -269,6 +274,113 @@ START_TEST(hold_sweep_due_has_one_winner_per_interval)
 }
 END_TEST
 
+START_TEST(hold_owner_and_reaper_release_a_row_once)
+{
+    size_t len;
+    void *a = ho_area(2, 4, &len);
+    struct ho_rows rows;
+    uint32_t hint = 0, s1, s2;
+    int p;
+
+    memset(&rows, 0, sizeof(rows));
+    p = lbf_hold_join(a, len, 200, ho_alive, ho_release, &rows);
+    atomic_fetch_add(&rows.inflight[4], 2);
+    s1 = lbf_hold_take(a, p, 4, &hint);
+    s2 = lbf_hold_take(a, p, 4, &hint);
+    ck_assert_uint_ne(s1, s2);
+    /* a reaper that wrongly thinks 200 is dead: it releases both ... */
+    atomic_store(&ho_dead_pid, 200);
+    ck_assert_uint_eq(lbf_hold_reap(a, len, 1, ho_alive, ho_release, &rows),
+                      2);
+    atomic_store(&ho_dead_pid, 0);
+    /* ... and the owner finishing its requests does not release again */
+    ck_assert_int_eq(lbf_hold_drop(a, p, s1), 0);
+    ck_assert_int_eq(lbf_hold_drop(a, p, s2), 0);
+    ck_assert_int_eq(atomic_load(&rows.inflight[4]), 0);
+    ck_assert_uint_eq(atomic_load(&rows.releases), 2);
+}
+END_TEST
+
+START_TEST(hold_reap_pid_takes_exactly_that_pids_block)
+{
+    size_t len;
+    void *a = ho_area(3, 4, &len);
+    struct ho_rows rows;
+    uint32_t hint = 0;
+    int p1, p2;
+
+    memset(&rows, 0, sizeof(rows));
+    p1 = lbf_hold_join(a, len, 301, ho_alive, ho_release, &rows);
+    p2 = lbf_hold_join(a, len, 302, ho_alive, ho_release, &rows);
+    atomic_fetch_add(&rows.inflight[1], 1);
+    atomic_fetch_add(&rows.inflight[2], 1);
+    lbf_hold_take(a, p1, 1, &hint);
+    lbf_hold_take(a, p2, 2, &hint);
+    /* the parent waited for 301: alive or not, its block is reaped */
+    ck_assert_uint_eq(lbf_hold_reap_pid(a, len, 301, ho_release, &rows), 1);
+    ck_assert_int_eq(atomic_load(&rows.inflight[1]), 0);
+    ck_assert_int_eq(atomic_load(&rows.inflight[2]), 1);
+    ck_assert_uint_eq(lbf_hold_reap_pid(a, len, 301, ho_release, &rows), 0);
+    ck_assert_uint_eq(lbf_hold_reap_pid(a, len, 0, ho_release, &rows), 0);
+    ck_assert_uint_eq(lbf_hold_reap_pid(a, len, LBF_HOLD_REAPING, ho_release,
+                                        &rows), 0);
+    /* a new process that got pid 302 again finds its predecessor's block
+     * and returns what it held before taking a block of its own */
+    ck_assert_int_ge(lbf_hold_join(a, len, 302, ho_alive, ho_release, &rows),
+                     0);
+    ck_assert_int_eq(atomic_load(&rows.inflight[2]), 0);
+    ck_assert_uint_eq(atomic_load(&rows.releases), 2);
+}
+END_TEST
+
+START_TEST(hold_reap_of_a_scribbled_area_does_nothing)
+{
+    size_t len;
+    struct lbf_hold_hdr *hh = ho_area(2, 4, &len);
+    struct ho_rows rows;
+    uint32_t hint = 0;
+    int p;
+
+    memset(&rows, 0, sizeof(rows));
+    p = lbf_hold_join(hh, len, 401, ho_alive, ho_release, &rows);
+    lbf_hold_take(hh, p, 1, &hint);
+    atomic_store(&ho_dead_pid, 401);
+    hh->n_procs = 50000000; /* what a child could write */
+    ck_assert_uint_eq(lbf_hold_reap(hh, len, 1, ho_alive, ho_release, &rows),
+                      0);
+    ck_assert_uint_eq(lbf_hold_reap_pid(hh, len, 401, ho_release, &rows), 0);
+    ck_assert_int_eq(lbf_hold_join(hh, len, 402, ho_alive, ho_release,
+                                   &rows), -1);
+    hh->n_procs = 2;
+    ck_assert_uint_eq(lbf_hold_reap(hh, len - 1, 1, ho_alive, ho_release,
+                                    &rows), 0); /* len from the caller */
+    ck_assert_uint_eq(lbf_hold_reap(hh, len, 1, ho_alive, ho_release, &rows),
+                      1);
+    atomic_store(&ho_dead_pid, 0);
+}
+END_TEST
+
+START_TEST(hold_pid_alive_sees_a_zombie_as_dead)
+{
+    pid_t pid = fork();
+    int i, st;
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        _exit(0);
+    }
+    /* not waited for: a zombie, which kill(pid, 0) still finds */
+    for (i = 0; i < 2000 && lbf_hold_pid_alive((uint32_t)pid); i++) {
+        usleep(1000);
+    }
+    ck_assert_int_eq(kill(pid, 0), 0);
+    ck_assert_int_eq(lbf_hold_pid_alive((uint32_t)pid), 0);
+    ck_assert_int_eq(lbf_hold_pid_alive((uint32_t)getpid()), 1);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_int_eq(lbf_hold_pid_alive((uint32_t)pid), 0);
+}
+END_TEST
+
 Suite *lbf_suite_hold(void)
 {
     Suite *s = suite_create("hold");
@@ -283,6 +395,10 @@ Suite *lbf_suite_hold(void)
     tcase_add_test(tc, hold_reap_returns_killed_workers_requests_exactly);
     tcase_add_test(tc, hold_concurrent_reapers_release_each_row_once);
     tcase_add_test(tc, hold_sweep_due_has_one_winner_per_interval);
+    tcase_add_test(tc, hold_owner_and_reaper_release_a_row_once);
+    tcase_add_test(tc, hold_reap_pid_takes_exactly_that_pids_block);
+    tcase_add_test(tc, hold_reap_of_a_scribbled_area_does_nothing);
+    tcase_add_test(tc, hold_pid_alive_sees_a_zombie_as_dead);
     suite_add_tcase(s, tc);
     return s;
 }
