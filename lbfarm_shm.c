@@ -47,10 +47,42 @@ uint32_t lbf_sched_entries(uint32_t l_rows)
     return 2u * l_rows * LBF_WEIGHT_MAX;
 }
 
+/* End of the schedule area. */
+static size_t lbf_sched_end(uint32_t l_farms, uint32_t l_rows,
+                            uint32_t sched_len)
+{
+    return lbf_sched_off(l_farms, l_rows) + (size_t)sched_len
+                                            * sizeof(uint16_t);
+}
+
+/* The hold area follows the schedule, aligned to 64 bytes; 0 when there
+ * is none (procs 0).  Returns its bytes in *hlen: 0 for counts out of
+ * range (or an offset beyond 4 GiB) with procs > 0. */
+static size_t lbf_hold_place(uint32_t l_farms, uint32_t l_rows,
+                             uint32_t sched_len, uint32_t procs,
+                             uint32_t slots, size_t *hlen)
+{
+    size_t off = (lbf_sched_end(l_farms, l_rows, sched_len) + 63)
+                 & ~(size_t)63;
+
+    *hlen = 0;
+    if (procs == 0) {
+        return 0;
+    }
+    *hlen = off > UINT32_MAX ? 0 : lbf_hold_size(procs, slots);
+    return off;
+}
+
 size_t lbf_shm_size(const struct lbf_layout *lay)
 {
-    return lbf_sched_off(lay->l_farms, lay->l_rows)
-           + (size_t)lay->sched_len * sizeof(uint16_t);
+    size_t hlen, off = lbf_hold_place(lay->l_farms, lay->l_rows,
+                                      lay->sched_len, lay->hold_procs,
+                                      lay->hold_slots, &hlen);
+
+    if (lay->hold_procs == 0) {
+        return lbf_sched_end(lay->l_farms, lay->l_rows, lay->sched_len);
+    }
+    return hlen == 0 ? 0 : off + hlen;
 }
 
 uint32_t lbf_farm_rows(uint32_t members, uint32_t spare)
@@ -93,11 +125,26 @@ int lbf_shm_format(struct lbf_shm *h, void *base, size_t len,
                    const struct lbf_layout *lay)
 {
     struct lbf_hdr *hdr = base;
+    size_t hlen, hoff = lbf_hold_place(lay->l_farms, lay->l_rows,
+                                       lay->sched_len, lay->hold_procs,
+                                       lay->hold_slots, &hlen);
 
-    if (len < lbf_shm_size(lay) || lay->l_rows > LBF_ROWS_MAX) {
+    if (lbf_shm_size(lay) == 0 || len < lbf_shm_size(lay)
+        || lay->l_rows > LBF_ROWS_MAX) {
         return LBF_ENOSPACE;
     }
     memset(base, 0, lbf_shm_size(lay));
+    h->hold = NULL;
+    h->hold_len = 0;
+    if (lay->hold_procs > 0) {
+        lbf_hold_format((unsigned char *)base + hoff, hlen, lay->hold_procs,
+                        lay->hold_slots);
+        hdr->hold_off = (uint32_t)hoff;
+        hdr->hold_procs = lay->hold_procs;
+        hdr->hold_slots = lay->hold_slots;
+        h->hold = (unsigned char *)base + hoff;
+        h->hold_len = hlen;
+    }
     hdr->hdr_size = sizeof(struct lbf_hdr);
     hdr->farm_size = sizeof(struct lbf_farm);
     hdr->row_size = sizeof(struct lbf_row);
@@ -114,6 +161,8 @@ int lbf_shm_format(struct lbf_shm *h, void *base, size_t len,
     h->base = base;
     h->len = len;
     h->hdr = hdr;
+    h->l_farms = lay->l_farms;
+    h->l_rows = lay->l_rows;
     return LBF_OK;
 }
 
@@ -160,7 +209,11 @@ static const char *lbf_str_shown(const char *s, size_t n)
 static int lbf_check_hdr(const struct lbf_hdr *hdr, size_t len, char *why,
                          size_t why_len)
 {
-    struct lbf_layout lay = {hdr->l_farms, hdr->l_rows, hdr->sched_len, 0};
+    struct lbf_layout lay = {hdr->l_farms, hdr->l_rows, hdr->sched_len, 0,
+                             hdr->hold_procs, hdr->hold_slots};
+    size_t hlen, hoff = lbf_hold_place(lay.l_farms, lay.l_rows,
+                                       lay.sched_len, lay.hold_procs,
+                                       lay.hold_slots, &hlen);
 
     if (hdr->version != LBF_SHM_VERSION || hdr->layout != LBF_SHM_LAYOUT) {
         return lbf_refuse(why, why_len, LBF_EVERSION, "layout version %u "
@@ -180,10 +233,19 @@ static int lbf_check_hdr(const struct lbf_hdr *hdr, size_t len, char *why,
     if (hdr->l_rows > LBF_ROWS_MAX || hdr->total_len != lbf_shm_size(&lay)
         || hdr->sched_off != lbf_sched_off(lay.l_farms, lay.l_rows)) {
         return lbf_refuse(why, why_len, LBF_EDAMAGED, "header: room for %u "
-                          "farms, %u rows and %u schedule entries does not "
-                          "make %llu bytes with the schedule at %u",
-                          hdr->l_farms, hdr->l_rows, hdr->sched_len,
-                          (unsigned long long)hdr->total_len, hdr->sched_off);
+                          "farms, %u rows, %u schedule entries and a hold "
+                          "area of %u x %u slots does not make %llu bytes "
+                          "with the schedule at %u", hdr->l_farms,
+                          hdr->l_rows, hdr->sched_len, hdr->hold_procs,
+                          hdr->hold_slots, (unsigned long long)hdr->total_len,
+                          hdr->sched_off);
+    }
+    if (hdr->hold_off != hoff || (hdr->hold_procs == 0) != (hlen == 0)
+        || (hdr->hold_procs == 0 && hdr->hold_slots != 0)) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "header: a hold area "
+                          "of %u blocks of %u slots at %u, expected at %zu",
+                          hdr->hold_procs, hdr->hold_slots, hdr->hold_off,
+                          hoff);
     }
     if (len < hdr->total_len) {
         return lbf_refuse(why, why_len, LBF_ELAYOUT, "%zu bytes, its header "
@@ -310,6 +372,30 @@ static int lbf_check_farm(const unsigned char *base,
     return LBF_OK;
 }
 
+/* Check the hold area that header hdr (a copy, checked) places: its own
+ * header agrees with hdr's counts.  LBF_OK or LBF_EDAMAGED. */
+static int lbf_check_hold(const unsigned char *base,
+                          const struct lbf_hdr *hdr, char *why,
+                          size_t why_len)
+{
+    struct lbf_hold_hdr hh;
+    size_t hlen = lbf_hold_size(hdr->hold_procs, hdr->hold_slots);
+
+    if (hdr->hold_procs == 0) {
+        return LBF_OK;
+    }
+    memcpy(&hh, base + hdr->hold_off, sizeof(hh));
+    if (lbf_hold_check(&hh, hlen) != 0 || hh.n_procs != hdr->hold_procs
+        || hh.n_slots != hdr->hold_slots) {
+        return lbf_refuse(why, why_len, LBF_EDAMAGED, "hold area: magic "
+                          "%#x, %u blocks of %u slots (stride %u), the "
+                          "header says %u of %u", hh.magic, hh.n_procs,
+                          hh.n_slots, hh.stride, hdr->hold_procs,
+                          hdr->hold_slots);
+    }
+    return LBF_OK;
+}
+
 int lbf_shm_check(const void *base, size_t len, char *why, size_t why_len)
 {
     struct lbf_hdr hdr;
@@ -338,7 +424,7 @@ int lbf_shm_check(const void *base, size_t len, char *why, size_t why_len)
                           "%u schedule entries in use, its farms hold %u "
                           "and %u", hdr.n_rows, hdr.sched_used, row, sched);
     }
-    return LBF_OK;
+    return lbf_check_hold(base, &hdr, why, why_len);
 }
 
 int lbf_shm_attach(struct lbf_shm *h, void *base, size_t len)
@@ -351,6 +437,11 @@ int lbf_shm_attach(struct lbf_shm *h, void *base, size_t len)
     h->base = base;
     h->len = len;
     h->hdr = base;
+    h->l_farms = h->hdr->l_farms;
+    h->l_rows = h->hdr->l_rows;
+    h->hold = h->hdr->hold_procs == 0 ? NULL
+              : (unsigned char *)base + h->hdr->hold_off;
+    h->hold_len = lbf_hold_size(h->hdr->hold_procs, h->hdr->hold_slots);
     return LBF_OK;
 }
 
@@ -724,6 +815,21 @@ void lbf_row_release(struct lbf_row *r, int failed)
     atomic_fetch_sub_explicit(&r->inflight, 1, memory_order_relaxed);
     if (failed) {
         atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
+    }
+}
+
+void lbf_row_reclaim(const struct lbf_shm *h, uint32_t ri)
+{
+    struct lbf_row *r;
+    int32_t v;
+
+    if (ri >= h->l_rows) {
+        return;
+    }
+    r = (struct lbf_row *)(h->base + lbf_rows_off(h->l_farms)
+                           + (size_t)ri * sizeof(*r));
+    v = atomic_load_explicit(&r->inflight, memory_order_relaxed);
+    while (v > 0 && !atomic_compare_exchange_weak(&r->inflight, &v, v - 1)) {
     }
 }
 

@@ -9,18 +9,28 @@
  *
  * Layout of one segment (all offsets from base; no pointer is ever stored):
  *
- *  0        128         128+128*l_farms   sched_off                    len
- *  +--------+-----------+-----------------+--------------------------+
- *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16 entries) |
- *  +--------+-----------+-----------------+--------------------------+
- *   128 B    128 B each  832 B each        sched_off = end of the rows
- *                                          rounded up to 64; per farm 2
- *                                          buffers of sched_cap entries
+ *  0        128         128+128*l_farms   sched_off                hold_off  len
+ *  +--------+-----------+-----------------+----------------------+---------+
+ *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16)     | hold    |
+ *  +--------+-----------+-----------------+----------------------+---------+
+ *   128 B    128 B each  832 B each        sched_off = end of the  hold_off =
+ *                                          rows rounded up to 64;  end of
+ *                                          per farm 2 buffers of   sched[]
+ *                                          sched_cap entries       rounded
+ *                                                                  up to 64
+ *
+ *  hold : who holds which row (include/lbfarm_hold.h): a 64-byte header,
+ *         then hold_procs blocks (one per child process: ServerLimit) of
+ *         hold_slots slots (2 x ThreadLimit + 16); a slot holds 1 + the
+ *         global row index one in-flight request of that child took.  A
+ *         dead child's slots give its rows' in-flight back.  Absent
+ *         (hold_off 0) when the glue asks for none (unit tests).
  *
  *  hdr  : magic "LBF1", layout version and layout signature (both checked
  *         by every attach), sizes of hdr/farm/row, counts in use (n_*) and
  *         capacity (l_*), the schedule area, generation, total length,
- *         lock recoveries and repairs.
+ *         lock recoveries and repairs, the hold area (offset, blocks,
+ *         slots).
  *  farm : magic, method, lock, name, first_row + n_rows/l_rows (its members
  *         are the rows [first_row, first_row + l_rows), farms' rows follow
  *         each other in farm order), its schedule area (sched_off,
@@ -62,6 +72,9 @@
  *    config time only, before any child exists.
  *  - hc_pass / hc_fail are written only by the process that claimed the
  *    member's check (one CAS on hc_next).
+ *  - row.inflight is raised by the pick and lowered by whoever empties
+ *    the request's hold slot: the request at its end, or a reaper when
+ *    the child that took it died (lbfarm_hold.h, mod_lbfarm_hold.c).
  *  - Lock order: a farm lock before a row lock of that farm; never two row
  *    locks; no syscall, log call or allocation while any lock is held.
  *  - Crash safety: a lock word holds the owner's pid and an acquisition
@@ -90,7 +103,9 @@
  * is unchanged), the requests/errors counters, the last pushed metrics
  * and load, and the push sequence number (a replay stays a replay).  It
  * does not keep in-flight counts (the old generation's children finish
- * their requests against the old segment), error deadlines, when the next
+ * their requests against the old segment) nor the hold area (each
+ * generation's children join the hold area of their own segment; the old
+ * children reap each other in the old one), error deadlines, when the next
  * check is due (the new generation checks at once), nor the weighted
  * cursor (the schedule restarts).  An old segment that fails
  * lbf_shm_check is not carried at all: the new generation starts fresh.
@@ -102,10 +117,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lbfarm_hold.h"
 #include "lbfarm_lock.h"
 
 #define LBF_SHM_MAGIC      0x3146424cu /* "LBF1" little-endian */
-#define LBF_SHM_VERSION    3u  /* bump with every change of the layout */
+#define LBF_SHM_VERSION    4u  /* bump with every change of the layout */
 #define LBF_FARM_MAGIC     0x6d726166u /* "farm" */
 #define LBF_ROW_MAGIC      0x776f726du /* "mrow" */
 
@@ -177,7 +193,10 @@ struct lbf_hdr {
     _Atomic uint32_t recoveries; /* locks stolen from dead owners */
     _Atomic uint32_t repairs;    /* torn groups repaired after a steal */
     uint32_t layout;          /* LBF_SHM_LAYOUT */
-    uint8_t reserved[52];
+    uint32_t hold_off;        /* byte offset of the hold area; 0 = none */
+    uint32_t hold_procs;      /* its process blocks (lbfarm_hold.h) */
+    uint32_t hold_slots;      /* slots per block */
+    uint8_t reserved[40];
 };
 
 struct lbf_farm {
@@ -296,6 +315,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
     X(lbf_hdr, l_rows) X(lbf_hdr, sched_off) X(lbf_hdr, sched_len)        \
     X(lbf_hdr, sched_used) X(lbf_hdr, generation) X(lbf_hdr, total_len)   \
     X(lbf_hdr, recoveries) X(lbf_hdr, repairs) X(lbf_hdr, layout)         \
+    X(lbf_hdr, hold_off) X(lbf_hdr, hold_procs) X(lbf_hdr, hold_slots)    \
     X(lbf_hdr, reserved)
 #define LBF_FARM_FIELDS(X) X(lbf_farm, magic) X(lbf_farm, method)         \
     X(lbf_farm, lock) X(lbf_farm, name) X(lbf_farm, first_row)            \
@@ -318,8 +338,17 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
     X(lbf_row, hc_conf) X(lbf_row, lat) X(lbf_row, cfg_admin)             \
     X(lbf_row, pad1) X(lbf_row, lt_est) X(lbf_row, done_ts) X(lbf_row, busy_ts)            \
     X(lbf_row, lt_decay_ms) X(lbf_row, stall_cfg) X(lbf_row, reserved)
+#define LBF_HOLD_HDR_FIELDS(X) X(lbf_hold_hdr, magic)                      \
+    X(lbf_hold_hdr, n_procs) X(lbf_hold_hdr, n_slots)                     \
+    X(lbf_hold_hdr, stride) X(lbf_hold_hdr, sweep_next)                   \
+    X(lbf_hold_hdr, reclaimed) X(lbf_hold_hdr, reaped)                    \
+    X(lbf_hold_hdr, untracked) X(lbf_hold_hdr, reserved)
+/* the flexible slot[] follows; its entry size is a limit below */
+#define LBF_HOLD_PROC_FIELDS(X) X(lbf_hold_proc, pid)                     \
+    X(lbf_hold_proc, reserved)
 #define LBF_SHM_FIELDS(X) LBF_LOCK_FIELDS(X) LBF_METRIC_FIELDS(X)          \
-    LBF_LAT_FIELDS(X) LBF_HDR_FIELDS(X) LBF_FARM_FIELDS(X) LBF_ROW_FIELDS(X)
+    LBF_LAT_FIELDS(X) LBF_HDR_FIELDS(X) LBF_FARM_FIELDS(X) LBF_ROW_FIELDS(X) \
+    LBF_HOLD_HDR_FIELDS(X) LBF_HOLD_PROC_FIELDS(X)
 
 /* Each field's place in the lists: its identity in the signature. */
 enum lbf_shm_field {
@@ -350,6 +379,13 @@ _Static_assert(0 LBF_FARM_FIELDS(LBF_FIELD_SUM) == sizeof(struct lbf_farm),
                "LBF_FARM_FIELDS lists every field of struct lbf_farm");
 _Static_assert(0 LBF_ROW_FIELDS(LBF_FIELD_SUM) == sizeof(struct lbf_row),
                "LBF_ROW_FIELDS lists every field of struct lbf_row");
+_Static_assert(0 LBF_HOLD_HDR_FIELDS(LBF_FIELD_SUM)
+               == sizeof(struct lbf_hold_hdr),
+               "LBF_HOLD_HDR_FIELDS lists every field of struct lbf_hold_hdr");
+_Static_assert(0 LBF_HOLD_PROC_FIELDS(LBF_FIELD_SUM)
+               == sizeof(struct lbf_hold_proc),
+               "LBF_HOLD_PROC_FIELDS lists every field of struct "
+               "lbf_hold_proc");
 
 /* The fields, and the limits that size the segment or give its values
  * their meaning, folded into 32 bits. */
@@ -361,7 +397,9 @@ _Static_assert(0 LBF_ROW_FIELDS(LBF_FIELD_SUM) == sizeof(struct lbf_row),
      + LBF_SIG_TERM(LBF_FIELD_COUNT + 3, LBF_LAT_WINDOW_SEC)              \
      + LBF_SIG_TERM(LBF_FIELD_COUNT + 4, sizeof(uint16_t))                \
      + LBF_SIG_TERM(LBF_FIELD_COUNT + 5, LBF_FARM_MAGIC)                  \
-     + LBF_SIG_TERM(LBF_FIELD_COUNT + 6, LBF_ROW_MAGIC))
+     + LBF_SIG_TERM(LBF_FIELD_COUNT + 6, LBF_ROW_MAGIC)                   \
+     + LBF_SIG_TERM(LBF_FIELD_COUNT + 7, LBF_HOLD_MAGIC)                  \
+     + LBF_SIG_TERM(LBF_FIELD_COUNT + 8, sizeof(_Atomic uint32_t)))
 #define LBF_SHM_LAYOUT ((uint32_t)(LBF_SHM_SIG64 ^ (LBF_SHM_SIG64 >> 32)))
 
 /* LBF_SHM_LAYOUT as recorded when LBF_SHM_VERSION was last bumped.  When
@@ -369,18 +407,25 @@ _Static_assert(0 LBF_ROW_FIELDS(LBF_FIELD_SUM) == sizeof(struct lbf_row),
  * signature here (`make unit CC="cc -DLBF_SHM_LAYOUT_UNRECORDED"` builds
  * without the assertion, and the test shm_layout_signature_is_recorded
  * prints the value). */
-#define LBF_SHM_LAYOUT_RECORDED 0x29e3c797u
+#define LBF_SHM_LAYOUT_RECORDED 0x73274e64u
 #ifndef LBF_SHM_LAYOUT_UNRECORDED
 _Static_assert(LBF_SHM_LAYOUT == LBF_SHM_LAYOUT_RECORDED,
                "the segment layout changed: bump LBF_SHM_VERSION and record "
                "the new LBF_SHM_LAYOUT in LBF_SHM_LAYOUT_RECORDED");
 #endif
 
-/* A process-local view of a segment; base differs per process. */
+/* A process-local view of a segment; base differs per process.  hold,
+ * hold_len, l_farms and l_rows are this process's own copies, taken when it
+ * formatted the segment or attached it after lbf_shm_check: the parent
+ * never rereads them from the segment, which children may scribble. */
 struct lbf_shm {
     unsigned char *base;
     size_t len;
     struct lbf_hdr *hdr;
+    void *hold;               /* the hold area, or NULL (none) */
+    size_t hold_len;          /* its bytes */
+    uint32_t l_farms;         /* farm capacity */
+    uint32_t l_rows;          /* row capacity */
 };
 
 /* What the glue wants in a new segment. */
@@ -389,9 +434,13 @@ struct lbf_layout {
     uint32_t l_rows;
     uint32_t sched_len;       /* total schedule entries (both buffers) */
     uint64_t generation;
+    uint32_t hold_procs;      /* hold area: process blocks (0 = none) */
+    uint32_t hold_slots;      /* and slots per block (lbfarm_hold.h) */
 };
 
-/* Bytes needed for a layout (header, farms, rows, schedule). */
+/* Bytes needed for a layout (header, farms, rows, schedule, hold area),
+ * or 0 when the hold area's counts are out of range or it would start
+ * beyond 4 GiB. */
 size_t lbf_shm_size(const struct lbf_layout *lay);
 
 /* Schedule entries one farm of l_rows members needs (two buffers). */
@@ -525,6 +574,11 @@ void lbf_row_take(struct lbf_row *r);
 
 /* The request ended: inflight--; errors++ when failed. */
 void lbf_row_release(struct lbf_row *r, int failed);
+
+/* A reaper returns one request of a dead process: inflight-- of the row
+ * of global index ri (never below 0; an ri beyond h's own row capacity is
+ * ignored).  Lock-free; what the hold area's release callback does. */
+void lbf_row_reclaim(const struct lbf_shm *h, uint32_t ri);
 
 /* Put the member in error until now + retry_sec (retry 0 = not at all). */
 void lbf_row_set_error(struct lbf_row *r, uint64_t now_usec);

@@ -515,8 +515,8 @@ START_TEST(carry_refuses_each_damaged_field)
         ck_assert_msg(lbf_shm_carry_region(&n, bad, len, why, sizeof(why))
                       == d->rc, "%s: carried (%s)", d->what, why);
         carry_assert_fresh(&n, d->what);
-        ck_assert_int_eq(lbf_shm_carry(&n, &(struct lbf_shm){bad, len,
-                                       (struct lbf_hdr *)bad}), d->rc);
+        ck_assert_int_eq(lbf_shm_carry(&n, &(struct lbf_shm){.base = bad,
+                                       .len = len, .hdr = (void *)bad}), d->rc);
     }
     /* undamaged, the same copy is carried */
     carry_new_segment(&n);

@@ -11,6 +11,7 @@
 
 #include "lbf_unit.h"
 #include "lbfarm_hold.h"
+#include "lbfarm_shm.h"
 
 #define HO_ROWS 16
 #define HO_PROCS 8
@@ -381,6 +382,118 @@ START_TEST(hold_pid_alive_sees_a_zombie_as_dead)
 }
 END_TEST
 
+/* A segment of one farm of 4 rows with a hold area of 3 blocks of 8. */
+static struct lbf_hdr *ho_segment(struct lbf_shm *h, size_t *len)
+{
+    struct lbf_layout lay = lbf_t_layout(1, 4);
+    void *base;
+
+    lay.hold_procs = 3;
+    lay.hold_slots = 8;
+    *len = lbf_shm_size(&lay);
+    base = lbf_t_region(*len);
+    ck_assert_int_eq(lbf_shm_format(h, base, *len, &lay), LBF_OK);
+    return base;
+}
+
+START_TEST(hold_area_sits_after_the_schedule_and_attaches)
+{
+    struct lbf_layout lay = lbf_t_layout(1, 4);
+    struct lbf_shm h, c;
+    size_t len, plain = lbf_shm_size(&lay);
+    struct lbf_hdr *hdr = ho_segment(&h, &len);
+
+    ck_assert_uint_eq(hdr->hold_off, (plain + 63) & ~(size_t)63);
+    ck_assert_uint_eq(hdr->total_len, hdr->hold_off + lbf_hold_size(3, 8));
+    ck_assert_uint_eq(len, hdr->total_len);
+    ck_assert_ptr_eq(h.hold, (unsigned char *)hdr + hdr->hold_off);
+    ck_assert_uint_eq(h.hold_len, lbf_hold_size(3, 8));
+    ck_assert_int_eq(lbf_hold_check(h.hold, h.hold_len), 0);
+    ck_assert_int_eq(lbf_shm_attach(&c, hdr, len), LBF_OK);
+    ck_assert_ptr_eq(c.hold, h.hold);
+    ck_assert_uint_eq(c.hold_len, h.hold_len);
+    ck_assert_uint_eq(c.l_rows, 4);
+    /* counts beyond the maxima make no size at all */
+    lay.hold_procs = LBF_HOLD_PROCS_MAX + 1;
+    lay.hold_slots = 8;
+    ck_assert_uint_eq(lbf_shm_size(&lay), 0);
+    ck_assert_int_eq(lbf_shm_format(&c, hdr, len, &lay), LBF_ENOSPACE);
+    /* a segment without one (what the unit tests build) has none */
+    lbf_t_segment(&c, 1, 4);
+    ck_assert_ptr_null(c.hold);
+    ck_assert_uint_eq(c.hdr->hold_off, 0);
+}
+END_TEST
+
+START_TEST(hold_check_refuses_scribbled_hold_fields)
+{
+    struct lbf_shm h;
+    size_t len;
+    struct lbf_hdr *hdr = ho_segment(&h, &len);
+    struct lbf_hold_hdr *hh = h.hold;
+    uint32_t *fields[] = {&hdr->hold_off, &hdr->hold_procs,
+                          &hdr->hold_slots, &hh->magic, &hh->n_procs,
+                          &hh->n_slots, &hh->stride};
+    uint32_t bad[] = {1, 50000000, 0};
+    char why[200];
+    size_t i, k;
+
+    ck_assert_int_eq(lbf_shm_check(hdr, len, why, sizeof(why)), LBF_OK);
+    for (i = 0; i < LBF_T_NELEMS(fields); i++) {
+        for (k = 0; k < LBF_T_NELEMS(bad); k++) {
+            uint32_t keep = *fields[i];
+
+            *fields[i] = keep == bad[k] ? keep + 1 : bad[k];
+            why[0] = '\0';
+            ck_assert_msg(lbf_shm_check(hdr, len, why, sizeof(why))
+                          == LBF_EDAMAGED, "field %zu = %u passed", i,
+                          *fields[i]);
+            ck_assert_msg(strstr(why, "hold") != NULL, "why: %s", why);
+            *fields[i] = keep;
+        }
+    }
+    ck_assert_int_eq(lbf_shm_check(hdr, len, why, sizeof(why)), LBF_OK);
+}
+END_TEST
+
+/* The release callback of the glue: lbf_row_reclaim on the segment. */
+static void ho_seg_release(void *ctx, uint32_t row)
+{
+    lbf_row_reclaim(ctx, row);
+}
+
+START_TEST(hold_reclaim_lowers_the_row_once_never_below_zero)
+{
+    struct lbf_shm h;
+    size_t len;
+    struct lbf_farm *f;
+    struct lbf_row *r;
+    uint32_t hint = 0, i;
+    int p;
+
+    ho_segment(&h, &len);
+    ck_assert_int_ge(lbf_farm_add(&h, "f", lbf_t_method("least-load"), 4), 0);
+    f = lbf_farm_at(&h, 0);
+    ck_assert_int_eq(lbf_member_add(&h, 0, "m0", 1, 0, 0), 0);
+    ck_assert_int_eq(lbf_member_add(&h, 0, "m1", 1, 0, 0), 1);
+    r = lbf_member_at(&h, f, 1);
+    p = lbf_hold_join(h.hold, h.hold_len, 501, ho_alive, ho_seg_release, &h);
+    for (i = 0; i < 3; i++) {
+        lbf_row_take(r);
+        lbf_hold_take(h.hold, p, f->first_row + 1, &hint);
+    }
+    ck_assert_int_eq(atomic_load(&r->inflight), 3);
+    ck_assert_uint_eq(lbf_hold_reap_pid(h.hold, h.hold_len, 501,
+                                        ho_seg_release, &h), 3);
+    ck_assert_int_eq(atomic_load(&r->inflight), 0);
+    lbf_row_reclaim(&h, f->first_row + 1);  /* never below 0 */
+    ck_assert_int_eq(atomic_load(&r->inflight), 0);
+    lbf_row_reclaim(&h, 4);                  /* beyond the rows: ignored */
+    lbf_row_reclaim(&h, UINT32_MAX);
+    ck_assert_int_eq(atomic_load(&lbf_member_at(&h, f, 0)->inflight), 0);
+}
+END_TEST
+
 Suite *lbf_suite_hold(void)
 {
     Suite *s = suite_create("hold");
@@ -399,6 +512,9 @@ Suite *lbf_suite_hold(void)
     tcase_add_test(tc, hold_reap_pid_takes_exactly_that_pids_block);
     tcase_add_test(tc, hold_reap_of_a_scribbled_area_does_nothing);
     tcase_add_test(tc, hold_pid_alive_sees_a_zombie_as_dead);
+    tcase_add_test(tc, hold_area_sits_after_the_schedule_and_attaches);
+    tcase_add_test(tc, hold_check_refuses_scribbled_hold_fields);
+    tcase_add_test(tc, hold_reclaim_lowers_the_row_once_never_below_zero);
     suite_add_tcase(s, tc);
     return s;
 }
