@@ -13,6 +13,7 @@
 
 #include "mod_lbfarm.h"
 #include "mod_lbfarm_heartbeat.h"
+#include "mod_lbfarm_hold.h"
 #include "mod_lbfarm_query.h"
 
 /* What push, sessions and health add to a farm once it has its place in
@@ -69,6 +70,7 @@ static void lbf_child_init(apr_pool_t *pchild, server_rec *s)
     }
     lbf_registry_child_init(pchild, s);
     lbf_proxy_child_init(pchild, s);
+    lbf_hold_child_init(pchild, s);
     lbf_health_child_init(pchild, s);
 }
 
@@ -143,6 +145,7 @@ static void lbf_register_hooks(apr_pool_t *p)
     ap_hook_post_config(lbf_post_config, pred, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(lbf_child_init, pred, NULL, APR_HOOK_MIDDLE);
     lbf_proxy_register_hooks(p);
+    lbf_hold_register_hooks(p);
     lbf_status_register_hooks(p);
     lbf_admin_register_hooks(p);
     lbf_push_register_hooks(p);

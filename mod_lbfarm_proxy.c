@@ -29,6 +29,7 @@
 
 #include "mod_lbfarm_proxy.h"
 #include "mod_lbfarm_health.h"
+#include "mod_lbfarm_hold.h"
 #include "mod_lbfarm_session.h"
 #include "lbfarm_conf.h"
 
@@ -55,7 +56,9 @@ static uint64_t *lbf_rng(void)
 static void lbf_req_release(struct lbf_req *q, int failed)
 {
     if (q != NULL && q->row != NULL) {
-        lbf_row_release(q->row, failed);
+        if (lbf_hold_req_drop(&lbf_global_get()->shm, q->hold)) {
+            lbf_row_release(q->row, failed);
+        }
         q->row = NULL;
     }
 }
@@ -85,6 +88,7 @@ static void lbf_req_hold(struct lbf_req *q, const struct lbf_shm *h,
                          struct lbf_farm *f, int mi)
 {
     q->row = lbf_member_at(h, f, (uint32_t)mi);
+    q->hold = q->row ? lbf_hold_req_take(h, f, (uint32_t)mi) : LBF_HOLD_NONE;
     q->member = (uint32_t)mi;
     q->start = apr_time_now();
 }

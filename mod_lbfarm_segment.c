@@ -24,6 +24,7 @@
 #include "http_main.h"
 
 #include "mod_lbfarm_segment.h"
+#include "mod_lbfarm_hold.h"
 #include "lbfarm_carry.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -257,6 +258,7 @@ int lbf_segment_create(apr_pool_t *pconf, server_rec *s)
 
     apr_pool_userdata_get((void **)&old, LBF_GEN_KEY, s->process->pool);
     lbf_layout_count(g, s, &lay);
+    lbf_hold_layout(&lay, s); /* in-flight of dead children */
     lay.generation = (uint64_t)ap_state_query(AP_SQ_CONFIG_GEN);
     apr_pool_create(&gp, s->process->pool);
     gen = apr_pcalloc(gp, sizeof(*gen));

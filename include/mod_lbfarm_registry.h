@@ -91,6 +91,7 @@ struct lbf_farm_conf {
  * response must carry (session cookie) once the member is known. */
 struct lbf_req {
     struct lbf_row *row;       /* taken row, or NULL */
+    uint32_t hold;             /* its hold slot (mod_lbfarm_hold.h) */
     uint32_t member;           /* its index in the farm */
     apr_time_t start;          /* when the row was taken (latency) */
     struct lbf_farm_conf *fc;  /* the farm that served (after moves) */
