@@ -8,6 +8,10 @@
  *                               in two processes sharing the segment (every
  *                               member starts with latency samples, so
  *                               least-time compares real estimates)
+ *   pickbench hold [seconds]    ns a request pays for the hold area (a
+ *                               slot taken with the row, emptied with its
+ *                               release: lbfarm_hold.h), beside a plain
+ *                               take/release, 1 and 2 processes
  *   pickbench exact [pairs]     pairs take/release split over 2 processes
  *                               (2 threads each) on one row: lbfarm's
  *                               atomic counters against the stock
@@ -188,6 +192,96 @@ static void *lbf_exact_thread(void *p)
     return NULL;
 }
 
+/* ---- the hold area's cost on the request path ---- */
+
+/* ns per take+release pair of row 0 of h for secs seconds, with a hold
+ * slot (block proc of the hold area) when hold is set. */
+static double lbf_hold_pair_ns(struct lbf_shm *h, int hold, int proc,
+                               double secs)
+{
+    struct lbf_row *r = lbf_member_at(h, lbf_farm_at(h, 0), 0);
+    uint32_t hint = 0, slot = LBF_HOLD_NONE;
+    uint64_t count = 0;
+    double t0 = lbf_now(), t;
+    int i;
+
+    do {
+        for (i = 0; i < 4096; i++) {
+            lbf_row_take(r);
+            if (hold) {
+                slot = lbf_hold_take(h->hold, proc, 0, &hint);
+            }
+            if (!hold || lbf_hold_drop(h->hold, proc, slot)) {
+                lbf_row_release(r, 0);
+            }
+        }
+        count += 4096;
+    } while ((t = lbf_now() - t0) < secs);
+    return t * 1e9 / (double)count;
+}
+
+/* The same in procs processes at once (each its own block, as children
+ * are); returns the mean ns per pair. */
+static double lbf_hold_procs_ns(struct lbf_shm *h, int hold, int procs,
+                                double secs)
+{
+    double *ns = mmap(NULL, sizeof(double) * 2, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0), sum = 0;
+    pid_t pids[2];
+    int p;
+
+    for (p = 0; p < procs; p++) {
+        if ((pids[p] = fork()) == 0) {
+            int me = lbf_hold_join(h->hold, h->hold_len, (uint32_t)getpid(),
+                                   lbf_hold_pid_alive, NULL, NULL);
+
+            ns[p] = lbf_hold_pair_ns(h, hold, me, secs);
+            lbf_hold_reap_pid(h->hold, h->hold_len, (uint32_t)getpid(),
+                              NULL, NULL);
+            _exit(0);
+        }
+    }
+    for (p = 0; p < procs; p++) {
+        waitpid(pids[p], NULL, 0);
+        sum += ns[p];
+    }
+    munmap(ns, sizeof(double) * 2);
+    return sum / procs;
+}
+
+static int lbf_bench_hold(double secs)
+{
+    struct lbf_layout lay = {.l_farms = 1, .l_rows = 2,
+                             .sched_len = lbf_sched_entries(2),
+                             .generation = 1, .hold_procs = 16,
+                             .hold_slots = 2 * 25 + 16};
+    size_t len = lbf_shm_size(&lay);
+    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct lbf_shm h;
+    int procs;
+
+    if (base == MAP_FAILED || lbf_shm_format(&h, base, len, &lay) != LBF_OK
+        || lbf_farm_add(&h, "bench", 1, 2) != 0
+        || lbf_member_add(&h, 0, "m0", 1, 0, 10) != 0) {
+        fprintf(stderr, "pickbench: cannot set up a segment\n");
+        return 1;
+    }
+    printf("%-6s %16s %16s %12s\n", "procs", "ns take+release",
+           "ns with a hold", "ns the hold");
+    for (procs = 1; procs <= 2; procs++) {
+        double plain = lbf_hold_procs_ns(&h, 0, procs, secs);
+        double held = lbf_hold_procs_ns(&h, 1, procs, secs);
+
+        printf("%-6d %16.1f %16.1f %12.1f\n", procs, plain, held,
+               held - plain);
+    }
+    printf("CPU ns per request of one process (both processes on one row: "
+           "its line bounces,\nthe hold slots are each process's own).\n");
+    munmap(base, len);
+    return 0;
+}
+
 static int lbf_bench_exact(long pairs)
 {
     struct lbf_shm h = lbf_bench_segment(1, 1);
@@ -225,9 +319,13 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "pick") == 0) {
         return lbf_bench_pick(argc > 2 ? atof(argv[2]) : 1.0);
     }
+    if (argc >= 2 && strcmp(argv[1], "hold") == 0) {
+        return lbf_bench_hold(argc > 2 ? atof(argv[2]) : 1.0);
+    }
     if (argc >= 2 && strcmp(argv[1], "exact") == 0) {
         return lbf_bench_exact(argc > 2 ? atol(argv[2]) : 1000000);
     }
-    fprintf(stderr, "usage: pickbench pick [seconds] | exact [pairs]\n");
+    fprintf(stderr, "usage: pickbench pick [seconds] | hold [seconds] | "
+            "exact [pairs]\n");
     return 2;
 }
