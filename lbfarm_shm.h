@@ -9,7 +9,7 @@
  *
  * Layout of one segment (all offsets from base; no pointer is ever stored):
  *
- *  0        128         128+128*l_farms   sched_off                hold_off  len
+ *  0        128         128+128*l_farms   sched_off                hold_off len
  *  +--------+-----------+-----------------+----------------------+---------+
  *  | hdr    | farm[0..] | row[0..l_rows)  | sched[] (uint16)     | hold    |
  *  +--------+-----------+-----------------+----------------------+---------+

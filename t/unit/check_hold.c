@@ -145,9 +145,11 @@ START_TEST(hold_join_takes_a_dead_owners_block_when_full)
     ck_assert_int_eq(p2, 1);
     atomic_fetch_add(&rows.inflight[3], 1);
     lbf_hold_take(a, p1, 3, &hint);
-    ck_assert_int_eq(lbf_hold_join(a, len, 103, ho_alive, ho_release, &rows), -1);
+    ck_assert_int_eq(lbf_hold_join(a, len, 103, ho_alive, ho_release,
+                                   &rows), -1);
     atomic_store(&ho_dead_pid, 101);
-    ck_assert_int_eq(lbf_hold_join(a, len, 103, ho_alive, ho_release, &rows), 0);
+    ck_assert_int_eq(lbf_hold_join(a, len, 103, ho_alive, ho_release,
+                                   &rows), 0);
     ck_assert_int_eq(atomic_load(&rows.inflight[3]), 0);
     ck_assert_uint_eq(atomic_load(&rows.releases), 1);
     ck_assert_uint_eq(lbf_hold_held(a, 0), 0);
@@ -212,8 +214,9 @@ START_TEST(hold_reap_returns_killed_workers_requests_exactly)
         total += atomic_load(&rows->inflight[r]);
     }
     ck_assert_int_eq(total, 6 * 20);
-    ck_assert_uint_eq(lbf_hold_reap(a, len, (uint32_t)getpid(), lbf_hold_pid_alive,
-                                    ho_release, rows), 6 * 20);
+    ck_assert_uint_eq(lbf_hold_reap(a, len, (uint32_t)getpid(),
+                                    lbf_hold_pid_alive, ho_release, rows),
+                      6 * 20);
     for (r = 0; r < HO_ROWS; r++) {
         ck_assert_int_eq(atomic_load(&rows->inflight[r]), 0);
     }
@@ -230,7 +233,8 @@ static void ho_reaper(void *a, size_t len, struct ho_rows *rows,
     while (!atomic_load(go)) {
         sched_yield();
     }
-    lbf_hold_reap(a, len, (uint32_t)getpid(), lbf_hold_pid_alive, ho_release, rows);
+    lbf_hold_reap(a, len, (uint32_t)getpid(), lbf_hold_pid_alive, ho_release,
+                  rows);
     _exit(0);
 }
 
