@@ -33,22 +33,30 @@ sub body {
     LBFarmMember k1 @{[ $m[0]->url ]}
     LBFarmMember k2 @{[ $m[1]->url ]}
 </LBFarm>
+<Proxy "balancer://bb">
+    BalancerMember @{[ $m[0]->url ]}
+    BalancerMember @{[ $m[1]->url ]}
+    ProxySet lbmethod=least-load
+</Proxy>
 ProxyPass /lbfarm-status !
 ProxyPass /ll/ http://ll/ll/
+ProxyPass /bb/ balancer://bb/bb/
 <Location /lbfarm-status>
     SetHandler lbfarm-status
 </Location>
 CONF
 }
 
-# { member => inflight } from the JSON status page, or undef.
+# { member => inflight } of farm ll (or of the balancer:// farm, $kind
+# 'balancer') from the JSON status page, or undef.
 sub inflight {
-    my ($h) = @_;
+    my ($h, $kind) = @_;
     my $r = HTTP::Tiny->new(timeout => 5, keep_alive => 0)
                       ->get($h->url('/lbfarm-status?format=json'));
     return undef unless $r->{status} == 200;
     my $j = eval { decode_json($r->{content}) } or return undef;
-    my ($f) = grep { $_->{name} eq 'll' } @{ $j->{farms} || [] };
+    my ($f) = grep { $kind ? $_->{kind} eq $kind : $_->{name} eq 'll' }
+              @{ $j->{farms} || [] };
     return undef unless $f;
     return { map { ($_->{name} => $_->{inflight}) } @{ $f->{members} } };
 }
@@ -63,8 +71,8 @@ sub eof_now {
 }
 
 sub all_zero {
-    my ($h) = @_;
-    my $i = inflight($h) or return 0;
+    my ($h, $kind) = @_;
+    my $i = inflight($h, $kind) or return 0;
     return (grep { $_ != 0 } values %$i) ? 0 : $i;
 }
 
@@ -179,6 +187,29 @@ fair($h, 'after the kills');
     finish_request($_, 6 * $F + 10) for @slow;
     ok(wait_until(2 * $F, sub { all_zero($h) }, 0.05),
        'and to 0 when the survivors end');
+}
+# The same through a stock balancer:// with lbmethod=least-load (the
+# provider's finder takes the row).
+{
+    my $ub = $h->url('/bb/');
+    my @slow = map { start_request("${ub}?sleep_ms=" . 3000 * $F) } 1 .. 8;
+    my $busy = wait_until(3 * $F, sub {
+        my $i = inflight($h, 'balancer') or return 0;
+        my $n = 0;
+        $n += $_ for values %$i;
+        return $n >= 8;
+    });
+    ok($busy, 'balancer://: 8 requests in flight');
+    my @kids = sort { $a <=> $b } $h->children;
+    kill 'KILL', @kids[0 .. 1];
+    my $cut = 0;
+    for my $s (@slow) {
+        $cut++ if finish_request($s, 3 * $F + 10)->{status} != 200;
+    }
+    ok($cut > 0, "balancer://: $cut of 8 cut by the kills");
+    ok(wait_until(2 * $F, sub { all_zero($h, 'balancer') }, 0.05),
+       'balancer://: every member at 0 in flight after the load')
+        or diag(explain(inflight($h, 'balancer')));
 }
 like($h->error_log, qr/LBF0070[15]: .*returned/,
      'the log says a dead child\'s requests were returned');
