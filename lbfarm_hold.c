@@ -153,12 +153,11 @@ static struct lbf_hold_proc *lbf_hold_geo_proc(void *area,
                                     + (size_t)i * g->stride);
 }
 
-/* Empty block p (owned by the caller as REAPING), handing every held row
- * to release, then free it; returns the slots emptied. */
-static uint32_t lbf_hold_empty(struct lbf_hold_hdr *hh,
-                               const struct lbf_hold_geo *g,
-                               struct lbf_hold_proc *p,
-                               lbf_hold_release_f *release, void *ctx)
+/* Empty every slot of block p, handing each held row to release; returns
+ * the slots emptied. */
+static uint32_t lbf_hold_empty_slots(const struct lbf_hold_geo *g,
+                                     struct lbf_hold_proc *p,
+                                     lbf_hold_release_f *release, void *ctx)
 {
     uint32_t i, v, n = 0;
 
@@ -169,6 +168,18 @@ static uint32_t lbf_hold_empty(struct lbf_hold_hdr *hh,
             n++;
         }
     }
+    return n;
+}
+
+/* Empty block p (owned by the caller as REAPING), then free it; returns
+ * the slots emptied. */
+static uint32_t lbf_hold_empty(struct lbf_hold_hdr *hh,
+                               const struct lbf_hold_geo *g,
+                               struct lbf_hold_proc *p,
+                               lbf_hold_release_f *release, void *ctx)
+{
+    uint32_t n = lbf_hold_empty_slots(g, p, release, ctx);
+
     atomic_store(&p->pid, 0);
     atomic_fetch_add(&hh->reaped, 1);
     atomic_fetch_add(&hh->reclaimed, n);
@@ -216,6 +227,26 @@ uint32_t lbf_hold_reap_pid(void *area, size_t len, uint32_t pid,
         return 0;
     }
     return lbf_hold_reap_some(area, len, pid, 0, NULL, release, ctx);
+}
+
+uint32_t lbf_hold_leave(void *area, size_t len, int proc, uint32_t pid,
+                        lbf_hold_release_f *release, void *ctx)
+{
+    struct lbf_hold_geo g;
+    struct lbf_hold_proc *p;
+    uint32_t n;
+
+    if (proc < 0 || lbf_hold_geo_get(area, len, &g) != 0
+        || (uint32_t)proc >= g.n_procs) {
+        return 0;
+    }
+    p = lbf_hold_geo_proc(area, &g, (uint32_t)proc);
+    if (atomic_load(&p->pid) != pid) {
+        return 0;
+    }
+    n = lbf_hold_empty_slots(&g, p, release, ctx);
+    atomic_fetch_add(&((struct lbf_hold_hdr *)area)->reclaimed, n);
+    return n;
 }
 
 /* Claim a free block of area (geometry g) for pid: its index or -1. */

@@ -10,7 +10,8 @@
  *   child_init    a child joins (claims a block for its pid), starts a
  *                 sweeper thread and, at exit, gives back what it still
  *                 holds (a normal exit -- MaxConnectionsPerChild, graceful
- *                 stop -- has ended its requests; this is for the rest).
+ *                 stop -- has ended its requests; this is for the rest)
+ *                 but keeps its block until it is gone.
  *   request       take a slot next to the row's inflight++, empty it next
  *                 to its inflight-- (mod_lbfarm_proxy.c).  A thread-local
  *                 hint makes the claim one CAS on a line only this child
@@ -143,7 +144,7 @@ static void *APR_THREAD_FUNC lbf_hold_sweeper(apr_thread_t *t, void *data)
 }
 
 /* pchild cleanup: stop the sweeper, give back what this child holds. */
-static apr_status_t lbf_hold_leave(void *data)
+static apr_status_t lbf_hold_child_exit(void *data)
 {
     struct lbf_sweeper *sw = data;
     struct lbf_global *g = lbf_global_get();
@@ -154,9 +155,10 @@ static apr_status_t lbf_hold_leave(void *data)
     if (sw->thread != NULL) {
         apr_thread_join(&rv, sw->thread);
     }
-    n = lbf_hold_reap_pid(g->shm.hold, g->shm.hold_len, (uint32_t)getpid(),
-                          lbf_hold_release, &g->shm);
-    lbf_hold_me = -1;
+    /* the block stays this process's until it is gone (the parent frees
+     * it): a thread still ending a request finds its slot empty */
+    n = lbf_hold_leave(g->shm.hold, g->shm.hold_len, lbf_hold_me,
+                       (uint32_t)getpid(), lbf_hold_release, &g->shm);
     if (n > 0) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, sw->s, "LBF00702: child "
                      "exits with %u requests in flight: returned to their "
@@ -189,7 +191,7 @@ void lbf_hold_child_init(apr_pool_t *pchild, server_rec *s)
                      "the in-flight sweeper thread in this child");
         sw->thread = NULL;
     }
-    apr_pool_cleanup_register(pchild, sw, lbf_hold_leave,
+    apr_pool_cleanup_register(pchild, sw, lbf_hold_child_exit,
                               apr_pool_cleanup_null);
 }
 

@@ -139,6 +139,15 @@ uint32_t lbf_hold_reap(void *area, size_t len, uint32_t self,
 uint32_t lbf_hold_reap_pid(void *area, size_t len, uint32_t pid,
                            lbf_hold_release_f *release, void *ctx);
 
+/* A process pid leaving (its exit cleanup) with requests of block proc
+ * perhaps still open: empty its slots through release, but keep the
+ * block -- a thread still finishing a request then finds its slot empty
+ * and releases nothing, and the block is freed only once the process is
+ * gone (the parent's lbf_hold_reap_pid, or a sweep).  Returns the slots
+ * emptied; 0 when proc is not pid's block.  Lock-free. */
+uint32_t lbf_hold_leave(void *area, size_t len, int proc, uint32_t pid,
+                        lbf_hold_release_f *release, void *ctx);
+
 /* Claim the sweep due at now (the next one interval_usec later): 1 when
  * the caller won and should call lbf_hold_reap, else 0. */
 int lbf_hold_sweep_due(void *area, uint64_t now_usec,

@@ -498,6 +498,37 @@ START_TEST(hold_reclaim_lowers_the_row_once_never_below_zero)
 }
 END_TEST
 
+START_TEST(hold_leave_empties_but_keeps_the_block)
+{
+    size_t len;
+    void *a = ho_area(2, 4, &len);
+    struct ho_rows rows;
+    uint32_t hint = 0, s1;
+    int p;
+
+    memset(&rows, 0, sizeof(rows));
+    p = lbf_hold_join(a, len, 601, ho_alive, ho_release, &rows);
+    atomic_fetch_add(&rows.inflight[6], 1);
+    s1 = lbf_hold_take(a, p, 6, &hint);
+    ck_assert_uint_eq(lbf_hold_leave(a, len, p, 999, ho_release, &rows), 0);
+    ck_assert_uint_eq(lbf_hold_leave(a, len, p, 601, ho_release, &rows), 1);
+    ck_assert_int_eq(atomic_load(&rows.inflight[6]), 0);
+    /* a thread ending its request after the exit cleanup: nothing more */
+    ck_assert_int_eq(lbf_hold_drop(a, p, s1), 0);
+    ck_assert_uint_eq(atomic_load(&rows.releases), 1);
+    /* the block is still 601's: no other process can claim it yet */
+    ck_assert_int_eq(lbf_hold_join(a, len, 602, ho_alive, ho_release, &rows),
+                     1);
+    ck_assert_int_eq(lbf_hold_join(a, len, 603, ho_alive, ho_release, &rows),
+                     -1);
+    /* once the parent waited for 601, it is free */
+    ck_assert_uint_eq(lbf_hold_reap_pid(a, len, 601, ho_release, &rows), 0);
+    ck_assert_int_eq(lbf_hold_join(a, len, 603, ho_alive, ho_release, &rows),
+                     0);
+    ck_assert_uint_eq(lbf_hold_leave(a, len, -1, 603, ho_release, &rows), 0);
+}
+END_TEST
+
 Suite *lbf_suite_hold(void)
 {
     Suite *s = suite_create("hold");
@@ -519,6 +550,7 @@ Suite *lbf_suite_hold(void)
     tcase_add_test(tc, hold_area_sits_after_the_schedule_and_attaches);
     tcase_add_test(tc, hold_check_refuses_scribbled_hold_fields);
     tcase_add_test(tc, hold_reclaim_lowers_the_row_once_never_below_zero);
+    tcase_add_test(tc, hold_leave_empties_but_keeps_the_block);
     suite_add_tcase(s, tc);
     return s;
 }
