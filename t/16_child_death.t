@@ -2,7 +2,8 @@
 # requests are in flight to a least-load farm while children are killed
 # with SIGKILL, repeatedly, under load; within 2 s after the load every
 # member's in-flight is exactly 0 again (JSON status page) and least-load
-# spreads over both members.  Then children that exit at
+# spreads over both members; the same through a stock balancer://, and
+# across a graceful restart.  Then children that exit at
 # MaxConnectionsPerChild, many more of them than ServerLimit: the same,
 # and every new child found a hold block.
 use strict;
@@ -227,9 +228,31 @@ fair($h, 'after the kills');
        'balancer://: every member at 0 in flight after the load')
         or diag(explain(inflight($h, 'balancer')));
 }
+# A graceful restart with requests in flight: the old children finish them
+# on the old segment (in-flight is not carried), an old child killed then
+# gives nothing back in the new one, and the new counts stay exact.
+{
+    my @slow = map { start_request("${u}?sleep_ms=" . 3000 * $F) } 1 .. 6;
+    wait_until(3 * $F, sub {
+        my $i = inflight($h) or return 0;
+        return ($i->{k1} // 0) + ($i->{k2} // 0) >= 6;
+    });
+    my ($old) = busiest($h, 1);
+    ok(eval { $h->graceful }, 'graceful restart with requests in flight')
+        or diag($@);
+    is(kill('KILL', $old), 1, 'an old-generation child killed after it');
+    my ($c, $bad) = count_members($u, 20);
+    is(scalar @$bad, 0, 'graceful: the new generation serves');
+    finish_request($_, 3 * $F + 10) for @slow;
+    ok(wait_until(2 * $F, sub { all_zero($h) }, 0.05),
+       'graceful: every member at 0 in flight in the new generation')
+        or diag(explain(inflight($h)));
+    fair($h, 'after a graceful restart and a killed old child');
+}
 like($h->error_log, qr/LBF0070[15]: .*returned/,
      'the log says a dead child\'s requests were returned');
-no_unexpected_errors($h);
+# the event MPM's own note when a graceful restart meets a lingering close
+no_unexpected_errors($h, qr/AH03092: process_lingering_close/);
 
 ###########################################################################
 # MaxConnectionsPerChild: children come and go, far more than ServerLimit
