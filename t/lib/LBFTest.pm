@@ -918,4 +918,30 @@ sub cpu_ticks {
     return $t;
 }
 
+
+# admin_post($h, [field => value, ...], page => PATH) -> the HTTP::Tiny
+# response of one administration POST to the status page ($h's
+# /lbfarm-status by default): a fresh session (cookie and nonce from a GET
+# of the HTML page), Origin of $h's own URL.
+sub admin_post {
+    my ($h, $fields, %o) = @_;
+    my $page = $h->url($o{page} // '/lbfarm-status');
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0,
+                             max_redirect => 0);
+    my $r = $ua->get($page);
+    my ($sid) = ($r->{headers}{'set-cookie'} // '') =~ /lbfstatus_sid=(\w+)/;
+    my ($nonce) = ($r->{content} // '') =~ /name="nonce" value="(\w+)"/;
+    my @f = (nonce => $nonce // '', @$fields);
+    my @pairs;
+    while (my ($k, $v) = splice @f, 0, 2) {
+        s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge for $k, $v;
+        push @pairs, "$k=$v";
+    }
+    return $ua->request('POST', $page, {
+        content => join('&', @pairs),
+        headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                     Origin => $h->url(''),
+                     Cookie => 'lbfstatus_sid=' . ($sid // '') } });
+}
+
 1;
