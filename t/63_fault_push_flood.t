@@ -8,7 +8,9 @@
 #     case, they reach that member's bucket) as fast as 4 clients can
 #     send them cost the httpd children about what 3000 GETs of a small
 #     static file cost (utime + stime from /proc, summed over the
-#     children): at most 3x that, and under 1 ms of CPU per push.  The
+#     children): at most 3x that (6x under ASan, which instruments the
+#     module's push path more than httpd's static one), and under 1 ms of
+#     CPU per push.  The
 #     bucket comes before any HMAC, so once it is empty a forged push is
 #     parsed, looked up and refused; 3x leaves room for the query parser
 #     and the 429 line on a busy 2-core machine.  A farm of 1000 members
@@ -119,10 +121,10 @@ for my $t (['farm1', 'm1'], ['big', 'b999']) {
                      $el, $max))
         or diag(explain(\%by));
     my $ratio = $forged / ($static || 1);
-    cmp_ok($forged, '<=', 3 * $static + 10, "... CPU $forged ticks vs "
-           . "$static for as many static GETs (x" . sprintf('%.2f', $ratio)
-           . ', at most x3)');
-    cmp_ok($forged / $HZ / $N * 1000, '<', 1, '... under 1 ms of CPU per '
+    cmp_ok($forged, '<=', 3 * $F * $static + 10, "... CPU $forged ticks "
+           . "vs $static for as many static GETs (x" . sprintf('%.2f', $ratio)
+           . ', at most x' . 3 * $F . ')');
+    cmp_ok($forged / $HZ / $N * 1000, '<', $F, "... under $F ms of CPU per "
            . 'forged push');
 }
 
