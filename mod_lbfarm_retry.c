@@ -27,7 +27,10 @@
  * the client connection's keepalives count at 0 for the call, so that a
  * member closing early ends in mod_proxy_http's 502 path ("Error reading
  * from remote server", nothing sent) instead of the irrevocable close;
- * the count is restored (plus what the call added) after it.  A 502 with
+ * the count is restored (plus what the call added) after it, and a
+ * connection at its MaxKeepAliveRequests is closed after the answer as
+ * ap_set_keepalive would have (only the max= of an HTTP/1.0 Keep-Alive
+ * header counts from this request then).  A 502 with
  * no byte of response sent and no read timeout (proxy_timedout: a slow
  * member is not retried, that would double its load) becomes a 503: the
  * proxy_handler loop then marks the member in error and pre_request picks
@@ -90,6 +93,11 @@ static int lbf_retry_scheme_handler(request_rec *r, proxy_worker *worker,
     }
     apr_table_setn(r->notes, LBF_RETRY_INNER, "1");
     keepalives = c->keepalives;
+    if (r->server->keep_alive_max > 0
+        && keepalives >= r->server->keep_alive_max) {
+        c->keepalive = AP_CONN_CLOSE; /* MaxKeepAliveRequests, which
+                                         ap_set_keepalive cannot see now */
+    }
     c->keepalives = 0; /* a failure answers 502 instead of closing c */
     status = proxy_run_scheme_handler(r, worker, conf, url, proxyname,
                                       proxyport);

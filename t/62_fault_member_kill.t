@@ -157,6 +157,34 @@ for my $c (['GET', 0], ['GET', 1], ['HEAD', 1], ['POST', 0], ['POST', 1]) {
     $_->stop for values %$m;
 }
 
+# The resend wrapper runs the request with the connection's keep-alive
+# count at 0: MaxKeepAliveRequests must still close the connection after
+# its last request.
+{
+    my %m = map { $_ => start_member($_) } qw(a b);
+    my $h = start_httpd(body => "MaxKeepAliveRequests 3\n<LBFarm f>\n"
+        . join('', map { "    LBFarmMember $_ " . $m{$_}->url . "\n" }
+               qw(a b))
+        . "</LBFarm>\nProxyPass /app/ http://f/app/\n");
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $h->port, Proto => 'tcp',
+                                  Timeout => 5) or die "connect: $!";
+    my @st;
+    for (1 .. 4) {
+        send_req($s, 'GET', '/app/ka');
+        my $r = read_response($s, 5);
+        push @st, $r->{status};
+        push @st, 'close' if $r->{raw} =~ /^connection:\s*close/mi;
+        last if $r->{status} == 599;
+    }
+    close $s;
+    # httpd allows MaxKeepAliveRequests requests after the first
+    is("@st", '200 200 200 200 close', 'MaxKeepAliveRequests 3: the fourth '
+       . 'farm GET on a connection closes it, as without the module');
+    no_unexpected_errors($h);
+    $_->stop for values %m;
+}
+
 # 3: wrk load, one member of three killed in the middle.
 {
     my ($h, $m) = farm_of(qw(a b c));
