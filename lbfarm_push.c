@@ -495,6 +495,8 @@ int lbf_load_eval(const struct lbf_load_term *t, uint32_t nt,
     return found && wsum > 0 ? (int)(sum / wsum) : -1;
 }
 
+#define LBF_RATE_STEP_BACK_USEC 1000000 /* a clock step, not a race */
+
 /* Token bucket of r at now (caller holds r's lock): 1 when a push may
  * pass (and takes its token), 0 when the member is over its rate. */
 static int lbf_rate_take_locked(struct lbf_row *r, uint64_t now,
@@ -503,9 +505,18 @@ static int lbf_rate_take_locked(struct lbf_row *r, uint64_t now,
     uint64_t cap = (uint64_t)pol->burst * 1000, tokens = r->rate_tokens;
     uint64_t added;
 
-    if (r->rate_ts == 0 || now < r->rate_ts) {
+    if (r->rate_ts == 0) {
         tokens = cap;
         r->rate_ts = now;
+    }
+    else if (now < r->rate_ts) {
+        /* a concurrent push read the clock before the one that moved
+         * rate_ts: nothing has elapsed (a full bucket here let a flood
+         * from many connections through, issue 12); a clock stepped back
+         * more than a second restarts the refill from now */
+        if (r->rate_ts - now > LBF_RATE_STEP_BACK_USEC) {
+            r->rate_ts = now;
+        }
     }
     else if ((added = (now - r->rate_ts) * pol->rate_per_sec / 1000) > 0) {
         /* advance the clock only by the time those tokens took, so that

@@ -296,6 +296,9 @@ static int lbf_admin_add(request_rec *r, struct lbf_global *g,
                                  "this farm");
     }
     if (rc == LBF_ENOSPACE) {
+        lbf_admin_refused(r, apr_psprintf(r->pool, "farm %s: no spare row "
+                                          "for member %s", fc->name,
+                                          q->member));
         return lbf_status_answer(r, HTTP_CONFLICT, "farm: no spare row for "
                                  "another member (remove one, or add it to "
                                  "the configuration and reload)");

@@ -30,6 +30,7 @@
 #include "mod_lbfarm_proxy.h"
 #include "mod_lbfarm_health.h"
 #include "mod_lbfarm_hold.h"
+#include "mod_lbfarm_retry.h"
 #include "mod_lbfarm_session.h"
 #include "lbfarm_conf.h"
 
@@ -373,5 +374,6 @@ void lbf_proxy_register_hooks(apr_pool_t *p)
 
     proxy_hook_pre_request(lbf_pre_request, NULL, succ, APR_HOOK_FIRST);
     proxy_hook_post_request(lbf_post_request, NULL, succ, APR_HOOK_FIRST);
+    lbf_retry_register_hooks(p); /* GET/HEAD: one retry (mod_lbfarm_retry.c) */
     lbf_register_providers(p);
 }

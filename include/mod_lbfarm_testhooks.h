@@ -15,7 +15,13 @@
  * segment, as a buggy or hostile child could (t/08_carry_guard.t).
  * Query: what=version|row_size|n_rows|farm_magic|row_magic [&farm=NAME]
  * [&value=N]; the farm's fields are those of farm NAME (its first row for
- * row_magic).  Answers 200 "set WHAT VALUE", 400 for anything else. */
+ * row_magic).  Answers 200 "set WHAT VALUE", 400 for anything else.
+ * SetHandler lbfarm-test-lock: ?farm=F&member=M&what=hold[&secs=S]
+ * [&torn=1] takes M's row lock (lbf_row_lock; with torn=1 a write
+ * section opened too), answers "held pid N" at once and keeps the lock S
+ * seconds (30; at most 120) before it lets go (t/60_fault_lock.t kills
+ * the child first); what=forge&pid=P writes an owner word naming P (a
+ * live process that does not hold it: pid reuse) and returns. */
 void lbf_test_register_hooks(apr_pool_t *p);
 #endif
 

@@ -76,7 +76,8 @@ for my $f (@docs) {
             skip "$name:$line names a secret file that is missing (not root)", 1
                 unless provide_files($text);
             my ($rc, $out) = config_test($text,
-                                         modules => [qw(authz_host cache
+                                         modules => [qw(authz_host
+                                                        reqtimeout cache
                                                         cache_disk watchdog
                                                         heartbeat)]);
             is($rc, 0, "$name:$line passes apache2 -t as printed")

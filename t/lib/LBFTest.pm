@@ -862,3 +862,86 @@ sub status_get {
 }
 
 1;
+
+###########################################################################
+# Fault drills (t/60..64_fault_*.t).  Subs added after the rest; call them
+# as LBFTest::wrk_start(...) etc. (not in @EXPORT).
+
+package LBFTest;
+
+# wrk_start($url, secs => S, conns => C, threads => T, timeout => W,
+# script => LUA): starts wrk (in %LIVE, output to a file of its own);
+# wrk_finish($handle) waits for it (S + 15 s at most) and returns {requests,
+# non2xx, connect, read, write, timeout, errors (the sum of the five),
+# out}.  wrk counts a connection closed without an answer as a read error.
+my $WRK_N = 0;
+sub wrk_start {
+    my ($url, %o) = @_;
+    my $dir = $MEMBER_DIR // tempdir('lbf-wrk-XXXXXX', TMPDIR => 1,
+                                     CLEANUP => !$ENV{LBF_KEEP});
+    my $log = "$dir/wrk-" . ++$WRK_N . ".out";
+    my @argv = ('wrk', '-t', $o{threads} // 2, '-c', $o{conns} // 20,
+                '-d', ($o{secs} // 5) . 's', '--timeout',
+                ($o{timeout} // 5) . 's');
+    push @argv, '-s', $o{script} if $o{script};
+    my $pid = spawn(argv => [@argv, $url], log => $log, what => 'wrk');
+    return { pid => $pid, log => $log, secs => $o{secs} // 5, t0 => time };
+}
+
+sub wrk_finish {
+    my ($w) = @_;
+    my $st = reap($w->{pid}, $w->{secs} + 15);
+    terminate($w->{pid}, 2) unless defined $st;
+    my $out = slurp($w->{log});
+    my %r = (out => $out, requests => -1, non2xx => 0);
+    $r{requests} = $1 if $out =~ /^\s*(\d+) requests in /m;
+    $r{non2xx} = $1 if $out =~ /Non-2xx or 3xx responses: (\d+)/;
+    @r{qw(connect read write timeout)} = (0, 0, 0, 0);
+    @r{qw(connect read write timeout)} = ($1, $2, $3, $4)
+        if $out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), (?#
+                    )timeout (\d+)/;
+    $r{errors} = $r{non2xx} + $r{connect} + $r{read} + $r{write}
+               + $r{timeout};
+    return \%r;
+}
+
+# cpu_ticks(@pids) -> utime + stime of those processes (clock ticks, from
+# /proc/PID/stat; a process gone counts 0).
+sub cpu_ticks {
+    my $t = 0;
+    for my $p (@_) {
+        my $st = slurp("/proc/$p/stat");
+        next unless $st =~ /^\d+ \(.*\) (.*)$/s;
+        my @f = split / /, $1;    # f[0] is field 3 (state)
+        $t += $f[11] + $f[12];    # fields 14 and 15
+    }
+    return $t;
+}
+
+
+# admin_post($h, [field => value, ...], page => PATH) -> the HTTP::Tiny
+# response of one administration POST to the status page ($h's
+# /lbfarm-status by default): a fresh session (cookie and nonce from a GET
+# of the HTML page), Origin of $h's own URL.
+sub admin_post {
+    my ($h, $fields, %o) = @_;
+    my $page = $h->url($o{page} // '/lbfarm-status');
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0,
+                             max_redirect => 0);
+    my $r = $ua->get($page);
+    my ($sid) = ($r->{headers}{'set-cookie'} // '') =~ /lbfstatus_sid=(\w+)/;
+    my ($nonce) = ($r->{content} // '') =~ /name="nonce" value="(\w+)"/;
+    my @f = (nonce => $nonce // '', @$fields);
+    my @pairs;
+    while (my ($k, $v) = splice @f, 0, 2) {
+        s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge for $k, $v;
+        push @pairs, "$k=$v";
+    }
+    return $ua->request('POST', $page, {
+        content => join('&', @pairs),
+        headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                     Origin => $h->url(''),
+                     Cookie => 'lbfstatus_sid=' . ($sid // '') } });
+}
+
+1;

@@ -1247,6 +1247,39 @@ START_TEST(push_apply_itself_spends_no_token)
 }
 END_TEST
 
+START_TEST(push_admit_clock_read_before_a_concurrent_push_refills_nothing)
+{
+    /* burst 2: two processes read the clock, the later one takes its
+     * token first; the earlier "now" must not look like a clock stepped
+     * back and refill the bucket (a flood from many connections got
+     * through that way, issue 12).  A real step back (> 1 s) restarts
+     * the refill clock without a refill either. */
+    const struct lbf_push_policy pol = {30, 5, 2, 0};
+    struct lbf_shm h;
+    struct lbf_farm *f = p_farm(&h, "pushed-metric", NULL, 1, 15000, 0);
+    struct lbf_row *r = lbf_t_row(&h, f, 0);
+    uint32_t self = (uint32_t)getpid();
+    int k;
+
+    ck_assert_int_eq(lbf_push_admit(&h, r, self, LBF_T_NOW, &pol),
+                     LBF_PUSH_OK);
+    ck_assert_int_eq(lbf_push_admit(&h, r, self, LBF_T_NOW, &pol),
+                     LBF_PUSH_OK);
+    for (k = 1; k <= 50; k++) {
+        ck_assert_int_eq(lbf_push_admit(&h, r, self, LBF_T_NOW - 10u * k,
+                                        &pol), LBF_PUSH_ERATE);
+    }
+    ck_assert_int_eq(lbf_push_admit(&h, r, self, LBF_T_NOW, &pol),
+                     LBF_PUSH_ERATE);
+    ck_assert_int_eq(lbf_push_admit(&h, r, self,
+                                    LBF_T_NOW - 60 * LBF_T_SEC, &pol),
+                     LBF_PUSH_ERATE);
+    /* 200 ms after the step back: one token */
+    ck_assert_int_eq(lbf_push_admit(&h, r, self, LBF_T_NOW - 60 * LBF_T_SEC
+                                    + LBF_T_SEC / 5, &pol), LBF_PUSH_OK);
+}
+END_TEST
+
 START_TEST(push_apply_rate_refusals_do_not_slow_the_refill)
 {
     /* rate 5/s, burst 1: a member that tries every 100 us for one second
@@ -1850,6 +1883,8 @@ Suite *lbf_suite_push(void)
     tcase_add_test(apply, push_admit_spends_a_token_before_every_other_check);
     tcase_add_test(apply, push_apply_itself_spends_no_token);
     tcase_add_test(apply, push_apply_rate_refusals_do_not_slow_the_refill);
+    tcase_add_test(apply,
+                   push_admit_clock_read_before_a_concurrent_push_refills_nothing);
     tcase_add_test(apply, push_apply_load_publishes_a_heartbeat_load);
     tcase_add_test(apply, push_smooth_table);
     tcase_add_test(apply,
