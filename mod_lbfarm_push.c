@@ -24,6 +24,8 @@ APLOG_USE_MODULE(lbfarm);
 #define LBF_SECRET_MAX   512
 #define LBF_HB_BODY_MAX  1024  /* mod_heartbeat POST body */
 #define LBF_SMOOTH_DEFAULT 500 /* LBFarmLoadSmoothing 0.5 */
+#define LBF_EXPIRY_DEFAULT 15  /* LBFarmMetricExpiry, seconds */
+#define LBF_BLACKOUT_DEFAULT 2 /* LBFarmMetricBlackout, seconds */
 
 /* ------------------------------------------------------------------ */
 /* Directives                                                          */
@@ -34,8 +36,8 @@ void lbf_push_farm_defaults(struct lbf_farm_conf *fc)
     fc->policy.rate_per_sec = 5;
     fc->policy.burst = 10;
     fc->policy.smooth_milli = LBF_SMOOTH_DEFAULT;
-    fc->expiry = apr_time_from_sec(15);
-    fc->blackout = apr_time_from_sec(2);
+    fc->expiry = apr_time_from_sec(LBF_EXPIRY_DEFAULT);
+    fc->blackout = apr_time_from_sec(LBF_BLACKOUT_DEFAULT);
 }
 
 /* Read up to two secrets, one per line, from file path into fc. */
@@ -205,6 +207,47 @@ const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
     LBF_FARM_OR_RETURN(cmd, fc);
     fc->heartbeat = on;
     return NULL;
+}
+
+/* 1 when method index m reads pushed load (lbf_headroom): pushed-metric
+ * scales capacities with it and least-time its costs; weighted and
+ * least-load never look at a report. */
+static int lbf_method_reads_load(int m)
+{
+    const char *name = lbf_method_name((uint32_t)m);
+
+    return !strcmp(name, "pushed-metric") || !strcmp(name, "least-time");
+}
+
+int lbf_push_check_farm(apr_pool_t *p, server_rec *s,
+                        const struct lbf_farm_conf *fc)
+{
+    const char *set = "";
+    int n = 0;
+
+#define LBF_SET(cond, what)                                              \
+    if (cond) {                                                          \
+        set = apr_pstrcat(p, set, n++ ? ", " : "", what, NULL);          \
+    }
+    LBF_SET(fc->nterms > 0, "LBFarmMetric");
+    LBF_SET(fc->heartbeat, "LBFarmHeartbeat On");
+    LBF_SET(fc->expiry != apr_time_from_sec(LBF_EXPIRY_DEFAULT),
+            "LBFarmMetricExpiry");
+    LBF_SET(fc->blackout != apr_time_from_sec(LBF_BLACKOUT_DEFAULT),
+            "LBFarmMetricBlackout");
+    LBF_SET(fc->policy.smooth_milli != LBF_SMOOTH_DEFAULT,
+            "LBFarmLoadSmoothing");
+#undef LBF_SET
+    if (n == 0 || lbf_method_reads_load(fc->method)) {
+        return 0;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "LBF00803: <LBFarm %s> at "
+                 "%s: %s ignored: method %s never reads pushed load (use "
+                 "LBFarmMethod pushed-metric or least-time, or remove %s)",
+                 fc->name, fc->where, set,
+                 lbf_method_name((uint32_t)fc->method),
+                 n > 1 ? "them" : "it");
+    return 1;
 }
 
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
