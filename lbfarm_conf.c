@@ -143,3 +143,29 @@ int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen)
     *hlen = n;
     return 1;
 }
+
+const char *lbf_conf_comment(const char *args)
+{
+    const char *p = args;
+
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '#') {
+            return p;
+        }
+        if (*p == '"' || *p == '\'') { /* ap_getword_conf's quoting */
+            char q = *p++;
+
+            while (*p != '\0' && *p != q) {
+                p += (*p == '\\' && p[1] != '\0') ? 2 : 1;
+            }
+            p += *p != '\0';
+        }
+        while (*p != '\0' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+    }
+    return NULL;
+}

@@ -517,3 +517,32 @@ int lbf_conf_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     }
     return OK;
 }
+
+/* Log and count every directive of ours under d with a trailing comment. */
+static int lbf_comments_tree(server_rec *s, const ap_directive_t *d)
+{
+    const char *c;
+    int bad = 0;
+
+    for (; d != NULL; d = d->next) {
+        const char *name = d->directive + (d->directive[0] == '<');
+
+        if (!strncasecmp(name, "LBFarm", 6) && d->args != NULL
+            && (c = lbf_conf_comment(d->args)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00805: %s:%d: "
+                         "%s %s: a comment after the arguments (\"%s\"): "
+                         "httpd reads it as arguments, as for its own "
+                         "directives; put the comment on a line of its own",
+                         d->filename, d->line_num, d->directive, d->args, c);
+            bad++;
+        }
+        bad += lbf_comments_tree(s, d->first_child);
+    }
+    return bad;
+}
+
+int lbf_conf_check_comments(void)
+{
+    return lbf_comments_tree(NULL, ap_conftree) ? HTTP_INTERNAL_SERVER_ERROR
+                                                : OK;
+}

@@ -500,6 +500,17 @@ static int lbf_push_heartbeat(request_rec *r, struct lbf_global *g,
                       lbf_push_text[rc], fc->name, mc->name);
 }
 
+/* 405 with an Allow of exactly what a push takes.  Written here: httpd's
+ * own 405 page rebuilds Allow from r->allowed, always adds TRACE and adds
+ * HEAD with GET, which a push refuses. */
+static int lbf_push_405(request_rec *r)
+{
+    ap_discard_request_body(r);
+    apr_table_setn(r->headers_out, "Allow", "GET, POST");
+    return lbf_answer(r, HTTP_METHOD_NOT_ALLOWED, "method: GET or POST only "
+                      "(HEAD never pushes)");
+}
+
 static int lbf_push_handler(request_rec *r)
 {
     struct lbf_global *g = lbf_global_get();
@@ -509,8 +520,7 @@ static int lbf_push_handler(request_rec *r)
     }
     if ((r->method_number != M_GET && r->method_number != M_POST)
         || r->header_only) { /* HEAD is M_GET to httpd: no push on HEAD */
-        apr_table_setn(r->headers_out, "Allow", "GET, POST");
-        return HTTP_METHOD_NOT_ALLOWED;
+        return lbf_push_405(r);
     }
     if (g == NULL || g->shm.base == NULL) {
         return HTTP_SERVICE_UNAVAILABLE;
@@ -525,8 +535,7 @@ static int lbf_push_handler(request_rec *r)
         return lbf_push_heartbeat(r, g, r->args, strlen(r->args));
     }
     if (r->method_number != M_GET) {
-        apr_table_setn(r->headers_out, "Allow", "GET, POST");
-        return HTTP_METHOD_NOT_ALLOWED;
+        return lbf_push_405(r);
     }
     return lbf_push_signed(r, g);
 }

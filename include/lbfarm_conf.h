@@ -38,4 +38,10 @@ int lbf_name_valid(const char *s);
  */
 int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen);
 
+/* The first unquoted word of directive arguments args that starts with
+ * '#' (a trailing comment, which httpd does not allow), or NULL.  Words
+ * split on blanks; a word opening with a quote runs to its closing quote,
+ * as ap_getword_conf reads it. */
+const char *lbf_conf_comment(const char *args);
+
 #endif /* LBFARM_CONF_H */
