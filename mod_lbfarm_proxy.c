@@ -244,8 +244,9 @@ struct lbf_bal_ctx {
 /* Member mi's row takes the tier mod_proxy gives worker w: lbsets in
  * order, hot standbys and spares after the regular members of their
  * lbset (lbset * 2, + 1 for H or R).  Kept in the row, not added by
- * lbf_bal_usable, so that the status page shows it; stored only when
- * balancer-manager changed it (every process stores the same value). */
+ * lbf_bal_usable, so that the status page shows it; the finder syncs
+ * every member before each pick, storing only when balancer-manager
+ * changed it (every process stores the same value). */
 static void lbf_bal_sync_tier(const struct lbf_bal_ctx *c, uint32_t mi,
                               const proxy_worker *w)
 {
@@ -270,7 +271,6 @@ static int lbf_bal_usable(void *uctx, uint32_t mi)
         return -1;
     }
     w = APR_ARRAY_IDX(c->b->workers, mi, proxy_worker *);
-    lbf_bal_sync_tier(c, mi, w);
     if (PROXY_WORKER_IS_DRAINING(w)) {
         return -1;
     }
@@ -324,6 +324,10 @@ static proxy_worker *lbf_bal_finder(proxy_balancer *b, request_rec *r)
     }
     c.h = &g->shm;
     c.f = f;
+    for (mi = 0; mi < b->workers->nelts; mi++) { /* a few loads each */
+        lbf_bal_sync_tier(&c, (uint32_t)mi,
+                          APR_ARRAY_IDX(b->workers, mi, proxy_worker *));
+    }
     q = lbf_req_get(r);
     memset(&pk, 0, sizeof(pk));
     pk.exclude = q->row ? q->member : LBF_NO_MEMBER;
