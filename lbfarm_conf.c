@@ -85,20 +85,28 @@ static int lbf_is_alnum(char c)
            || (c >= '0' && c <= '9');
 }
 
-int lbf_name_valid(const char *s)
+/* 1 when s[0..n) could be a farm name (lbf_name_valid): a host with any
+ * other byte -- a dot, an IP literal's '[', userinfo's '@', or the '$' of
+ * a ProxyPassMatch substitution or an interpolated ${VAR} whose value is
+ * known only at request time -- names no farm. */
+static int lbf_could_be_name(const char *s, size_t n)
 {
     size_t i;
 
-    if (s == NULL || !lbf_is_alnum(s[0])) {
+    if (n == 0 || n >= LBF_NAME_SIZE || !lbf_is_alnum(s[0])) {
         return 0;
     }
-    for (i = 0; s[i]; i++) {
-        if (i >= LBF_NAME_SIZE - 1
-            || !(lbf_is_alnum(s[i]) || s[i] == '_' || s[i] == '-')) {
+    for (i = 1; i < n; i++) {
+        if (!(lbf_is_alnum(s[i]) || s[i] == '_' || s[i] == '-')) {
             return 0;
         }
     }
     return 1;
+}
+
+int lbf_name_valid(const char *s)
+{
+    return s != NULL && lbf_could_be_name(s, strlen(s));
 }
 
 /* 1 when s[0..n) is all digits (an IPv4 piece never has no dot, but
@@ -126,12 +134,38 @@ int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen)
     }
     h += 3;
     n = strcspn(h, ":/?#");
-    if (n == 0 || h[n] == ':' || h[0] == '[' || memchr(h, '.', n) != NULL
-        || memchr(h, '@', n) != NULL || lbf_all_digits(h, n)
+    if (n == 0 || h[n] == ':' || !lbf_could_be_name(h, n)
+        || lbf_all_digits(h, n)
         || (n == 9 && strncasecmp(h, "localhost", 9) == 0)) {
         return 0;
     }
     *host = h;
     *hlen = n;
     return 1;
+}
+
+const char *lbf_conf_comment(const char *args)
+{
+    const char *p = args;
+
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '#') {
+            return p;
+        }
+        if (*p == '"' || *p == '\'') { /* ap_getword_conf's quoting */
+            char q = *p++;
+
+            while (*p != '\0' && *p != q) {
+                p += (*p == '\\' && p[1] != '\0') ? 2 : 1;
+            }
+            p += *p != '\0';
+        }
+        while (*p != '\0' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+    }
+    return NULL;
 }

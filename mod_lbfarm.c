@@ -44,7 +44,7 @@ static int lbf_pre_config(apr_pool_t *pconf, apr_pool_t *plog LBF_UNUSED,
                           apr_pool_t *ptemp LBF_UNUSED)
 {
     lbf_registry_create(pconf, &lbf_ops);
-    return OK;
+    return lbf_conf_check_comments();
 }
 
 static int lbf_check_config(apr_pool_t *pconf, apr_pool_t *plog LBF_UNUSED,

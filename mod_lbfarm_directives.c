@@ -14,6 +14,7 @@
 #include "http_core.h"
 
 #include "mod_lbfarm_directives.h"
+#include "mod_lbfarm_push.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -238,8 +239,25 @@ const char *lbf_cmd_member(cmd_parms *cmd, void *dc LBF_UNUSED,
 /* ------------------------------------------------------------------ */
 /* Configuration checks (check_config: also run by apache2 -t)         */
 
-/* Log and count a ProxyPass to a farm that does not exist. */
-static int lbf_check_alias(server_rec *s, const struct proxy_alias *a)
+/* 1 when ProxyPass target a goes to a Unix socket ("unix:/path|http://
+ * any/"): mod_proxy keeps the URL after '|' in a->real, and its host is
+ * ignored, so it names no farm. */
+static int lbf_alias_uds(apr_pool_t *p, proxy_server_conf *pc,
+                         const struct proxy_alias *a)
+{
+    proxy_worker *w = ap_proxy_get_worker_ex(p, NULL, pc, a->real,
+                                             AP_PROXY_WORKER_IS_PREFIX);
+
+    return w != NULL && w->s->uds_path[0] != '\0';
+}
+
+/* Log and count a ProxyPass to a farm that does not exist.  Only a target
+ * whose host is written out can be checked: a ProxyPassMatch "$1" or an
+ * interpolated "${VAR}" host is known only at request time (where
+ * lbf_farm_by_host reads the substituted URL), and lbf_url_farm_ref does
+ * not take it for a farm name. */
+static int lbf_check_alias(server_rec *s, apr_pool_t *p,
+                           proxy_server_conf *pc, const struct proxy_alias *a)
 {
     const char *host;
     apr_size_t hlen;
@@ -248,7 +266,7 @@ static int lbf_check_alias(server_rec *s, const struct proxy_alias *a)
                                                           &hlen)) {
         return 0;
     }
-    if (lbf_farm_by_name(host, hlen) != NULL) {
+    if (lbf_farm_by_name(host, hlen) != NULL || lbf_alias_uds(p, pc, a)) {
         return 0;
     }
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00001: ProxyPass \"%s\" "
@@ -260,7 +278,7 @@ static int lbf_check_alias(server_rec *s, const struct proxy_alias *a)
 
 /* Count bad farm references in the ProxyPass of server s (server level
  * and <Location> sections). */
-static int lbf_check_server(server_rec *s)
+static int lbf_check_server(server_rec *s, apr_pool_t *p)
 {
     proxy_server_conf *pc = ap_get_module_config(s->module_config,
                                                  &proxy_module);
@@ -268,17 +286,159 @@ static int lbf_check_server(server_rec *s)
     int i, bad = 0;
 
     for (i = 0; pc && i < pc->aliases->nelts; i++) {
-        bad += lbf_check_alias(s, &APR_ARRAY_IDX(pc->aliases, i,
-                                                 struct proxy_alias));
+        bad += lbf_check_alias(s, p, pc, &APR_ARRAY_IDX(pc->aliases, i,
+                                                       struct proxy_alias));
     }
-    for (i = 0; cc && i < cc->sec_url->nelts; i++) {
+    for (i = 0; pc && cc && i < cc->sec_url->nelts; i++) {
         ap_conf_vector_t *v = APR_ARRAY_IDX(cc->sec_url, i,
                                             ap_conf_vector_t *);
         proxy_dir_conf *dc = ap_get_module_config(v, &proxy_module);
 
-        bad += dc ? lbf_check_alias(s, dc->alias) : 0;
+        bad += dc ? lbf_check_alias(s, p, pc, dc->alias) : 0;
     }
     return bad;
+}
+
+/* Where ProxyPass a sends local path: its target URL ("!" for an
+ * exclusion), or NULL when a does not match path.  As mod_proxy's
+ * ap_proxy_trans_match, without its slash folding. */
+static const char *lbf_alias_apply(apr_pool_t *p, const struct proxy_alias *a,
+                                   const char *path)
+{
+    ap_regmatch_t m[AP_MAX_REG_MATCH];
+    size_t n;
+
+    if (a == NULL || a->real == NULL || a->fake == NULL) {
+        return NULL;
+    }
+    if (a->regex != NULL) {
+        if (ap_regexec(a->regex, path, AP_MAX_REG_MATCH, m, 0) != 0) {
+            return NULL;
+        }
+        return !strcmp(a->real, "!") ? a->real
+               : ap_pregsub(p, a->real, path, AP_MAX_REG_MATCH, m);
+    }
+    n = strlen(a->fake);
+    if (strncmp(path, a->fake, n) != 0
+        || (n > 0 && a->fake[n - 1] != '/' && path[n] != '\0'
+            && path[n] != '/')) {
+        return NULL;
+    }
+    return !strcmp(a->real, "!") ? a->real
+           : apr_pstrcat(p, a->real, path + n, NULL);
+}
+
+/* The URL local path goes to in server s, as mod_proxy's proxy_trans
+ * decides: the ProxyPass of the last <Location> that matches it, else the
+ * first matching server-level ProxyPass.  NULL when it is not proxied. */
+static const char *lbf_proxied_to(apr_pool_t *p, server_rec *s,
+                                  const char *path)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    core_server_config *cc = ap_get_core_module_config(s->module_config);
+    const char *to = NULL, *t;
+    int i;
+
+    for (i = 0; cc && i < cc->sec_url->nelts; i++) {
+        proxy_dir_conf *dc = ap_get_module_config(
+            APR_ARRAY_IDX(cc->sec_url, i, ap_conf_vector_t *), &proxy_module);
+
+        if (dc && (t = lbf_alias_apply(p, dc->alias, path)) != NULL) {
+            to = t;
+        }
+    }
+    for (i = 0; to == NULL && pc && i < pc->aliases->nelts; i++) {
+        to = lbf_alias_apply(p, &APR_ARRAY_IDX(pc->aliases, i,
+                                               struct proxy_alias), path);
+    }
+    return to != NULL && strcmp(to, "!") ? to : NULL;
+}
+
+/* Log and count farm fc's LBFarmDownURL or LBFarmOfflineURL (directive
+ * what, value url) when server s proxies that page back to fc: served
+ * when fc cannot serve, it would fail the same way (httpd stops the
+ * recursion with a bare 503). */
+static int lbf_check_fallback(apr_pool_t *p, server_rec *s,
+                              const struct lbf_farm_conf *fc,
+                              const char *what, const char *url)
+{
+    const char *to, *host;
+    apr_size_t hlen;
+
+    if (url == NULL || url[0] != '/'
+        || (to = lbf_proxied_to(p, s, url)) == NULL
+        || !lbf_url_farm_ref(to, &host, &hlen)
+        || lbf_farm_by_name(host, hlen) != fc) {
+        return 0;
+    }
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00802: <LBFarm %s> at %s: "
+                 "%s \"%s\" is proxied back to the farm%s (to \"%s\"): it "
+                 "is served when the farm cannot serve, so it would fail "
+                 "too; exclude it (ProxyPass \"%s\" !) or serve it from "
+                 "elsewhere", fc->name, fc->where, what, url,
+                 s->is_virtual ? apr_psprintf(p, " in the <VirtualHost> at "
+                                              "%s:%u", s->defn_name,
+                                              s->defn_line_number)
+                               : "", to, url);
+    return 1;
+}
+
+/* Log and count what can never work in farm fc as configured; warn
+ * about what it sets and ignores. */
+static int lbf_check_farm(apr_pool_t *p, server_rec *s,
+                          const struct lbf_farm_conf *fc)
+{
+    int bad = 0;
+    server_rec *v;
+
+    if (fc->nskeys == 0 && (fc->sticky || fc->instructions)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00800: <LBFarm %s> at "
+                     "%s: %s needs LBFarmSessionKey (the secret that signs "
+                     "%s): add \"LBFarmSessionKey /path/to/secret\" to the "
+                     "farm", fc->name, fc->where,
+                     fc->sticky && fc->instructions
+                         ? "LBFarmSticky On and LBFarmInstructions On"
+                         : fc->sticky ? "LBFarmSticky On"
+                                      : "LBFarmInstructions On",
+                     fc->sticky ? "the session cookies"
+                                : "the application's instructions");
+        bad++;
+    }
+    for (v = s; v != NULL; v = v->next) {
+        bad += lbf_check_fallback(p, v, fc, "LBFarmDownURL", fc->down_url);
+        bad += lbf_check_fallback(p, v, fc, "LBFarmOfflineURL",
+                                  fc->offline_url);
+    }
+    lbf_push_check_farm(p, s, fc);
+    return bad;
+}
+
+/* Log and count a balancer:// of server s that uses one of our lbmethods
+ * while mod_proxy_balancer is not loaded: nothing would call the method,
+ * and every request to the balancer would fail. */
+static int lbf_check_balancers(server_rec *s)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    int i;
+
+    if (ap_find_linked_module("mod_proxy_balancer.c") != NULL) {
+        return 0;
+    }
+    for (i = 0; pc && i < pc->balancers->nelts; i++) {
+        proxy_balancer *b = &APR_ARRAY_IDX(pc->balancers, i, proxy_balancer);
+
+        if (b->lbmethod && lbf_method_find(b->lbmethod->name) >= 0) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00804: %s uses "
+                         "lbmethod=%s but mod_proxy_balancer is not loaded, "
+                         "so every request to it would fail: load it (Debian: "
+                         "a2enmod proxy_balancer), or use an <LBFarm>",
+                         b->s->name, b->lbmethod->name);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ProxyPassReverse to a farm: add one mapping per member, as if the
@@ -338,11 +498,16 @@ static void lbf_expand_server(apr_pool_t *p, server_rec *s, apr_hash_t *seen)
 int lbf_conf_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
+    struct lbf_global *g = lbf_global_get();
     server_rec *v;
-    int bad = 0;
+    int i, bad = 0;
 
     for (v = s; v != NULL; v = v->next) {
-        bad += lbf_check_server(v);
+        bad += lbf_check_server(v, ptemp) + lbf_check_balancers(v);
+    }
+    for (i = 0; i < g->farms->nelts; i++) {
+        bad += lbf_check_farm(ptemp, s, APR_ARRAY_IDX(g->farms, i,
+                                                      struct lbf_farm_conf *));
     }
     if (bad > 0) {
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -351,4 +516,33 @@ int lbf_conf_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         lbf_expand_server(pconf, v, seen);
     }
     return OK;
+}
+
+/* Log and count every directive of ours under d with a trailing comment. */
+static int lbf_comments_tree(server_rec *s, const ap_directive_t *d)
+{
+    const char *c;
+    int bad = 0;
+
+    for (; d != NULL; d = d->next) {
+        const char *name = d->directive + (d->directive[0] == '<');
+
+        if (!strncasecmp(name, "LBFarm", 6) && d->args != NULL
+            && (c = lbf_conf_comment(d->args)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00805: %s:%d: "
+                         "%s %s: a comment after the arguments (\"%s\"): "
+                         "httpd reads it as arguments, as for its own "
+                         "directives; put the comment on a line of its own",
+                         d->filename, d->line_num, d->directive, d->args, c);
+            bad++;
+        }
+        bad += lbf_comments_tree(s, d->first_child);
+    }
+    return bad;
+}
+
+int lbf_conf_check_comments(void)
+{
+    return lbf_comments_tree(NULL, ap_conftree) ? HTTP_INTERNAL_SERVER_ERROR
+                                                : OK;
 }

@@ -242,10 +242,31 @@ static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
 struct lbf_bal_ctx {
     proxy_balancer *b;
     request_rec *r;
+    const struct lbf_shm *h;
+    struct lbf_farm *f;
 };
 
-/* lbf_usable_f for balancer members: mod_proxy's status decides; hot
- * standbys and spares form a later tier, lbsets order the tiers. */
+/* Member mi's row takes the tier mod_proxy gives worker w: lbsets in
+ * order, hot standbys and spares after the regular members of their
+ * lbset (lbset * 2, + 1 for H or R).  Kept in the row, not added by
+ * lbf_bal_usable, so that the status page shows it; the finder syncs
+ * every member before each pick, storing only when balancer-manager
+ * changed it (every process stores the same value). */
+static void lbf_bal_sync_tier(const struct lbf_bal_ctx *c, uint32_t mi,
+                              const proxy_worker *w)
+{
+    struct lbf_row *row = lbf_member_at(c->h, c->f, mi);
+    uint32_t tier = (uint32_t)w->s->lbset * 2
+                    + ((PROXY_WORKER_IS_STANDBY(w)
+                        || PROXY_WORKER_IS_SPARE(w)) ? 1u : 0u);
+
+    if (row != NULL && __atomic_load_n(&row->tier, __ATOMIC_RELAXED) != tier) {
+        __atomic_store_n(&row->tier, tier, __ATOMIC_RELAXED);
+    }
+}
+
+/* lbf_usable_f for balancer members: mod_proxy's status decides; the
+ * row's tier follows its hot standby, spare and lbset (no extra tier). */
 static int lbf_bal_usable(void *uctx, uint32_t mi)
 {
     struct lbf_bal_ctx *c = uctx;
@@ -263,8 +284,7 @@ static int lbf_bal_usable(void *uctx, uint32_t mi)
              && lbf_retry_worker("BALANCER", w, c->r->server) == OK)) {
         return -1;
     }
-    return w->s->lbset * 2
-           + ((PROXY_WORKER_IS_STANDBY(w) || PROXY_WORKER_IS_SPARE(w)) ? 1 : 0);
+    return 0;
 }
 
 /* The balancer's farm, with rows for members balancer-manager added at
@@ -296,7 +316,7 @@ static void lbf_bal_sync_weight(struct lbf_global *g, struct lbf_farm *f,
 static proxy_worker *lbf_bal_finder(proxy_balancer *b, request_rec *r)
 {
     struct lbf_global *g = lbf_global_get();
-    struct lbf_bal_ctx c = {b, r};
+    struct lbf_bal_ctx c = {b, r, NULL, NULL};
     struct lbf_farm *f;
     struct lbf_pick pk;
     struct lbf_req *q;
@@ -306,6 +326,12 @@ static proxy_worker *lbf_bal_finder(proxy_balancer *b, request_rec *r)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "LBF00030: balancer %s "
                       "has no lbfarm rows", b->s->name);
         return NULL;
+    }
+    c.h = &g->shm;
+    c.f = f;
+    for (mi = 0; mi < b->workers->nelts; mi++) { /* a few loads each */
+        lbf_bal_sync_tier(&c, (uint32_t)mi,
+                          APR_ARRAY_IDX(b->workers, mi, proxy_worker *));
     }
     q = lbf_req_get(r);
     memset(&pk, 0, sizeof(pk));

@@ -24,6 +24,8 @@ APLOG_USE_MODULE(lbfarm);
 #define LBF_SECRET_MAX   512
 #define LBF_HB_BODY_MAX  1024  /* mod_heartbeat POST body */
 #define LBF_SMOOTH_DEFAULT 500 /* LBFarmLoadSmoothing 0.5 */
+#define LBF_EXPIRY_DEFAULT 15  /* LBFarmMetricExpiry, seconds */
+#define LBF_BLACKOUT_DEFAULT 2 /* LBFarmMetricBlackout, seconds */
 
 /* ------------------------------------------------------------------ */
 /* Directives                                                          */
@@ -34,8 +36,8 @@ void lbf_push_farm_defaults(struct lbf_farm_conf *fc)
     fc->policy.rate_per_sec = 5;
     fc->policy.burst = 10;
     fc->policy.smooth_milli = LBF_SMOOTH_DEFAULT;
-    fc->expiry = apr_time_from_sec(15);
-    fc->blackout = apr_time_from_sec(2);
+    fc->expiry = apr_time_from_sec(LBF_EXPIRY_DEFAULT);
+    fc->blackout = apr_time_from_sec(LBF_BLACKOUT_DEFAULT);
 }
 
 /* Read up to two secrets, one per line, from file path into fc. */
@@ -205,6 +207,47 @@ const char *lbf_cmd_heartbeat(cmd_parms *cmd, void *dc LBF_UNUSED, int on)
     LBF_FARM_OR_RETURN(cmd, fc);
     fc->heartbeat = on;
     return NULL;
+}
+
+/* 1 when method index m reads pushed load (lbf_headroom): pushed-metric
+ * scales capacities with it and least-time its costs; weighted and
+ * least-load never look at a report. */
+static int lbf_method_reads_load(int m)
+{
+    const char *name = lbf_method_name((uint32_t)m);
+
+    return !strcmp(name, "pushed-metric") || !strcmp(name, "least-time");
+}
+
+int lbf_push_check_farm(apr_pool_t *p, server_rec *s,
+                        const struct lbf_farm_conf *fc)
+{
+    const char *set = "";
+    int n = 0;
+
+#define LBF_SET(cond, what)                                              \
+    if (cond) {                                                          \
+        set = apr_pstrcat(p, set, n++ ? ", " : "", what, NULL);          \
+    }
+    LBF_SET(fc->nterms > 0, "LBFarmMetric");
+    LBF_SET(fc->heartbeat, "LBFarmHeartbeat On");
+    LBF_SET(fc->expiry != apr_time_from_sec(LBF_EXPIRY_DEFAULT),
+            "LBFarmMetricExpiry");
+    LBF_SET(fc->blackout != apr_time_from_sec(LBF_BLACKOUT_DEFAULT),
+            "LBFarmMetricBlackout");
+    LBF_SET(fc->policy.smooth_milli != LBF_SMOOTH_DEFAULT,
+            "LBFarmLoadSmoothing");
+#undef LBF_SET
+    if (n == 0 || lbf_method_reads_load(fc->method)) {
+        return 0;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "LBF00803: <LBFarm %s> at "
+                 "%s: %s ignored: method %s never reads pushed load (use "
+                 "LBFarmMethod pushed-metric or least-time, or remove %s)",
+                 fc->name, fc->where, set,
+                 lbf_method_name((uint32_t)fc->method),
+                 n > 1 ? "them" : "it");
+    return 1;
 }
 
 void lbf_push_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
@@ -457,6 +500,17 @@ static int lbf_push_heartbeat(request_rec *r, struct lbf_global *g,
                       lbf_push_text[rc], fc->name, mc->name);
 }
 
+/* 405 with an Allow of exactly what a push takes.  Written here: httpd's
+ * own 405 page rebuilds Allow from r->allowed, always adds TRACE and adds
+ * HEAD with GET, which a push refuses. */
+static int lbf_push_405(request_rec *r)
+{
+    ap_discard_request_body(r);
+    apr_table_setn(r->headers_out, "Allow", "GET, POST");
+    return lbf_answer(r, HTTP_METHOD_NOT_ALLOWED, "method: GET or POST only "
+                      "(HEAD never pushes)");
+}
+
 static int lbf_push_handler(request_rec *r)
 {
     struct lbf_global *g = lbf_global_get();
@@ -466,8 +520,7 @@ static int lbf_push_handler(request_rec *r)
     }
     if ((r->method_number != M_GET && r->method_number != M_POST)
         || r->header_only) { /* HEAD is M_GET to httpd: no push on HEAD */
-        apr_table_setn(r->headers_out, "Allow", "GET, POST");
-        return HTTP_METHOD_NOT_ALLOWED;
+        return lbf_push_405(r);
     }
     if (g == NULL || g->shm.base == NULL) {
         return HTTP_SERVICE_UNAVAILABLE;
@@ -482,8 +535,7 @@ static int lbf_push_handler(request_rec *r)
         return lbf_push_heartbeat(r, g, r->args, strlen(r->args));
     }
     if (r->method_number != M_GET) {
-        apr_table_setn(r->headers_out, "Allow", "GET, POST");
-        return HTTP_METHOD_NOT_ALLOWED;
+        return lbf_push_405(r);
     }
     return lbf_push_signed(r, g);
 }

@@ -128,8 +128,11 @@ static int lbf_query_handler(request_rec *r)
         return DECLINED;
     }
     if (r->method_number != M_GET) {
-        ap_allow_methods(r, 1, "GET", NULL); /* HEAD goes with GET */
-        return HTTP_METHOD_NOT_ALLOWED;
+        /* our own 405: httpd's would add TRACE to Allow */
+        ap_discard_request_body(r);
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD");
+        return lbf_query_error(r, HTTP_METHOD_NOT_ALLOWED, "method: GET or "
+                               "HEAD only");
     }
     if (g == NULL || g->shm.base == NULL) {
         return HTTP_SERVICE_UNAVAILABLE;

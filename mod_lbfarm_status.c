@@ -268,9 +268,11 @@ static int lbf_status_handler(request_rec *r)
     }
     if (r->method_number != M_GET && r->method_number != M_POST) {
         lbf_status_headers(r, 0);
-        /* httpd writes Allow from this list (HEAD goes with GET) */
-        ap_allow_methods(r, 1, "GET", "POST", NULL);
-        return HTTP_METHOD_NOT_ALLOWED;
+        /* our own 405: httpd's would add TRACE to Allow */
+        ap_discard_request_body(r);
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
+        return lbf_status_answer(r, HTTP_METHOD_NOT_ALLOWED, "method: GET, "
+                                 "HEAD or POST only");
     }
     if (r->method_number == M_POST) {
         return DECLINED; /* mod_lbfarm_admin.c's handler, which runs first */

@@ -29,11 +29,19 @@ int lbf_name_valid(const char *s);
 
 /*
  * The farm-reference rule.  A proxy URL "http[s]://HOST[...]" names a farm
- * when HOST is one DNS label (no dot), carries no explicit port, is not an
- * IP literal and is not "localhost".  Returns 1 and points *host and *hlen at
- * HOST inside url, else 0.  Examples: farm_one in "http://farm_one/app/"
- * names a farm; "http://backend:8080/" and "http://app.example/" do not.
+ * when HOST could be a farm name (lbf_name_valid: one label of A-Z a-z 0-9
+ * _ -, no dot), carries no explicit port, is not all digits and is not
+ * "localhost".  Returns 1 and points *host and *hlen at HOST inside url,
+ * else 0.  Examples: farm_one in "http://farm_one/app/" names a farm;
+ * "http://backend:8080/", "http://app.example/" and a ProxyPassMatch
+ * target "http://localhost$1" (known only after substitution) do not.
  */
 int lbf_url_farm_ref(const char *url, const char **host, size_t *hlen);
+
+/* The first unquoted word of directive arguments args that starts with
+ * '#' (a trailing comment, which httpd does not allow), or NULL.  Words
+ * split on blanks; a word opening with a quote runs to its closing quote,
+ * as ap_getword_conf reads it. */
+const char *lbf_conf_comment(const char *args);
 
 #endif /* LBFARM_CONF_H */

@@ -29,4 +29,10 @@ const char *lbf_cmd_retry(cmd_parms *cmd, void *dc, const char *arg);
  * Returns OK or HTTP_INTERNAL_SERVER_ERROR. */
 int lbf_conf_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 
+/* pre_config (before httpd hands directives to their handlers): refuses
+ * (LBF00805) any of our directives with a trailing "# comment", quoting
+ * it, instead of the handler's puzzling "unknown option".  Returns OK or
+ * HTTP_INTERNAL_SERVER_ERROR. */
+int lbf_conf_check_comments(void);
+
 #endif /* MOD_LBFARM_DIRECTIVES_H */

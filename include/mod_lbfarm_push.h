@@ -22,4 +22,11 @@ void lbf_push_member_setup(struct lbf_farm_conf *fc,
                            struct lbf_member_conf *mc);
 void lbf_push_register_hooks(apr_pool_t *p);
 
+/* check_config: warn (LBF00803) when farm fc sets pushed-load directives
+ * (LBFarmMetric, LBFarmHeartbeat On, LBFarmMetricExpiry/Blackout,
+ * LBFarmLoadSmoothing) that its method never reads; p for the message.
+ * Returns 1 when it warned, else 0.  Config time. */
+int lbf_push_check_farm(apr_pool_t *p, server_rec *s,
+                        const struct lbf_farm_conf *fc);
+
 #endif /* MOD_LBFARM_PUSH_H */
