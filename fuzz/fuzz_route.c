@@ -75,7 +75,7 @@ static void fz_init(void)
     FZ_CHECK(base != NULL);
     memset(base, 0, len);
     FZ_CHECK(lbf_shm_format(&fz_h, base, len, &lay) == LBF_OK);
-    FZ_CHECK(lbf_farm_add(&fz_h, "web", (uint32_t)lbf_method_find("byrequests"),
+    FZ_CHECK(lbf_farm_add(&fz_h, "web", (uint32_t)lbf_method_find("weighted"),
                           FZ_MEMBERS) == 0);
     for (i = 0; i < FZ_MEMBERS; i++) {
         FZ_CHECK(lbf_member_add(&fz_h, 0, fz_names[i], 1, 0, 60) == i);
