@@ -191,27 +191,36 @@ clean:
 	rm -rf .libs *.lo *.slo *.la *.o build tools/lbf_member
 
 # ---- fuzzing (fuzz/) -- begin ---------------------------------------------
-# libFuzzer targets over the pure core: fuzz/fuzz_push.c (push and heartbeat
-# parse, verify, apply, headroom, pick) and fuzz/fuzz_conf.c (directive
-# parsers).  clang -fsanitize=fuzzer,address,undefined; needs clang and
+# libFuzzer targets over the pure core, one per parser of outside bytes
+# (fuzz/README.md lists what each checks): push, conf (directive values),
+# admin (form, same-origin check), heartbeat, query, session (session and
+# move cookies, Cookie header), instr (instruction header), route.
+# clang -fsanitize=fuzzer,address,undefined; needs clang and
 # libclang-rt-14-dev.  Seeds in fuzz/corpus/<target>/ are read only: what a
 # run learns goes to build/fuzz/corpus/<target>/, a crash to
 # build/fuzz/<target>-crash-<sha1> (replay: build/fuzz/fuzz_<target> FILE).
-#   make fuzz-smoke   each target for at most 20 s / FUZZ_SMOKE_RUNS inputs
+#   make fuzz-smoke   each target for at most FUZZ_SMOKE_SECONDS (14: eight
+#                     targets in ~2 min) / FUZZ_SMOKE_RUNS inputs
 #                     on its corpus; fails on a crash (run by make test)
 #   make fuzz         each target for FUZZ_SECONDS (default 600)
+#   make fuzz-long    each target for FUZZ_LONG_RUNS inputs (10^7, no time
+#                     limit), one at a time under $(FUZZ_NICE); fails on a
+#                     crash (not part of make test: see fuzz/README.md)
 # FUZZ_DEFS: extra -D flags for the targets (none needed by default).
 FUZZ_CC         ?= clang
 FUZZ_SECONDS    ?= 600
 FUZZ_SMOKE_RUNS ?= 5000000
+FUZZ_SMOKE_SECONDS ?= 14
+FUZZ_LONG_RUNS  ?= 10000000
+FUZZ_NICE       ?= nice -n 10
 FUZZ_DEFS       ?=
-FUZZ_TARGETS    := push conf admin heartbeat query
+FUZZ_TARGETS    := push conf admin heartbeat query session instr route
 FUZZ_CORE       := $(CORE_SRC)
 FUZZ_SAN        := -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_OPTS       := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
-.PHONY: fuzz fuzz-smoke fuzz-build
+.PHONY: fuzz fuzz-smoke fuzz-long fuzz-build
 
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
@@ -222,12 +231,14 @@ build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_CORE) $(HDRS)
 	$(FUZZ_CC) -std=gnu11 -O1 -g $(WARN) $(FUZZ_SAN) $(FUZZ_DEFS) -I. \
 	    -Iinclude -o $@ $< $(FUZZ_CORE) -lcrypto
 
-# $(1): seconds, $(2): extra libFuzzer options
+# $(1): seconds (0: no limit), $(2): extra libFuzzer options, $(3): a
+# command prefix (nice)
 define lbf_fuzz_run
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz/corpus/$$t; \
-	    echo "fuzz: $$t for at most $(1) s"; \
-	    build/fuzz/fuzz_$$t $(FUZZ_OPTS) -max_total_time=$(1) $(2) \
+	    echo "fuzz: $$t, at most $(1) s (0: no limit) $(2)"; \
+	    t0=$$(date +%s); \
+	    $(3) build/fuzz/fuzz_$$t $(FUZZ_OPTS) -max_total_time=$(1) $(2) \
 	        -dict=fuzz/$$t.dict -artifact_prefix=build/fuzz/$$t- \
 	        build/fuzz/corpus/$$t fuzz/corpus/$$t \
 	        2>build/fuzz/$$t.log || { tail -n 40 build/fuzz/$$t.log; \
@@ -235,13 +246,17 @@ define lbf_fuzz_run
 	        exit 1; }; \
 	    grep -E '^(Done|stat::number_of_executed_units)' \
 	        build/fuzz/$$t.log; \
+	    echo "fuzz: $$t passed in $$(( $$(date +%s) - t0 )) s"; \
 	done
 endef
 
 fuzz-smoke: fuzz-build
-	$(call lbf_fuzz_run,20,-runs=$(FUZZ_SMOKE_RUNS))
+	$(call lbf_fuzz_run,$(FUZZ_SMOKE_SECONDS),-runs=$(FUZZ_SMOKE_RUNS))
 
 fuzz: fuzz-build
 	$(call lbf_fuzz_run,$(FUZZ_SECONDS),)
+
+fuzz-long: fuzz-build
+	$(call lbf_fuzz_run,0,-runs=$(FUZZ_LONG_RUNS),$(FUZZ_NICE))
 
 # ---- fuzzing (fuzz/) -- end -----------------------------------------------

@@ -16,7 +16,13 @@
  *    bounds; name_valid against the name rule; a farm reference is a
  *    non-empty host right after "http[s]://" with no dot, port, userinfo,
  *    IP literal or "localhost", and every "http[s]://LABEL[/...]" with
- *    LABEL a farm-like name that is not all digits is one.
+ *    LABEL a farm-like name that is not all digits is one;
+ *  - the core's other directive value parsers, as C strings:
+ *    lbf_method_find (LBFarmMethod) finds exactly a method's own name and
+ *    lbf_method_name gives it back; lbf_cookie_samesite_parse
+ *    (LBFarmSticky samesite=) accepts exactly Lax, Strict, None in any
+ *    case and lbf_cookie_samesite_name round trips.  (LBFarmHeartbeatListen
+ *    is fuzz_heartbeat's, LBFarmStatusOrigin fuzz_admin's.)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,8 @@
 #include <strings.h>
 
 #include "lbfarm_conf.h"
+#include "lbfarm_cookie.h"
+#include "lbfarm_method.h"
 
 #define FZ_CHECK(c)                                                            \
     do {                                                                       \
@@ -238,6 +246,26 @@ static void fz_url(const char *s)
     }
 }
 
+/* LBFarmMethod and LBFarmSticky samesite= values. */
+static void fz_words(const char *s)
+{
+    int mi = lbf_method_find(s), ss = lbf_cookie_samesite_parse(s), i;
+
+    FZ_CHECK(mi >= -1);
+    if (mi >= 0) {
+        FZ_CHECK(strcmp(lbf_method_name((uint32_t)mi), s) == 0);
+    }
+    for (i = 0; lbf_methods[i] != NULL; i++) {
+        FZ_CHECK((strcmp(lbf_methods[i]->name, s) == 0) == (mi == i));
+    }
+    FZ_CHECK(ss == (!strcasecmp(s, "lax") ? LBF_SAMESITE_LAX
+                    : !strcasecmp(s, "strict") ? LBF_SAMESITE_STRICT
+                    : !strcasecmp(s, "none") ? LBF_SAMESITE_NONE : -1));
+    FZ_CHECK(ss < 0 || (strcasecmp(lbf_cookie_samesite_name(ss), s) == 0
+                        && lbf_cookie_samesite_parse(
+                               lbf_cookie_samesite_name(ss)) == ss));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -254,6 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_uint(s);
     FZ_CHECK(lbf_name_valid(s) == fz_name_ref(s));
     fz_url(s);
+    fz_words(s);
     free(s);
     return 0;
 }
