@@ -41,6 +41,16 @@ enum lbf_stall_mode {
 #define LBF_STALL_K_MAX     100
 #define LBF_STALL_FLOOR_MAX 3600000u /* ms (fits the row's 24 bits) */
 
+/* LBFarmHashKey: where a request's hash key comes from. */
+enum lbf_hash_src {
+    LBF_HASH_CLIENT = 0,      /* the client address (the default) */
+    LBF_HASH_COOKIE = 1,
+    LBF_HASH_HEADER = 2,
+    LBF_HASH_PATH = 3,
+    LBF_HASH_QUERY = 4
+};
+#define LBF_HASH_NAME_SIZE 64 /* cookie/header/parameter name, NUL incl. */
+
 /* Per-farm tuning of the latency and stall rules, from the glue's
  * directives (LBFarmLatencyDecay, LBFarmStall).  All zero = defaults. */
 struct lbf_tune {
@@ -48,6 +58,12 @@ struct lbf_tune {
     uint32_t stall;           /* enum lbf_stall_mode */
     uint32_t stall_k;         /* 0 = LBF_STALL_K */
     uint32_t stall_floor_ms;  /* 0 = LBF_STALL_FLOOR_MS */
+    uint32_t hash_c_milli;    /* hash's load bound c x 1000 (LBFarmHashKey
+                                 balance=); 0 = LBF_HASH_C_MILLI */
+    /* where the glue takes a hash key from (LBFarmHashKey); the core never
+     * reads these two */
+    uint32_t hash_src;        /* enum lbf_hash_src */
+    char hash_name[LBF_HASH_NAME_SIZE]; /* cookie, header or parameter */
 };
 
 /* Everything a pick needs.  Filled by the caller; read-only for methods. */
@@ -62,9 +78,10 @@ struct lbf_pick {
                                  LBF_NO_MEMBER */
     int peek;                 /* 1: lbf_pick_peek -- read the shared
                                  cursor, never advance it */
-    const char *key;          /* request hash key (query mode's key=), or
-                                 NULL; for a hash method, none reads it
-                                 yet */
+    const char *key;          /* request hash key (LBFarmHashKey, the
+                                 env LBFARM_HASH_KEY in balancer:// mode,
+                                 query mode's key=), or NULL; read by
+                                 methods with uses_key only */
     uint32_t key_len;
     const struct lbf_tune *tune; /* the farm's tuning; NULL = defaults */
 };
@@ -96,6 +113,7 @@ struct lbf_method {
                                  the best are chosen between at random */
     unsigned stall_default;   /* 1: stall detection on unless LBFarmStall
                                  off */
+    unsigned uses_key;        /* 1: the pick reads pk->key (hash) */
 };
 
 #define LBF_HEADROOM_MIN 250  /* a fully loaded member keeps 25 % */
@@ -119,9 +137,13 @@ int lbf_method_find(const char *name);
  * out of range. */
 const char *lbf_method_name(uint32_t mi);
 
-/* "weighted, least-load, pushed-metric, least-time" -- for error
+/* "weighted, least-load, pushed-metric, least-time, hash" -- for error
  * messages. */
 const char *lbf_method_list(void);
+
+/* 1 when method index mi reads a request key (pk->key), else 0 (also for
+ * LBF_METHOD_FOREIGN and out of range).  Pure. */
+int lbf_method_uses_key(uint32_t mi);
 
 /* Pick with method mi and take the member (lbf_member_take).  Returns the
  * member index or -1. */
