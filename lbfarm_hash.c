@@ -9,11 +9,11 @@
  * above LBF_HASH_POINTS_MAX), each a 32-bit position, sorted.  A key's
  * position is looked up in O(1): the 32-bit space is cut into 2^bits
  * slots (2^bits >= P) and first[slot] is the first point at or after the
- * slot's start, so a key belongs to the point first[its slot] (keys are
- * placed at slot granularity: the same consistent hash over slightly
- * coarser positions).  owner[k] is the member of point k; "the next
+ * slot's start; a key belongs to the first point at or after its own
+ * position, found from first[its slot] in under one step on average.
+ * owner[k] is the member of point k; "the next
  * member in ring order" is owner[k + 1], owner[k + 2], ... skipping
- * members already seen.  A pick is one key hash, two loads and the
+ * members already seen.  A pick is one key hash, three loads and the
  * eligibility of the member found; the in-flight scan for the bound runs
  * only when that member is busy.
  *
@@ -68,6 +68,7 @@ struct lbf_hash_ring {
     uint32_t bits;            /* 2^bits slots */
     uint64_t wsig;            /* weights fingerprint (lbf_hash_wsig) */
     uint32_t *first;          /* [2^bits] first point at/after a slot */
+    uint32_t *pos;            /* [n_points] position of each point */
     uint16_t *owner;          /* [n_points] member of each point */
 };
 
@@ -117,6 +118,7 @@ static void lbf_hash_ring_free(struct lbf_hash_ring *g)
 {
     if (g != NULL) {
         free(g->first);
+        free(g->pos);
         free(g->owner);
         free(g);
     }
@@ -179,7 +181,8 @@ static struct lbf_hash_ring *lbf_hash_build(const struct lbf_pick *pk)
     }
     g->first = malloc(((size_t)1 << g->bits) * sizeof(*g->first));
     g->owner = malloc((size_t)np * sizeof(*g->owner));
-    if (g->first == NULL || g->owner == NULL) {
+    g->pos = malloc((size_t)np * sizeof(*g->pos));
+    if (g->first == NULL || g->owner == NULL || g->pos == NULL) {
         free(pts);
         lbf_hash_ring_free(g);
         return NULL;
@@ -194,6 +197,7 @@ static struct lbf_hash_ring *lbf_hash_build(const struct lbf_pick *pk)
     }
     for (k = 0; k < np; k++) {
         g->owner[k] = (uint16_t)(pts[k] & 0xffffu);
+        g->pos[k] = (uint32_t)(pts[k] >> 32);
     }
     free(pts);
     return g;
@@ -431,10 +435,17 @@ static int lbf_hash_walk(struct lbf_hash_walk *w, uint32_t k)
     return -1;
 }
 
-/* The ring point a key hash h belongs to. */
+/* The ring point a key hash h belongs to: the first at or after its
+ * position (exact: the slots only say where to start looking, so the
+ * mapping does not depend on how many slots the ring has). */
 static uint32_t lbf_hash_point(const struct lbf_hash_ring *g, uint64_t h)
 {
-    return g->first[(uint32_t)(h >> 32) >> (32 - g->bits)];
+    uint32_t p = (uint32_t)(h >> 32), k = g->first[p >> (32 - g->bits)];
+
+    while (k < g->n_points && g->pos[k] < p) {
+        k++;
+    }
+    return k < g->n_points ? k : 0;
 }
 
 int lbf_pick_hash(const struct lbf_method *m, const struct lbf_pick *pk)
@@ -452,8 +463,7 @@ int lbf_pick_hash(const struct lbf_method *m, const struct lbf_pick *pk)
     memset(&w, 0, sizeof(w));
     w.pk = pk;
     w.g = g;
-    w.c_milli = pk->tune && pk->tune->hash_c_milli ? pk->tune->hash_c_milli
-                                                   : LBF_HASH_C_MILLI;
+    w.c_milli = pk->hash_c_milli ? pk->hash_c_milli : LBF_HASH_C_MILLI;
     w.frac = (uint32_t)(((h & 0xffffu) * 1000u) >> 16);
     w.tier = (int)pk->farm->min_tier;
     w.other = w.ramped = w.over = -1;

@@ -22,6 +22,61 @@
 APLOG_USE_MODULE(lbfarm);
 
 #define LBF_HASH_ENV "LBFARM_HASH_KEY"
+#define LBF_HASH_NAME_SIZE 64 /* cookie/header/parameter name, NUL incl. */
+
+/* Where a request's hash key comes from (LBFarmHashKey). */
+enum lbf_hash_src {
+    LBF_HASH_CLIENT = 0,      /* the client address (the default) */
+    LBF_HASH_COOKIE = 1,
+    LBF_HASH_HEADER = 2,
+    LBF_HASH_PATH = 3,
+    LBF_HASH_QUERY = 4
+};
+
+/* One farm's LBFarmHashKey. */
+struct lbf_hash_conf {
+    uint32_t src;             /* enum lbf_hash_src */
+    uint32_t c_milli;         /* balance=, 0 = the core's default */
+    char name[LBF_HASH_NAME_SIZE]; /* cookie, header or parameter */
+};
+
+/* This generation's farm -> struct lbf_hash_conf (keyed by the farm's
+ * conf pointer); written at config time only, read by any thread. */
+static apr_hash_t *lbf_hash_confs;
+
+static apr_status_t lbf_hash_confs_gone(void *data)
+{
+    (void)data;
+    lbf_hash_confs = NULL;
+    return APR_SUCCESS;
+}
+
+/* fc's key configuration, created (in pconf p) when create is set; NULL
+ * when fc has none. */
+static struct lbf_hash_conf *lbf_hash_conf_of(apr_pool_t *p,
+                                              const struct lbf_farm_conf *fc,
+                                              int create)
+{
+    struct lbf_hash_conf *hc;
+
+    if (lbf_hash_confs == NULL) {
+        if (!create) {
+            return NULL;
+        }
+        lbf_hash_confs = apr_hash_make(p);
+        apr_pool_cleanup_register(p, NULL, lbf_hash_confs_gone,
+                                  apr_pool_cleanup_null);
+    }
+    hc = apr_hash_get(lbf_hash_confs, &fc, sizeof(fc));
+    if (hc == NULL && create) {
+        const struct lbf_farm_conf **k = apr_palloc(p, sizeof(*k));
+
+        *k = fc;
+        hc = apr_pcalloc(p, sizeof(*hc));
+        apr_hash_set(lbf_hash_confs, k, sizeof(*k), hc);
+    }
+    return hc;
+}
 
 /* Parse a factor "1", "1.25", "2.5" into thousandths; -1 when malformed. */
 static long lbf_parse_milli(const char *s)
@@ -45,7 +100,7 @@ static long lbf_parse_milli(const char *s)
 }
 
 /* One word of LBFarmHashKey into t; NULL or the error. */
-static const char *lbf_hash_word(cmd_parms *cmd, struct lbf_tune *t,
+static const char *lbf_hash_word(cmd_parms *cmd, struct lbf_hash_conf *t,
                                  const char *w)
 {
     static const struct {
@@ -57,7 +112,7 @@ static const char *lbf_hash_word(cmd_parms *cmd, struct lbf_tune *t,
     long c;
 
     if (!strcasecmp(w, "client") || !strcasecmp(w, "path")) {
-        t->hash_src = !strcasecmp(w, "path") ? LBF_HASH_PATH : LBF_HASH_CLIENT;
+        t->src = !strcasecmp(w, "path") ? LBF_HASH_PATH : LBF_HASH_CLIENT;
         return NULL;
     }
     if (!strncasecmp(w, "balance=", 8)) {
@@ -66,7 +121,7 @@ static const char *lbf_hash_word(cmd_parms *cmd, struct lbf_tune *t,
             return apr_psprintf(cmd->pool, "LBFarmHashKey: invalid balance "
                                 "\"%s\" (a factor 1..100, e.g. 1.25)", w + 8);
         }
-        t->hash_c_milli = (uint32_t)c;
+        t->c_milli = (uint32_t)c;
         return NULL;
     }
     for (i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
@@ -79,8 +134,8 @@ static const char *lbf_hash_word(cmd_parms *cmd, struct lbf_tune *t,
                                     "characters, no spaces ; , = & \")",
                                     w + len, w, LBF_HASH_NAME_SIZE - 1);
             }
-            t->hash_src = named[i].src;
-            apr_cpystrn(t->hash_name, w + len, sizeof(t->hash_name));
+            t->src = named[i].src;
+            apr_cpystrn(t->name, w + len, sizeof(t->name));
             return NULL;
         }
     }
@@ -103,7 +158,8 @@ const char *lbf_cmd_hash_key(cmd_parms *cmd, void *dc LBF_UNUSED,
             return apr_psprintf(cmd->pool, "LBFarmHashKey: one key only, "
                                 "\"%s\" is a second one", w);
         }
-        if ((err = lbf_hash_word(cmd, &fc->tune, w)) != NULL) {
+        if ((err = lbf_hash_word(cmd, lbf_hash_conf_of(cmd->pool, fc, 1),
+                                 w)) != NULL) {
             return err;
         }
     }
@@ -130,21 +186,22 @@ static const char *lbf_hash_query(apr_pool_t *p, const char *args,
 }
 
 /* The key LBFarmHashKey t names in r, or NULL when r lacks it. */
-static const char *lbf_hash_from(request_rec *r, const struct lbf_tune *t)
+static const char *lbf_hash_from(request_rec *r,
+                                 const struct lbf_hash_conf *t)
 {
     const char *v = NULL;
 
-    switch (t->hash_src) {
+    switch (t->src) {
     case LBF_HASH_COOKIE:
-        return ap_cookie_read(r, t->hash_name, &v, 0) == APR_SUCCESS
+        return ap_cookie_read(r, t->name, &v, 0) == APR_SUCCESS
                    && v != NULL && *v != '\0' ? v : NULL;
     case LBF_HASH_HEADER:
-        v = apr_table_get(r->headers_in, t->hash_name);
+        v = apr_table_get(r->headers_in, t->name);
         return v != NULL && *v != '\0' ? v : NULL;
     case LBF_HASH_PATH:
         return r->uri;
     case LBF_HASH_QUERY:
-        v = lbf_hash_query(r->pool, r->args, t->hash_name);
+        v = lbf_hash_query(r->pool, r->args, t->name);
         return v != NULL && *v != '\0' ? v : NULL;
     default:
         return NULL;
@@ -152,15 +209,19 @@ static const char *lbf_hash_from(request_rec *r, const struct lbf_tune *t)
 }
 
 void lbf_hash_fill_key(request_rec *r, uint32_t method,
-                       const struct lbf_tune *t, struct lbf_pick *pk)
+                       const struct lbf_farm_conf *fc, struct lbf_pick *pk)
 {
+    const struct lbf_hash_conf *t;
     const char *key = NULL;
 
     if (!lbf_method_uses_key(method)) {
         return;
     }
-    if (t != NULL) {
-        key = lbf_hash_from(r, t);
+    if (fc != NULL) {
+        if ((t = lbf_hash_conf_of(NULL, fc, 0)) != NULL) {
+            key = lbf_hash_from(r, t);
+            pk->hash_c_milli = t->c_milli;
+        }
     }
     else {
         key = apr_table_get(r->subprocess_env, LBF_HASH_ENV);

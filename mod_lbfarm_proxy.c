@@ -188,7 +188,7 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     pk.now = (uint64_t)apr_time_now();
     pk.rng = lbf_rng();
     pk.tune = &fc->tune;
-    lbf_hash_fill_key(r, (uint32_t)fc->method, &fc->tune, &pk);
+    lbf_hash_fill_key(r, (uint32_t)fc->method, fc, &pk);
     if ((mi = lbf_farm_choose(r, fc, &pk, &stuck)) < 0) {
         return lbf_farm_unavailable(r, fc, worker);
     }

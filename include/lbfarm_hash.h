@@ -22,7 +22,7 @@
  *  - bound: member i takes the key when inflight_i + 1 <=
  *    ceil(c x (T + 1) x w_i / W), T the in-flight total and W the weight
  *    total of the usable members of its tier; c is LBF_HASH_C_MILLI / 1000
- *    (1.25) unless the farm tunes it.  An idle member always passes, so
+ *    (1.25) unless pk->hash_c_milli says otherwise.  An idle member always passes, so
  *    the in-flight scan (O(n)) runs only for a member that is busy.
  *  - slow start: a member in its ramp (lbf_ramp, thousandths) takes the
  *    keys whose second hash (16 bits, scaled to 1000) is below the ramp;

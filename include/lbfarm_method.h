@@ -41,16 +41,6 @@ enum lbf_stall_mode {
 #define LBF_STALL_K_MAX     100
 #define LBF_STALL_FLOOR_MAX 3600000u /* ms (fits the row's 24 bits) */
 
-/* LBFarmHashKey: where a request's hash key comes from. */
-enum lbf_hash_src {
-    LBF_HASH_CLIENT = 0,      /* the client address (the default) */
-    LBF_HASH_COOKIE = 1,
-    LBF_HASH_HEADER = 2,
-    LBF_HASH_PATH = 3,
-    LBF_HASH_QUERY = 4
-};
-#define LBF_HASH_NAME_SIZE 64 /* cookie/header/parameter name, NUL incl. */
-
 /* Per-farm tuning of the latency and stall rules, from the glue's
  * directives (LBFarmLatencyDecay, LBFarmStall).  All zero = defaults. */
 struct lbf_tune {
@@ -58,12 +48,6 @@ struct lbf_tune {
     uint32_t stall;           /* enum lbf_stall_mode */
     uint32_t stall_k;         /* 0 = LBF_STALL_K */
     uint32_t stall_floor_ms;  /* 0 = LBF_STALL_FLOOR_MS */
-    uint32_t hash_c_milli;    /* hash's load bound c x 1000 (LBFarmHashKey
-                                 balance=); 0 = LBF_HASH_C_MILLI */
-    /* where the glue takes a hash key from (LBFarmHashKey); the core never
-     * reads these two */
-    uint32_t hash_src;        /* enum lbf_hash_src */
-    char hash_name[LBF_HASH_NAME_SIZE]; /* cookie, header or parameter */
 };
 
 /* Everything a pick needs.  Filled by the caller; read-only for methods. */
@@ -83,6 +67,8 @@ struct lbf_pick {
                                  query mode's key=), or NULL; read by
                                  methods with uses_key only */
     uint32_t key_len;
+    uint32_t hash_c_milli;    /* hash's load bound c x 1000 (LBFarmHashKey
+                                 balance=); 0 = LBF_HASH_C_MILLI */
     const struct lbf_tune *tune; /* the farm's tuning; NULL = defaults */
 };
 

@@ -22,12 +22,12 @@ const char *lbf_cmd_stall(cmd_parms *cmd, void *dc, const char *a,
 const char *lbf_cmd_hash_key(cmd_parms *cmd, void *dc, const char *args);
 
 /* Fill pk->key / key_len for method index method when it reads a key
- * (lbf_method_uses_key), else leave pk alone: farm mode (t = the farm's
- * tuning) takes LBFarmHashKey's key, balancer:// mode (t NULL) the env
+ * (lbf_method_uses_key), else leave pk alone: farm mode (fc = the farm)
+ * takes LBFarmHashKey's key and balance, balancer:// mode (fc NULL) the env
  * LBFARM_HASH_KEY; either falls back to the client address.  The key
  * lives in r's pool or r itself.  Request time, any thread. */
 void lbf_hash_fill_key(request_rec *r, uint32_t method,
-                       const struct lbf_tune *t, struct lbf_pick *pk);
+                       const struct lbf_farm_conf *fc, struct lbf_pick *pk);
 
 /* LBFarmSlowStart TIME inside <LBFarm> (lbf_cmd_slowstart) or inside
  * <Proxy "balancer://name">: the ramp of that balancer's members. */
