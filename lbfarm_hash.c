@@ -8,9 +8,10 @@
  * The ring.  P = sum of weights x LBF_HASH_VNODES points (fewer per unit
  * above LBF_HASH_POINTS_MAX), each a 32-bit position, sorted.  A key's
  * position is looked up in O(1): the 32-bit space is cut into 2^bits
- * slots (2^bits >= P) and first[slot] is the first point at or after the
+ * slots (2^bits >= P / 8: small enough to stay in cache) and first[slot] is the first point at or after the
  * slot's start; a key belongs to the first point at or after its own
- * position, found from first[its slot] in under one step on average.
+ * position, found from first[its slot] in about 4 steps along pos[] (one
+ * or two cache lines).
  * owner[k] is the member of point k; "the next
  * member in ring order" is owner[k + 1], owner[k + 2], ... skipping
  * members already seen.  A pick is one key hash, three loads and the
@@ -54,8 +55,17 @@ uint64_t lbf_hash64(const void *p, size_t n, uint64_t seed)
         h = (h ^ lbf_mix64(w + LBF_HASH_K2)) * LBF_HASH_K1;
         h ^= h >> 29;
     }
-    w = 0;
-    memcpy(&w, b, n); /* the tail, zero-padded; its length is in h */
+    w = 0; /* the tail (its length is in h): fixed-size loads only */
+    if (n >= 4) {
+        uint32_t lo, hi;
+
+        memcpy(&lo, b, 4);
+        memcpy(&hi, b + n - 4, 4); /* overlaps lo when n < 8 */
+        w = (uint64_t)hi << 32 | lo;
+    }
+    else if (n > 0) {
+        w = (uint64_t)b[0] << 16 | (uint64_t)b[n / 2] << 8 | b[n - 1];
+    }
     h = (h ^ lbf_mix64(w + LBF_HASH_K2 + n)) * LBF_HASH_K1;
     return lbf_mix64(h);
 }
@@ -78,6 +88,8 @@ struct lbf_hash_entry {
     _Atomic(struct lbf_hash_ring *) ring;
     _Atomic uint64_t sched;   /* farm->sched the ring was checked at */
     _Atomic uint64_t checked; /* usec of the last weights check */
+    _Atomic uint64_t load;    /* first tier's in flight << 32 | weight */
+    _Atomic uint64_t load_at; /* usec it was counted; 0 = never */
     struct lbf_hash_entry *next;
 };
 
@@ -177,7 +189,7 @@ static struct lbf_hash_ring *lbf_hash_build(const struct lbf_pick *pk)
     g->n_points = np;
     g->wsig = lbf_hash_wsig(pk, n);
     for (g->bits = LBF_HASH_BITS_MIN;
-         g->bits < LBF_HASH_BITS_MAX && (1u << g->bits) < np; g->bits++) {
+         g->bits < LBF_HASH_BITS_MAX && (8u << g->bits) < np; g->bits++) {
     }
     g->first = malloc(((size_t)1 << g->bits) * sizeof(*g->first));
     g->owner = malloc((size_t)np * sizeof(*g->owner));
@@ -283,9 +295,10 @@ static struct lbf_hash_ring *lbf_hash_refresh(struct lbf_hash_entry *e,
 
 /* The ring of pk's farm, checked against the segment (cheaply on every
  * pick, the weights once per LBF_HASH_CHECK_USEC).  NULL when none. */
-static const struct lbf_hash_ring *lbf_hash_ring(const struct lbf_pick *pk)
+static const struct lbf_hash_ring *lbf_hash_ring(const struct lbf_pick *pk,
+                                                 struct lbf_hash_entry **ep)
 {
-    struct lbf_hash_entry *e = lbf_hash_entry(pk);
+    struct lbf_hash_entry *e = *ep = lbf_hash_entry(pk);
     struct lbf_hash_ring *g;
     uint64_t checked;
 
@@ -347,6 +360,7 @@ static int lbf_hash_seen(struct lbf_hash_seen *s, uint32_t m)
 /* One walk of the ring for one tier. */
 struct lbf_hash_walk {
     const struct lbf_pick *pk;
+    struct lbf_hash_entry *e;
     const struct lbf_hash_ring *g;
     uint64_t c_milli;
     uint32_t frac;            /* the key's slow-start fraction, 0..999 */
@@ -357,6 +371,25 @@ struct lbf_hash_walk {
     int ramped;               /* first member skipped by its ramp, or -1 */
     int over;                 /* first member over its bound, or -1 */
 };
+
+/* The first tier's in-flight and weight totals as this process counted
+ * them less than LBF_HASH_LOAD_USEC ago, into w: 1, else 0. */
+static int lbf_hash_load_cached(struct lbf_hash_walk *w)
+{
+    uint64_t at, v;
+
+    if (w->e == NULL || w->tier != (int)w->pk->farm->min_tier) {
+        return 0;
+    }
+    at = atomic_load_explicit(&w->e->load_at, memory_order_relaxed);
+    if (at == 0 || w->pk->now < at || w->pk->now - at >= LBF_HASH_LOAD_USEC) {
+        return 0;
+    }
+    v = atomic_load_explicit(&w->e->load, memory_order_relaxed);
+    w->total = v >> 32;
+    w->wsum = v & 0xffffffffu;
+    return 1;
+}
 
 /* In flight of r, never negative. */
 static uint64_t lbf_hash_inflight(const struct lbf_row *r)
@@ -380,6 +413,9 @@ static int lbf_hash_within(struct lbf_hash_walk *w, uint32_t m,
     if (in == 0) {
         return 1; /* an idle member is always within its bound */
     }
+    if (!w->stats && lbf_hash_load_cached(w)) {
+        w->stats = 1;
+    }
     if (!w->stats) {
         for (i = 0; i < n; i++) {
             if (lbf_member_tier(w->pk, i) == w->tier) {
@@ -391,6 +427,13 @@ static int lbf_hash_within(struct lbf_hash_walk *w, uint32_t m,
             }
         }
         w->stats = 1;
+        if (w->tier == (int)w->pk->farm->min_tier && w->e != NULL
+            && w->total < UINT32_MAX) {
+            atomic_store_explicit(&w->e->load, w->total << 32 | w->wsum,
+                                  memory_order_relaxed);
+            atomic_store_explicit(&w->e->load_at, w->pk->now,
+                                  memory_order_relaxed);
+        }
     }
     return (unsigned __int128)in * w->wsum * 1000u
            < (unsigned __int128)w->c_milli * (w->total + 1)
@@ -450,7 +493,8 @@ static uint32_t lbf_hash_point(const struct lbf_hash_ring *g, uint64_t h)
 
 int lbf_pick_hash(const struct lbf_method *m, const struct lbf_pick *pk)
 {
-    const struct lbf_hash_ring *g = lbf_hash_ring(pk);
+    struct lbf_hash_entry *e;
+    const struct lbf_hash_ring *g = lbf_hash_ring(pk, &e);
     uint64_t h = lbf_hash64(pk->key ? pk->key : "", pk->key ? pk->key_len : 0,
                             LBF_HASH_SEED_KEY);
     struct lbf_hash_walk w;
@@ -462,6 +506,7 @@ int lbf_pick_hash(const struct lbf_method *m, const struct lbf_pick *pk)
     }
     memset(&w, 0, sizeof(w));
     w.pk = pk;
+    w.e = e;
     w.g = g;
     w.c_milli = pk->hash_c_milli ? pk->hash_c_milli : LBF_HASH_C_MILLI;
     w.frac = (uint32_t)(((h & 0xffffu) * 1000u) >> 16);
@@ -486,7 +531,8 @@ int lbf_pick_hash(const struct lbf_method *m, const struct lbf_pick *pk)
 
 int lbf_hash_owner(const struct lbf_pick *pk, const char *key, size_t n)
 {
-    const struct lbf_hash_ring *g = lbf_hash_ring(pk);
+    struct lbf_hash_entry *e;
+    const struct lbf_hash_ring *g = lbf_hash_ring(pk, &e);
 
     if (g == NULL) {
         return -1;

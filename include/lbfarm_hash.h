@@ -22,8 +22,12 @@
  *  - bound: member i takes the key when inflight_i + 1 <=
  *    ceil(c x (T + 1) x w_i / W), T the in-flight total and W the weight
  *    total of the usable members of its tier; c is LBF_HASH_C_MILLI / 1000
- *    (1.25) unless pk->hash_c_milli says otherwise.  An idle member always passes, so
- *    the in-flight scan (O(n)) runs only for a member that is busy.
+ *    (1.25) unless pk->hash_c_milli says otherwise.  An idle member
+ *    always passes, so the in-flight count (a scan of the farm, O(n)) runs
+ *    only for a member that is busy, and a process reuses its count of
+ *    the first tier for LBF_HASH_LOAD_USEC (200 us): under a burst the
+ *    count lags (T only grows then, so the bound is stricter), after a
+ *    burst a member may exceed it by what completed within 200 us.
  *  - slow start: a member in its ramp (lbf_ramp, thousandths) takes the
  *    keys whose second hash (16 bits, scaled to 1000) is below the ramp;
  *    the others go on in ring order as while it was away.  Its keys come
@@ -57,6 +61,8 @@
 #define LBF_HASH_C_MAX       100000 /* c <= 100 */
 #define LBF_HASH_RETIRE_SEC  60
 #define LBF_HASH_CHECK_USEC  1000000u /* weights fingerprint, once a second */
+#define LBF_HASH_LOAD_USEC   200u   /* a process reuses its count of the
+                                       first tier's in flight this long */
 
 /* 64-bit keyed non-cryptographic hash of the n bytes at p (a multiply-
  * xorshift mix over 8-byte words and a finalizer).  Stable across
