@@ -400,16 +400,14 @@ static uint64_t lbf_hash_inflight(const struct lbf_row *r)
     return in > 0 ? (uint64_t)in : 0;
 }
 
-/* 1 when member m (row r) is within its bound: inflight + 1 <=
+/* 1 when the member of row r is within its bound: inflight + 1 <=
  * ceil(c x (T + 1) x w / W) over the walk's tier.  Scans the farm once per
  * walk, and only for a busy member. */
-static int lbf_hash_within(struct lbf_hash_walk *w, uint32_t m,
-                           const struct lbf_row *r)
+static int lbf_hash_within(struct lbf_hash_walk *w, const struct lbf_row *r)
 {
     uint64_t in = lbf_hash_inflight(r);
     uint32_t i, n = w->pk->farm->n_rows;
 
-    (void)m;
     if (in == 0) {
         return 1; /* an idle member is always within its bound */
     }
@@ -470,7 +468,7 @@ static int lbf_hash_walk(struct lbf_hash_walk *w, uint32_t k)
             w->ramped = w->ramped < 0 ? (int)m : w->ramped;
             continue; /* slow start: not this key yet */
         }
-        if (lbf_hash_within(w, m, r)) {
+        if (lbf_hash_within(w, r)) {
             return (int)m;
         }
         w->over = w->over < 0 ? (int)m : w->over;
