@@ -8,8 +8,8 @@
  * The ring.  P = sum of weights x LBF_HASH_VNODES points (fewer per unit
  * above LBF_HASH_POINTS_MAX), each a 32-bit position, sorted.  A key's
  * position is looked up in O(1): the 32-bit space is cut into 2^bits
- * slots (2^bits >= P / 8: small enough to stay in cache) and first[slot] is the first point at or after the
- * slot's start; a key belongs to the first point at or after its own
+ * slots (2^bits >= P / 8: small enough to stay in cache) and
+ * first[slot] is the first point at or after the slot's start; a key belongs to the first point at or after its own
  * position, found from first[its slot] in about 4 steps along pos[] (one
  * or two cache lines).
  * owner[k] is the member of point k; "the next

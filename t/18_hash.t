@@ -34,6 +34,11 @@ $bmembers    ProxySet lbmethod=hash
 </Proxy>
 SetEnvIf X-User "^(.+)\$" LBFARM_HASH_KEY=\$1
 ProxyPass /lbfarm-status !
+ProxyPass /lbfarm-query !
+<Location /lbfarm-query>
+    SetHandler lbfarm-query
+    Require ip 127.0.0.1
+</Location>
 ProxyPass /hc/ http://hc/
 ProxyPass /hh/ http://hh/
 ProxyPass /bh/ balancer://bh/
@@ -41,7 +46,7 @@ ProxyPass /bh/ balancer://bh/
     SetHandler lbfarm-status
 </Location>
 CONF
-my $h = start_httpd(body => $body, modules => ['setenvif']);
+my $h = start_httpd(body => $body, modules => [qw(setenvif authz_host)]);
 my $ORIGIN = $h->url('');
 my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 1, max_redirect => 0);
 
@@ -92,7 +97,8 @@ for my $case (['/hc/', $COOKIE, 'cookie'], ['/hh/', $HEADER, 'header'],
     $seen{ member_of($path, $mk->('alice')) }++ for 1 .. 200;
     is(scalar keys %seen, 1, "$what key: 200 requests, one member")
         or diag(explain(\%seen));
-    ok((keys %seen)[0] =~ /^h\d$/, "$what key: served (" . join(',', keys %seen) . ')');
+    ok((keys %seen)[0] =~ /^h\d$/,
+       "$what key: served (" . join(',', keys %seen) . ')');
 }
 {
     my %seen;
@@ -116,6 +122,17 @@ for my $case (['/hc/', $COOKIE, 'hc'], ['/hh/', $HEADER, 'hh'],
     my $again = mapping($path, 200, $mk);
     is_deeply([moved($map, $again)], [], "$what: the same mapping again");
     $base{$what} = $map;
+}
+
+# Query mode names the member a key goes to, taking nothing.
+{
+    my $bad = 0;
+    for my $k (map { "user$_" } 0 .. 19) {
+        my $r = $ua->get($h->url("/lbfarm-query?farm=hh&key=$k"));
+        my ($who) = ($r->{content} // '') =~ /\bmember=(\S+)/;
+        $bad++ unless defined $who && $who eq $base{hh}{$k};
+    }
+    is($bad, 0, 'query mode: key=K names the member K is served by');
 }
 
 # 3. A member set offline moves only its keys; back online they return
