@@ -8,6 +8,8 @@
  * member a reduced, growing share of its keys (in farm and balancer://
  * mode).
  */
+#include <pthread.h>
+
 #include "lbf_unit.h"
 #include "lbfarm_hash.h"
 
@@ -417,6 +419,75 @@ START_TEST(balancer_member_back_starts_its_ramp)
 }
 END_TEST
 
+/* Threads of fork()ed processes pick with hash while one of them changes
+ * weights (every change rebuilds each process's ring under its pickers):
+ * every pick is a member, and every taken row is released exactly. */
+struct h_hammer {
+    struct lbf_shm *h;
+    struct lbf_farm *f;
+    uint32_t seed;
+    uint32_t bad;
+};
+
+static void *h_hammer_thread(void *p)
+{
+    struct h_hammer *a = p;
+    uint64_t rng = LBF_T_SEED ^ a->seed;
+    struct lbf_pick pk;
+    uint32_t i;
+    char k[32];
+
+    lbf_t_pick_init(&pk, a->h, a->f, &rng);
+    for (i = 0; i < 20000; i++) {
+        int mi;
+
+        pk.now += 50;
+        pk.key = k;
+        pk.key_len = h_key(k, sizeof(k),
+                           (uint32_t)(lbf_rng_next(&rng) % 500));
+        mi = lbf_pick_take(lbf_t_method("hash"), &pk);
+        if (mi < 0 || mi >= 10) {
+            a->bad++;
+            continue;
+        }
+        if (a->seed == 1 && i % 1000 == 0) {
+            lbf_member_set_weight(a->h, a->f, i / 1000 % 10,
+                                  1 + i / 1000 % 3);
+        }
+        lbf_row_release(lbf_t_row(a->h, a->f, (uint32_t)mi), 0);
+    }
+    return NULL;
+}
+
+START_TEST(hash_rings_rebuild_under_concurrent_picks)
+{
+    struct lbf_shm h;
+    struct lbf_farm *f = h_farm(&h, h_w10, NULL, 10, 10);
+    pid_t parent = getpid(), pids[2];
+    uint32_t p, i;
+
+    for (p = 0; p < 2; p++) {
+        if ((pids[p] = fork()) == 0) {
+            struct h_hammer a[2] = {{&h, f, p * 2 + 1, 0},
+                                    {&h, f, p * 2 + 2, 0}};
+            pthread_t t;
+
+            lbf_t_worker_init(parent);
+            pthread_create(&t, NULL, h_hammer_thread, &a[1]);
+            h_hammer_thread(&a[0]);
+            pthread_join(t, NULL);
+            _exit(a[0].bad + a[1].bad == 0 ? 0 : 1);
+        }
+    }
+    for (p = 0; p < 2; p++) {
+        lbf_t_wait_ok(pids[p], "hash picker");
+    }
+    for (i = 0; i < 10; i++) {
+        ck_assert_int_eq(atomic_load(&lbf_t_row(&h, f, i)->inflight), 0);
+    }
+}
+END_TEST
+
 Suite *lbf_suite_hash(void)
 {
     Suite *s = suite_create("hash");
@@ -435,6 +506,7 @@ Suite *lbf_suite_hash(void)
     tcase_add_test(tc, hash_skips_unusable_and_later_tiers);
     tcase_add_test(tc, hash_ramp_reduces_share);
     tcase_add_test(tc, balancer_member_back_starts_its_ramp);
+    tcase_add_test(tc, hash_rings_rebuild_under_concurrent_picks);
     suite_add_tcase(s, tc);
     return s;
 }
