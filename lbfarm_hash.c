@@ -205,7 +205,7 @@ static struct lbf_hash_ring *lbf_hash_build(const struct lbf_pick *pk)
         while (k < np && (pts[k] >> 32) < start) {
             k++;
         }
-        g->first[s] = k < np ? k : 0; /* past the last point: wrap */
+        g->first[s] = k; /* np past the last point: the key wraps to 0 */
     }
     for (k = 0; k < np; k++) {
         g->owner[k] = (uint16_t)(pts[k] & 0xffffu);
