@@ -62,6 +62,9 @@
  * least-time: lbfarm_leasttime.c (hot-cold lexicographic on in-flight and
  *   a peak-EWMA latency estimate).
  *
+ * hash: lbfarm_hash.c (consistent hashing of a request key with bounded
+ *   loads; the rules in include/lbfarm_hash.h).
+ *
  * Stall detection (every method, on by default for least-time): a member
  *   with requests in flight that completed nothing for longer than
  *   max(k x p99, floor) is not eligible while another member is
@@ -70,6 +73,7 @@
 #include <string.h>
 
 #include "lbfarm_method.h"
+#include "lbfarm_hash.h"
 
 /* ---- weighted ---- */
 
@@ -239,11 +243,20 @@ static const struct lbf_method lbf_method_least_time = {
     .stall_default = 1,
 };
 
+static const struct lbf_method lbf_method_hash = {
+    .magic = LBF_METHOD_MAGIC,
+    .name = "hash",
+    .title = "consistent hashing of a request key with bounded loads",
+    .pick = lbf_pick_hash,
+    .uses_key = 1,
+};
+
 const struct lbf_method *const lbf_methods[] = {
     &lbf_method_weighted,
     &lbf_method_least_load,
     &lbf_method_pushed,
     &lbf_method_least_time,
+    &lbf_method_hash,
     NULL
 };
 
@@ -270,7 +283,7 @@ const char *lbf_method_name(uint32_t mi)
 
 const char *lbf_method_list(void)
 {
-    return "weighted, least-load, pushed-metric, least-time";
+    return "weighted, least-load, pushed-metric, least-time, hash";
 }
 
 #define LBF_N_METHODS (sizeof(lbf_methods) / sizeof(lbf_methods[0]) - 1)
@@ -306,6 +319,13 @@ static const struct lbf_method *lbf_method_at(uint32_t mi)
     const struct lbf_method *m = mi < LBF_N_METHODS ? lbf_methods[mi] : NULL;
 
     return m != NULL && m->magic == LBF_METHOD_MAGIC ? m : NULL;
+}
+
+int lbf_method_uses_key(uint32_t mi)
+{
+    const struct lbf_method *m = lbf_method_at(mi);
+
+    return m != NULL && m->uses_key;
 }
 
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)

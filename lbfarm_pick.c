@@ -71,6 +71,38 @@ static int lbf_peer_unstalled(const struct lbf_pick *pk, uint32_t mi)
     return 0;
 }
 
+/*
+ * Slow start of balancer:// members.  There, mod_proxy's worker status
+ * (in error, disabled or stopped in balancer-manager, failed health check)
+ * decides, not the row, so no row transition marks a member coming back.
+ * The pick does: a member the glue's callback refuses gets LBF_UP_AWAY in
+ * up_since; the first pick of any process that finds it usable again
+ * replaces that by now (one CAS: every process agrees on when), which
+ * starts its ramp.  lbf_ramp reads an away mark as "not ramping".
+ */
+#define LBF_UP_AWAY (1ull << 63)
+
+/* Mark r as refused by the glue (no store when it already is). */
+static void lbf_ramp_away(struct lbf_row *r)
+{
+    uint64_t s = atomic_load_explicit(&r->up_since, memory_order_relaxed);
+
+    if (!(s & LBF_UP_AWAY)) {
+        atomic_store_explicit(&r->up_since, LBF_UP_AWAY,
+                              memory_order_relaxed);
+    }
+}
+
+/* r is usable to the glue again: an away mark becomes now. */
+static void lbf_ramp_back(const struct lbf_pick *pk, struct lbf_row *r)
+{
+    uint64_t s = atomic_load_explicit(&r->up_since, memory_order_relaxed);
+
+    if (s & LBF_UP_AWAY) {
+        atomic_compare_exchange_strong(&r->up_since, &s, pk->now);
+    }
+}
+
 /* lbf_member_tier of member mi, whose row (NULL: none) goes to *row.
  * rows: the farm's first row (its rows are contiguous), or NULL. */
 static int lbf_tier_row(const struct lbf_pick *pk, uint32_t mi,
@@ -85,7 +117,11 @@ static int lbf_tier_row(const struct lbf_pick *pk, uint32_t mi,
         return -1;
     }
     if (pk->usable != NULL && (extra = pk->usable(pk->uctx, mi)) < 0) {
+        lbf_ramp_away(r);
         return -1;
+    }
+    if (pk->usable != NULL) {
+        lbf_ramp_back(pk, r);
     }
     if (atomic_load_explicit(&r->stall_cfg, memory_order_relaxed) != 0
         && atomic_load_explicit(&r->inflight, memory_order_relaxed) > 0
@@ -123,7 +159,8 @@ uint32_t lbf_ramp(const struct lbf_pick *pk, const struct lbf_row *r)
                                           memory_order_relaxed);
     uint64_t span = (uint64_t)pk->farm->slowstart_ms * 1000u, f;
 
-    if (span == 0 || since == 0 || pk->now >= since + span) {
+    if (span == 0 || since == 0 || (since & LBF_UP_AWAY)
+        || pk->now >= since + span) {
         return 1000;
     }
     f = pk->now <= since ? 0 : (pk->now - since) * 1000u / span;

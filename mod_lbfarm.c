@@ -81,7 +81,11 @@ static const command_rec lbf_cmds[] = {
                      "name URL [weight=1..100] [retry=S] [timeout=S] "
                      "[connectiontimeout=S] [standby]"),
     AP_INIT_TAKE1("LBFarmMethod", lbf_cmd_method, NULL, RSRC_CONF,
-                  "weighted | least-load"),
+                  "weighted | least-load | pushed-metric | least-time | "
+                  "hash"),
+    AP_INIT_RAW_ARGS("LBFarmHashKey", lbf_cmd_hash_key, NULL, RSRC_CONF,
+                     "cookie=NAME | header=NAME | path | query=NAME | client "
+                     "[balance=C]: the key of LBFarmMethod hash"),
     AP_INIT_TAKE1("LBFarmRetry", lbf_cmd_retry, NULL, RSRC_CONF,
                   "seconds a failed member stays in error (default 60)"),
     AP_INIT_TAKE1("LBFarmPushKey", lbf_cmd_push_key, NULL, RSRC_CONF,
@@ -118,8 +122,9 @@ static const command_rec lbf_cmds[] = {
                   "where requests go when the farm is offline"),
     AP_INIT_TAKE1("LBFarmState", lbf_cmd_farm_state, NULL, RSRC_CONF,
                   "online | offline"),
-    AP_INIT_TAKE1("LBFarmSlowStart", lbf_cmd_slowstart, NULL, RSRC_CONF,
-                  "ramp time of a member coming back (0 = none)"),
+    AP_INIT_TAKE1("LBFarmSlowStart", lbf_cmd_slowstart_any, NULL,
+                  RSRC_CONF | ACCESS_CONF, "ramp time of a member coming "
+                  "back (0 = none), in <LBFarm> or <Proxy balancer://>"),
     AP_INIT_ITERATE("LBFarmErrorStatus", lbf_cmd_error_status, NULL,
                     RSRC_CONF, "member response statuses that put it in "
                     "error"),

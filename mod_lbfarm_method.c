@@ -16,6 +16,7 @@
 #include "apr_strings.h"
 
 #include "mod_lbfarm_method.h"
+#include "mod_lbfarm_health.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -75,4 +76,74 @@ const char *lbf_cmd_stall(cmd_parms *cmd, void *dc LBF_UNUSED, const char *a,
     fc->tune.stall_k = k;
     fc->tune.stall_floor_ms = (uint32_t)apr_time_as_msec(t);
     return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Slow start of stock balancer:// members                             */
+
+#define LBF_BAL_SLOWSTART_KEY "lbfarm-balancer-slowstart"
+#define LBF_BAL_SCHEME "balancer://"
+
+/* The balancer name -> slow-start ms table of this configuration
+ * generation (userdata of pconf, so a restart starts a new one). */
+static apr_hash_t *lbf_bal_slowstarts(apr_pool_t *pconf)
+{
+    apr_hash_t *t = NULL;
+
+    apr_pool_userdata_get((void **)&t, LBF_BAL_SLOWSTART_KEY, pconf);
+    if (t == NULL) {
+        t = apr_hash_make(pconf);
+        apr_pool_userdata_setn(t, LBF_BAL_SLOWSTART_KEY, NULL, pconf);
+    }
+    return t;
+}
+
+/* "balancer://name" of s, lowercase, without a trailing '/'. */
+static char *lbf_bal_key(apr_pool_t *p, const char *s)
+{
+    char *k = apr_pstrdup(p, s);
+    size_t n = strlen(k);
+
+    while (n > sizeof(LBF_BAL_SCHEME) - 1 && k[n - 1] == '/') {
+        k[--n] = '\0';
+    }
+    ap_str_tolower(k);
+    return k;
+}
+
+const char *lbf_cmd_slowstart_any(cmd_parms *cmd, void *dc,
+                                  const char *arg)
+{
+    struct lbf_farm_conf *fc;
+    const char *err;
+    apr_interval_time_t t;
+    uint32_t *ms;
+
+    if ((fc = lbf_farm_current(cmd, &err)) != NULL || cmd->path == NULL) {
+        return lbf_cmd_slowstart(cmd, dc, arg); /* <LBFarm> (its errors) */
+    }
+    if (strncasecmp(cmd->path, LBF_BAL_SCHEME, sizeof(LBF_BAL_SCHEME) - 1)) {
+        return apr_psprintf(cmd->pool, "LBFarmSlowStart: only inside "
+                            "<LBFarm> or <Proxy \"balancer://...\">, not in "
+                            "\"%s\"", cmd->path);
+    }
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0
+        || t > apr_time_from_sec(3600)) {
+        return apr_psprintf(cmd->pool, "LBFarmSlowStart: invalid time \"%s\" "
+                            "(0..3600 s, or with ms suffix)", arg);
+    }
+    ms = apr_palloc(cmd->pool, sizeof(*ms));
+    *ms = (uint32_t)apr_time_as_msec(t);
+    apr_hash_set(lbf_bal_slowstarts(cmd->pool),
+                 lbf_bal_key(cmd->pool, cmd->path), APR_HASH_KEY_STRING, ms);
+    return NULL;
+}
+
+uint32_t lbf_bal_slowstart_ms(apr_pool_t *pconf, const char *name)
+{
+    uint32_t *ms = apr_hash_get(lbf_bal_slowstarts(pconf),
+                                lbf_bal_key(pconf, name),
+                                APR_HASH_KEY_STRING);
+
+    return ms != NULL ? *ms : 0;
 }

@@ -31,6 +31,7 @@
 #include "mod_lbfarm_health.h"
 #include "mod_lbfarm_hold.h"
 #include "mod_lbfarm_retry.h"
+#include "mod_lbfarm_method.h"
 #include "mod_lbfarm_session.h"
 #include "lbfarm_conf.h"
 
@@ -192,6 +193,7 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     pk.now = (uint64_t)apr_time_now();
     pk.rng = lbf_rng();
     pk.tune = &fc->tune;
+    lbf_hash_fill_key(r, (uint32_t)fc->method, fc, &pk);
     if ((mi = lbf_farm_choose(r, fc, &pk, &stuck)) < 0) {
         return lbf_farm_unavailable(r, fc, worker);
     }
@@ -343,6 +345,8 @@ static proxy_worker *lbf_bal_finder(proxy_balancer *b, request_rec *r)
     pk.rng = lbf_rng();
     pk.usable = lbf_bal_usable;
     pk.uctx = &c;
+    lbf_hash_fill_key(r, (uint32_t)(uintptr_t)b->lbmethod->context, NULL,
+                      &pk);
     mi = lbf_pick_take((uint32_t)(uintptr_t)b->lbmethod->context, &pk);
     if (mi < 0 || mi >= b->workers->nelts) {
         return NULL;

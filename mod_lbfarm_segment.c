@@ -25,6 +25,7 @@
 
 #include "mod_lbfarm_segment.h"
 #include "mod_lbfarm_hold.h"
+#include "mod_lbfarm_method.h"
 #include "lbfarm_carry.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -179,6 +180,7 @@ static int lbf_populate_balancer(struct lbf_global *g, apr_pool_t *p,
         return rc;
     }
     f = lbf_farm_at(&g->shm, (uint32_t)rc);
+    f->slowstart_ms = lbf_bal_slowstart_ms(p, b->s->name);
     for (i = 0; i < b->workers->nelts; i++) {
         proxy_worker *w = APR_ARRAY_IDX(b->workers, i, proxy_worker *);
 

@@ -62,10 +62,13 @@ struct lbf_pick {
                                  LBF_NO_MEMBER */
     int peek;                 /* 1: lbf_pick_peek -- read the shared
                                  cursor, never advance it */
-    const char *key;          /* request hash key (query mode's key=), or
-                                 NULL; for a hash method, none reads it
-                                 yet */
+    const char *key;          /* request hash key (LBFarmHashKey, the
+                                 env LBFARM_HASH_KEY in balancer:// mode,
+                                 query mode's key=), or NULL; read by
+                                 methods with uses_key only */
     uint32_t key_len;
+    uint32_t hash_c_milli;    /* hash's load bound c x 1000 (LBFarmHashKey
+                                 balance=); 0 = LBF_HASH_C_MILLI */
     const struct lbf_tune *tune; /* the farm's tuning; NULL = defaults */
 };
 
@@ -96,6 +99,7 @@ struct lbf_method {
                                  the best are chosen between at random */
     unsigned stall_default;   /* 1: stall detection on unless LBFarmStall
                                  off */
+    unsigned uses_key;        /* 1: the pick reads pk->key (hash) */
 };
 
 #define LBF_HEADROOM_MIN 250  /* a fully loaded member keeps 25 % */
@@ -119,9 +123,13 @@ int lbf_method_find(const char *name);
  * out of range. */
 const char *lbf_method_name(uint32_t mi);
 
-/* "weighted, least-load, pushed-metric, least-time" -- for error
+/* "weighted, least-load, pushed-metric, least-time, hash" -- for error
  * messages. */
 const char *lbf_method_list(void);
+
+/* 1 when method index mi reads a request key (pk->key), else 0 (also for
+ * LBF_METHOD_FOREIGN and out of range).  Pure. */
+int lbf_method_uses_key(uint32_t mi);
 
 /* Pick with method mi and take the member (lbf_member_take).  Returns the
  * member index or -1. */

@@ -40,7 +40,7 @@ my @bad = (
       'no LBFarm named "farm_two"' ],
     [ 'unknown method',
       farm("    LBFarmMethod fastest\n$two"),
-      'unknown method "fastest" (known: weighted, least-load, pushed-metric, least-time)' ],
+      'unknown method "fastest" (known: weighted, least-load, pushed-metric, least-time, hash)' ],
 );
 
 for my $case (@bad) {
