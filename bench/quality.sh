@@ -3,7 +3,7 @@
 # throughput, latency and balancing quality, one machine, one run.
 # See bench/RESULTS.md (the last full run) and bench/README.md.
 #
-#   sh bench/quality.sh           the full run (~15 min)
+#   sh bench/quality.sh           the full run (~16 min)
 #   sh bench/quality.sh --smoke   every front (direct too) once for 1 s in
 #                                 the slow-member farm, push agents on
 #                                 (~15 s idle machine, ~35 s busy); exits 1 on a
@@ -16,7 +16,9 @@
 #   lf-w   httpd + mod_lbfarm, farm mode, weighted       /f-w/
 #   lf-ll  httpd + mod_lbfarm, farm mode, least-load     /f-ll/
 #   lf-pm  httpd + mod_lbfarm, farm mode, pushed-metric  /f-pm/
+#   lf-lt  httpd + mod_lbfarm, farm mode, least-time     /f-lt/
 #   lb-ll  httpd + mod_lbfarm least-load in balancer://  /b-ll/
+#   lb-lt  httpd + mod_lbfarm least-time in balancer://  /b-lt/
 #   ap-br  stock httpd balancer://, byrequests (the baseline)  /s-br/
 #   ap-bb  stock httpd balancer://, bybusyness           /s-bb/
 #   hp-rr, hp-lc, hp-r2   HAProxy roundrobin, leastconn, random(2)
@@ -31,15 +33,25 @@
 #   thr    cheap members (GET /), wrk -c64 and -c256: req/s, p50, p99
 #   slow   m2 is "--slow 4 --capacity 8", the others "--capacity 8";
 #          GET /?sleep_ms=10, wrk -c32: p99, p99.9
-#   stall  all "--capacity 8", GET /?sleep_ms=10, wrk -c32; during each
-#          measured run m2 is stopped (SIGSTOP) for STALL_LEN s at
-#          STALL_AT s, then continued (SIGCONT): one 3 s stall per 30 s run
+#   het    capacities 4/8/8/16, GET /?sleep_ms=10, wrk -c32
+#   antag  all "--capacity 8", GET /?sleep_ms=10, wrk -c32, 30 s runs; m2
+#          is told slow=4 at ANTAG_AT s and slow=1 ANTAG_LEN s later
+#   stall  all "--capacity 8", GET /?sleep_ms=10, CONNS_STALL (400) users
+#          with THINK_MS (200) mean think time; during each measured run
+#          m2 is frozen (freeze=on) for STALL_LEN s at STALL_AT s, then
+#          thawed: requests >= 1 s, and m2's count of new requests after
+#          its first ~100 ms frozen
+# slow, het, antag and stall run QFRONTS (lbfarm's load and latency
+# methods against ap-bb, hp-lc, hp-r2, ng-lc, ng-r2); thr runs FRONTS.
+# Every measured run reads each member's ?stats=count before and after.
 # Rounds interleave the fronts (A B C ... A B C ...).  Before each measured
 # run the script waits (at most QUIET_WAIT s, QUIET_BUDGET s in all) for
 # other processes to use less than QUIET_PCT % of the machine, and records
 # the 1-minute load average and the other processes' CPU share.
 #
-# Environment: SCENARIOS ("thr slow stall"), FRONTS (subset), ROUNDS_THR
+# Environment: SCENARIOS ("slow het antag stall"; thr too), FRONTS
+# (subset, all scenarios), QFRONTS, CONNS_STALL, THINK_MS, DUR_ANTAG (30),
+# ANTAG_AT (10), ANTAG_LEN (10), ROUNDS_THR
 # (2), DUR_THR (3), CONNS_THR ("64 256"), ROUNDS_SLOW (2), DUR_SLOW (5),
 # ROUNDS_STALL (1), DUR_STALL (30), STALL_AT (10), STALL_LEN (3),
 # CONNS_Q (32), WARMUP (1), QUIET_WAIT (10), QUIET_PCT (15), QUIET_BUDGET
