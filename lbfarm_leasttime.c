@@ -277,24 +277,20 @@ struct lbf_lt_cand {
 static uint32_t lbf_lt_ramp(const struct lbf_pick *pk, struct lbf_cand *cs,
                             uint32_t n)
 {
-    struct lbf_cand keep[LBF_LL_SCAN_MAX];
     uint32_t i, kept = 0;
 
+    /* in place: kept <= i, and when nobody passes nothing was written */
     for (i = 0; i < n; i++) {
         if (lbf_ramp_pass(pk, cs[i].r)) {
-            keep[kept++] = cs[i];
+            cs[kept++] = cs[i];
         }
     }
-    if (kept > 0 && kept < n) {
-        memcpy(cs, keep, kept * sizeof(*cs));
-        return kept;
-    }
-    return n;
+    return kept > 0 ? kept : n;
 }
 
 /* Read candidate mi (row r) into c at tick now (inv_tau: ticks to tau);
  * returns its estimate (0 = none). */
-static float lbf_lt_read(const struct lbf_pick *pk, uint32_t mi,
+static inline float lbf_lt_read(const struct lbf_pick *pk, uint32_t mi,
                          struct lbf_row *r, struct lbf_lt_cand *c,
                          uint32_t now, float inv_tau)
 {
@@ -309,7 +305,9 @@ static float lbf_lt_read(const struct lbf_pick *pk, uint32_t mi,
     c->est = v.count ? v.est : 0.0f;
     c->young = v.count < LBF_LT_TRUST;
     c->age = (float)lbf_lt_ticks(v.tick, now) * inv_tau;
-    c->room = (float)lbf_headroom(pk, r) * 0.001f;
+    /* no report ever: full headroom without the call (the usual case) */
+    c->room = atomic_load_explicit(&r->load_ts, memory_order_relaxed) == 0
+                  ? 1.0f : (float)lbf_headroom(pk, r) * 0.001f;
     return c->est;
 }
 
@@ -361,7 +359,7 @@ static float lbf_lt_speed(const struct lbf_lt_cand *c, float best, int decay)
 
 /* Among the cold candidates, one whose cost is within band of the lowest
  * -- any of them on an exploring pick -- drawn in proportion to weight. */
-static int lbf_lt_choose(const struct lbf_method *m,
+static inline int lbf_lt_choose(const struct lbf_method *m,
                          const struct lbf_pick *pk, struct lbf_lt_cand *c,
                          uint32_t n, float best)
 {
@@ -410,6 +408,57 @@ static int lbf_lt_choose(const struct lbf_method *m,
     return pick >= 0 ? pick : (int)c[top].mi; /* rounding: the best */
 }
 
+/* The two random candidates of a large farm whose in-flight loads differ:
+ * the heavier is hot, so the other is the only cold one and wins whatever
+ * the estimates (lbf_lt_mark_hot and lbf_lt_choose would find the same,
+ * after the same one draw of pk->rng).  Returns its index, or -1 when the
+ * loads are equal (both cold: the estimates decide). */
+static int lbf_lt_pick2_hot(const struct lbf_pick *pk,
+                            const struct lbf_cand cs[2])
+{
+    int32_t i0 = atomic_load_explicit(&cs[0].r->inflight,
+                                      memory_order_relaxed);
+    int32_t i1 = atomic_load_explicit(&cs[1].r->inflight,
+                                      memory_order_relaxed);
+    uint32_t w0 = atomic_load_explicit(&cs[0].r->weight,
+                                       memory_order_relaxed);
+    uint32_t w1 = atomic_load_explicit(&cs[1].r->weight,
+                                       memory_order_relaxed);
+    uint64_t a = (uint64_t)(i0 < 0 ? 0u : (uint32_t)i0) * (w1 ? w1 : 1u);
+    uint64_t b = (uint64_t)(i1 < 0 ? 0u : (uint32_t)i1) * (w0 ? w0 : 1u);
+
+    if (a == b) {
+        return -1;
+    }
+    (void)lbf_rng_next(pk->rng); /* the draw lbf_lt_choose would make */
+    return (int)(a > b ? cs[1].mi : cs[0].mi);
+}
+
+/* The pick among two candidates (a large farm's two random ones), as the
+ * general path of lbf_pick_least_time decides it, without its loops over
+ * arrays: the heavier of two is hot (lbf_lt_pick2_hot); of two equally
+ * loaded, the estimates decide. */
+static int lbf_lt_pick2(const struct lbf_method *m, const struct lbf_pick *pk,
+                        const struct lbf_cand cs[2], uint32_t now,
+                        float inv_tau)
+{
+    struct lbf_lt_cand c[2];
+    int hot = lbf_lt_pick2_hot(pk, cs);
+    float e0, e1, best;
+
+    if (hot >= 0) {
+        return hot;
+    }
+    e0 = lbf_lt_read(pk, cs[0].mi, cs[0].r, &c[0], now, inv_tau);
+    e1 = lbf_lt_read(pk, cs[1].mi, cs[1].r, &c[1], now, inv_tau);
+    best = e0 > 0.0f ? e0 : 0.0f;
+    if (e1 > 0.0f && (best == 0.0f || e1 < best)) {
+        best = e1;
+    }
+    c[0].speed = c[1].speed = 0.0f; /* equal loads: both cold */
+    return lbf_lt_choose(m, pk, c, 2, best);
+}
+
 int lbf_pick_least_time(const struct lbf_method *m,
                         const struct lbf_pick *pk)
 {
@@ -427,6 +476,9 @@ int lbf_pick_least_time(const struct lbf_method *m,
     }
     if (pk->farm->slowstart_ms != 0) {
         n = lbf_lt_ramp(pk, cs, n);
+    }
+    if (n == 2) {
+        return lbf_lt_pick2(m, pk, cs, now, inv_tau);
     }
     for (i = 0; i < n; i++) {
         float e = lbf_lt_read(pk, cs[i].mi, cs[i].r, &c[i], now, inv_tau);

@@ -3,7 +3,7 @@
 # throughput, latency and balancing quality, one machine, one run.
 # See bench/RESULTS.md (the last full run) and bench/README.md.
 #
-#   sh bench/quality.sh           the full run (~15 min)
+#   sh bench/quality.sh           the full run (~16 min)
 #   sh bench/quality.sh --smoke   every front (direct too) once for 1 s in
 #                                 the slow-member farm, push agents on
 #                                 (~15 s idle machine, ~35 s busy); exits 1 on a
@@ -16,7 +16,9 @@
 #   lf-w   httpd + mod_lbfarm, farm mode, weighted       /f-w/
 #   lf-ll  httpd + mod_lbfarm, farm mode, least-load     /f-ll/
 #   lf-pm  httpd + mod_lbfarm, farm mode, pushed-metric  /f-pm/
+#   lf-lt  httpd + mod_lbfarm, farm mode, least-time     /f-lt/
 #   lb-ll  httpd + mod_lbfarm least-load in balancer://  /b-ll/
+#   lb-lt  httpd + mod_lbfarm least-time in balancer://  /b-lt/
 #   ap-br  stock httpd balancer://, byrequests (the baseline)  /s-br/
 #   ap-bb  stock httpd balancer://, bybusyness           /s-bb/
 #   hp-rr, hp-lc, hp-r2   HAProxy roundrobin, leastconn, random(2)
@@ -31,15 +33,25 @@
 #   thr    cheap members (GET /), wrk -c64 and -c256: req/s, p50, p99
 #   slow   m2 is "--slow 4 --capacity 8", the others "--capacity 8";
 #          GET /?sleep_ms=10, wrk -c32: p99, p99.9
-#   stall  all "--capacity 8", GET /?sleep_ms=10, wrk -c32; during each
-#          measured run m2 is stopped (SIGSTOP) for STALL_LEN s at
-#          STALL_AT s, then continued (SIGCONT): one 3 s stall per 30 s run
+#   het    capacities 4/8/8/16, GET /?sleep_ms=10, wrk -c32
+#   antag  all "--capacity 8", GET /?sleep_ms=10, wrk -c32, 30 s runs; m2
+#          is told slow=4 at ANTAG_AT s and slow=1 ANTAG_LEN s later
+#   stall  all "--capacity 8", GET /?sleep_ms=10, CONNS_STALL (400) users
+#          with THINK_MS (200) mean think time; during each measured run
+#          m2 is frozen (freeze=on) for STALL_LEN s at STALL_AT s, then
+#          thawed: requests >= 1 s, and m2's count of new requests after
+#          its first ~100 ms frozen
+# slow, het, antag and stall run QFRONTS (lbfarm's load and latency
+# methods against ap-bb, hp-lc, hp-r2, ng-lc, ng-r2); thr runs FRONTS.
+# Every measured run reads each member's ?stats=count before and after.
 # Rounds interleave the fronts (A B C ... A B C ...).  Before each measured
 # run the script waits (at most QUIET_WAIT s, QUIET_BUDGET s in all) for
 # other processes to use less than QUIET_PCT % of the machine, and records
 # the 1-minute load average and the other processes' CPU share.
 #
-# Environment: SCENARIOS ("thr slow stall"), FRONTS (subset), ROUNDS_THR
+# Environment: SCENARIOS ("slow het antag stall"; thr too), FRONTS
+# (subset, all scenarios), QFRONTS, CONNS_STALL, THINK_MS, DUR_ANTAG (30),
+# ANTAG_AT (10), ANTAG_LEN (10), ROUNDS_THR
 # (2), DUR_THR (3), CONNS_THR ("64 256"), ROUNDS_SLOW (2), DUR_SLOW (5),
 # ROUNDS_STALL (1), DUR_STALL (30), STALL_AT (10), STALL_LEN (3),
 # CONNS_Q (32), WARMUP (1), QUIET_WAIT (10), QUIET_PCT (15), QUIET_BUDGET
@@ -71,7 +83,7 @@ CONFS=$ROOT/bench/configs
 LUA=$CONFS/wrk-percentiles.lua
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/results}/quality
 
-ALL_FRONTS="lf-w lf-ll lf-pm lb-ll ap-br ap-bb hp-rr hp-lc hp-r2 ng-rr ng-lc ng-r2 direct"
+ALL_FRONTS="lf-w lf-ll lf-pm lf-lt lb-ll lb-lt ap-br ap-bb hp-rr hp-lc hp-r2 ng-rr ng-lc ng-r2 direct"
 SLOW_MEMBER=m2
 
 MODE=full
@@ -183,7 +195,8 @@ start_members() {
         opts=""
         case "$1" in
             slow)  opts="--capacity 8"; [ "$m" = "$SLOW_MEMBER" ] && opts="--slow 4 --capacity 8" ;;
-            stall) opts="--capacity 8" ;;
+            het)   case "$m" in m1) opts="--capacity 4" ;; m4) opts="--capacity 16" ;; *) opts="--capacity 8" ;; esac ;;
+            antag|stall) opts="--capacity 8" ;;
         esac
         # shellcheck disable=SC2086  # options split on purpose
         start_member "$m" $opts
@@ -205,6 +218,8 @@ front_url() {
         lf-w)   echo "$h:$HTTPD_PORT/f-w/" ;;
         lf-ll)  echo "$h:$HTTPD_PORT/f-ll/" ;;
         lf-pm)  echo "$h:$HTTPD_PORT/f-pm/" ;;
+        lf-lt)  echo "$h:$HTTPD_PORT/f-lt/" ;;
+        lb-lt)  echo "$h:$HTTPD_PORT/b-lt/" ;;
         lb-ll)  echo "$h:$HTTPD_PORT/b-ll/" ;;
         ap-br)  echo "$h:$HTTPD_PORT/s-br/" ;;
         ap-bb)  echo "$h:$HTTPD_PORT/s-bb/" ;;
@@ -223,6 +238,8 @@ front_desc() {
         lf-w)   echo "httpd mod_lbfarm farm weighted" ;;
         lf-ll)  echo "httpd mod_lbfarm farm least-load" ;;
         lf-pm)  echo "httpd mod_lbfarm farm pushed-metric" ;;
+        lf-lt)  echo "httpd mod_lbfarm farm least-time" ;;
+        lb-lt)  echo "httpd mod_lbfarm balancer:// least-time" ;;
         lb-ll)  echo "httpd mod_lbfarm balancer:// least-load" ;;
         ap-br)  echo "httpd stock byrequests (baseline)" ;;
         ap-bb)  echo "httpd stock bybusyness" ;;
@@ -414,7 +431,7 @@ wait_quiet() {
 # by PID.  --timeout 10s: wrk drops (counts as "timeout", leaves out of its
 # histogram) any answer slower than its timeout; a 3 s stall must show.
 run_wrk() {
-    "$WRK" -t2 -c"$2" -d"${1}s" --timeout 10s --latency -s "$LUA" "$3" >"$4" 2>&1 &
+    env $WRK_ENV "$WRK" -t2 -c"$2" -d"${1}s" --timeout 10s --latency -s "$LUA" "$3" >"$4" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID"
     rc=$?
@@ -429,20 +446,53 @@ parse_wrk() {
         /^Requests\/sec:/ { rps = $2 }
         $1 == "LBQ" && $2 ~ /^p|^max$/ { v[$2] = $3 / 1000 }
         $1 == "LBQ" && $2 == "requests" { reqs = $3 }
+        $1 == "LBQ" && $2 == "ge1s" { ge1s = $3 }
         $1 == "LBQ" && $2 == "errors" {
             for (i = 3; i <= NF; i++) { split($i, kv, "="); e[kv[1]] = kv[2] }
         }
         END {
-            printf "%.1f %.3f %.3f %.3f %.3f %.3f %.3f %d %d %d %d %d %d\n",
+            printf "%.1f %.3f %.3f %.3f %.3f %.3f %.3f %d %d %d %d %d %d %d\n",
                 rps, v["p50"], v["p90"], v["p99"], v["p99.9"], v["p99.99"], v["max"],
-                reqs, e["status"], e["connect"], e["read"], e["write"], e["timeout"]
+                reqs, e["status"], e["connect"], e["read"], e["write"], e["timeout"], ge1s
         }' "$1"
 }
 
-# stall_timer SECONDS_AT SECONDS_LEN PID: stop PID at AT, continue it LEN
-# later (background; recorded as STALLER_PID).
+# counts: requests each of m1..m4 received so far (lbf_member ?stats=count),
+# one line "c1 c2 c3 c4".
+counts() {
+    curl -s --max-time 2 "http://$M1/?stats=count" "http://$M2/?stats=count" \
+        "http://$M3/?stats=count" "http://$M4/?stats=count" 2>/dev/null | tr '\n' ' '
+}
+
+# ms: milliseconds since the epoch.
+ms() {
+    date +%s%3N
+}
+
+# stall_timer AT LEN ADDR OUT: freeze the member at ADDR (lbf_member
+# freeze=on: it reads and counts requests, answers none) AT s from now,
+# thaw it LEN s later; OUT gets "first after t0 t1 t2": requests it received
+# in its first ~100 ms frozen (t0..t1 ms after the freeze) and after them
+# until just before the thaw (t1..t2).  Background, as STALLER_PID.
 stall_timer() {
-    ( sleep "$1"; kill -STOP "$3"; sleep "$2"; kill -CONT "$3" ) &
+    ( sleep "$1"; a=$(ms)
+      curl -s --max-time 2 "http://$3/?freeze=on" >/dev/null
+      c0=$(curl -s --max-time 2 "http://$3/?stats=count")
+      sleep 0.1; b=$(ms); c1=$(curl -s --max-time 2 "http://$3/?stats=count")
+      sleep "$(awk -v l="$2" 'BEGIN { printf "%.2f", l - 0.15 }')"
+      c=$(ms); c2=$(curl -s --max-time 2 "http://$3/?stats=count")
+      curl -s --max-time 2 "http://$3/?freeze=off" >/dev/null
+      echo "$((c1 - c0)) $((c2 - c1)) $((b - a)) $((c - a))" >"$4" ) &
+    STALLER_PID=$!
+}
+
+# antag_timer AT LEN ADDR OUT: the member at ADDR turns 4x slower
+# (lbf_member slow=4) AT s from now and recovers (slow=1) LEN s later;
+# OUT gets both answers ("slow=4 slow=1" when the control worked).
+antag_timer() {
+    ( sleep "$1"; x=$(curl -s --max-time 2 "http://$3/?slow=4")
+      sleep "$2"; y=$(curl -s --max-time 2 "http://$3/?slow=1")
+      echo $x $y >"$4" ) &
     STALLER_PID=$!
 }
 
@@ -458,7 +508,11 @@ measure() {
     load1=$(cut -d' ' -f1 /proc/loadavg)
     out="$RUNDIR/raw/$SCEN-r$1-$2-c$3.txt"
     cpu_snapshot >"$RUNDIR/cpu1"
-    [ "$SCEN" = stall ] && stall_timer "$STALL_AT" "$STALL_LEN" "$STALL_PID"
+    tf="$RUNDIR/raw/$SCEN-r$1-$2-timer.txt"
+    : >"$tf"
+    [ "$SCEN" = stall ] && stall_timer "$STALL_AT" "$STALL_LEN" "$SLOW_ADDR" "$tf"
+    [ "$SCEN" = antag ] && antag_timer "$ANTAG_AT" "$ANTAG_LEN" "$SLOW_ADDR" "$tf"
+    cnt1=$(counts)
     if ! run_wrk "$4" "$3" "$url" "$out"; then
         say "$SCEN $2 c$3 round $1: wrk failed: $(tail -n 3 "$out")"
         FAIL="$FAIL wrk-$SCEN-$2"
@@ -467,14 +521,23 @@ measure() {
     if [ -n "$STALLER_PID" ]; then
         wait "$STALLER_PID" 2>/dev/null
         STALLER_PID=""
-        kill -CONT "$STALL_PID" 2>/dev/null
+    fi
+    cnt2=$(counts)
+    shares=$(echo "$cnt1 $cnt2" | awk 'NF == 8 { print $5 - $1, $6 - $2, $7 - $3, $8 - $4; next } { print "0 0 0 0" }')
+    timer="-1 -1 -1 -1"
+    if [ "$SCEN" = stall ]; then
+        read -r t1 t2 t3 t4 <"$tf" 2>/dev/null && timer="$t1 $t2 $t3 $t4"
+        [ "$timer" != "-1 -1 -1 -1" ] || FAIL="$FAIL freeze-control-$2"
+    fi
+    if [ "$SCEN" = antag ]; then
+        grep -q "^slow=4 slow=1$" "$tf" || FAIL="$FAIL slow-control-$2"
     fi
     note_kids
     other=$(other_cpu "$(cat "$RUNDIR/cpu1")" "$(cat "$RUNDIR/cpu2")")
     # shellcheck disable=SC2046  # split into numbers on purpose
     set -- "$1" "$2" "$3" $(parse_wrk "$out")
-    echo "$SCEN $1 $2 $3 $4 $5 $6 $7 $8 $9 ${10} ${11} ${12} ${13} ${14} ${15} ${16} $load1 $other $QW" >>"$RUNDIR/data.tsv"
-    say "$SCEN r$1 $2 c$3: $4 req/s p50 $5 p99 $7 p99.9 $8 ms; non-2xx ${12} errors c/r/w/t ${13}/${14}/${15}/${16}; load $load1, other CPU $other%"
+    echo "$SCEN $1 $2 $3 $4 $5 $6 $7 $8 $9 ${10} ${11} ${12} ${13} ${14} ${15} ${16} $load1 $other $QW ${17} $shares $timer" >>"$RUNDIR/data.tsv"
+    say "$SCEN r$1 $2 c$3: $4 req/s p50 $5 p99 $7 p99.9 $8 ms; >=1s ${17}; per member $shares; timer $timer; non-2xx ${12} errors c/r/w/t ${13}/${14}/${15}/${16}; load $load1, other CPU $other%"
     [ "${11}" -gt 0 ] || FAIL="$FAIL zero-$SCEN-$2"
     [ "${12}" -eq 0 ] || FAIL="$FAIL non2xx-$SCEN-$2"
     [ $((${13} + ${15} + ${16})) -eq 0 ] || FAIL="$FAIL sockerr-$SCEN-$2"
@@ -513,16 +576,21 @@ run_scenario() {
     TAKEN=""
     case "$SCEN" in
         thr)   rounds=$ROUNDS_THR;   dur=$DUR_THR;   conns=$CONNS_THR; QUERY="" ;;
-        slow)  rounds=$ROUNDS_SLOW;  dur=$DUR_SLOW;  conns=$CONNS_Q;   QUERY="?sleep_ms=10" ;;
-        stall) rounds=$ROUNDS_STALL; dur=$DUR_STALL; conns=$CONNS_Q;   QUERY="?sleep_ms=10" ;;
+        slow|het) rounds=$ROUNDS_SLOW; dur=$DUR_SLOW; conns=$CONNS_Q; QUERY="?sleep_ms=10" ;;
+        antag) rounds=$ROUNDS_STALL; dur=$DUR_ANTAG; conns=$CONNS_Q; QUERY="?sleep_ms=10" ;;
+        stall) rounds=$ROUNDS_STALL; dur=$DUR_STALL; conns=$CONNS_STALL; QUERY="?sleep_ms=10" ;;
     esac
+    WRK_ENV=""
+    [ "$SCEN" = stall ] && WRK_ENV="LBQ_THINK_MS=$THINK_MS"
+    use=$QFRONTS
+    [ "$SCEN" = thr ] && use=$FRONTS
     SFRONTS=""
-    for f in $FRONTS; do
+    for f in $use; do
         [ "$f" = direct ] && [ "$SCEN" != thr ] && [ "$MODE" = full ] && continue
         SFRONTS="$SFRONTS $f"
     done
     start_members "$SCEN"
-    eval "STALL_PID=\$$(echo "$SLOW_MEMBER" | tr m M)_PID"
+    eval "SLOW_ADDR=\$$(echo "$SLOW_MEMBER" | tr m M)"
     take_port HTTPD_PORT && take_port HP_RR_PORT && take_port HP_LC_PORT \
         && take_port HP_R2_PORT && take_port NG_RR_PORT && take_port NG_LC_PORT \
         && take_port NG_R2_PORT || die "no free ports"
@@ -561,7 +629,7 @@ run_scenario() {
 #  11 max 12 reqs 13 non2xx 14 connect 15 read 16 write 17 timeout
 #  18 load1 19 othercpu 20 waited
 report() {
-    awk -v fronts="$FRONTS" -v descs="$DESCS" '
+    awk -v fronts="$ALL_FRONTS" -v descs="$DESCS" '
         function sortn(a, n,   i, j, t) {
             for (i = 2; i <= n; i++) {
                 t = a[i]
@@ -598,6 +666,15 @@ report() {
             if ($18 > loadmax[s]) loadmax[s] = $18
             if (!(s in loadmin) || $18 < loadmin[s]) loadmin[s] = $18
             waited[s] += $20
+            if (NF >= 29) {
+                ge1[k] += $21; sh[k, 1] += $22; sh[k, 2] += $23; sh[k, 3] += $24; sh[k, 4] += $25
+                if ($26 >= 0) { fz1[k] = fz1[k] (fz1[k] == "" ? "" : " ") $26; fz2[k] = fz2[k] (fz2[k] == "" ? "" : " ") $27 }
+            }
+        }
+        # better(s, f, g): f beats g (stall: fewer requests >= 1 s first)
+        function better(s, f, g) {
+            if (s == "stall" && G1[f] != G1[g]) return G1[f] < G1[g]
+            return P[f] < P[g]
         }
         # ratio list of front f to base b in the same rounds
         function ratios(s, c, f, b, what,   r, out) {
@@ -630,55 +707,58 @@ report() {
                         f, desc[f], m, lo, hi, rr, p50, q, p99, w, bad[k], serr[k]
                 }
             }
-            # (b) quality
-            for (ss = 1; ss <= 2; ss++) {
-                s = (ss == 1) ? "slow" : "stall"
+            # (b) balancing quality: every latency scenario
+            ns = split("slow het antag stall", SQ, " ")
+            for (ss = 1; ss <= ns; ss++) {
+                s = SQ[ss]
                 for (c in cset) delete cset[c]
                 for (key in seen) { split(key, kk, SUBSEP); if (kk[1] == s) cset[kk[2]] = 1 }
                 for (c in cset) {
-                    if (s == "slow")
-                        printf "\n### (b) Balancing quality: slow member (m2 4x slower), %d connections, GET /?sleep_ms=10\n\n", c
-                    else
-                        printf "\n### (b) Balancing quality: m2 stalls 3 s (SIGSTOP/SIGCONT) once per run, %d connections, GET /?sleep_ms=10\n\n", c
-                    printf "Latencies in ms, medians over %d round(s); \"p99 vs ap-br\" per round, median [min..max].\n\n", maxr[s]
-                    printf "| front | what | req/s | p50 | p90 | p99 | p99 min..max | p99.9 | p99.99 | max | p99 vs ap-br | p99.9 vs ap-br | non-2xx | sock err |\n"
-                    printf "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|---:|\n"
-                    bestl = bestx = -1
+                    if (s == "slow") printf "\n### (b-a) slow member: m2 4x slower (capacity 8 each), %d connections, GET /?sleep_ms=10\n\n", c
+                    if (s == "het") printf "\n### (b-b) heterogeneous capacity: m1..m4 with 4/8/8/16 slots, %d connections, GET /?sleep_ms=10\n\n", c
+                    if (s == "antag") printf "\n### (b-c) antagonist: m2 4x slower from 10 s to 20 s of a 30 s run, %d connections, GET /?sleep_ms=10\n\n", c
+                    if (s == "stall") printf "\n### (b-d) stall: m2 frozen 3 s (lbf_member freeze=on) at 10 s of a 30 s run, %d users with think time, GET /?sleep_ms=10\n\n", c
+                    # best peer (stall: fewest requests >= 1 s, then p99) and best lbfarm method
+                    bp = bl = ""
                     for (i = 1; i <= nf; i++) {
                         f = F[i]; k = s SUBSEP c SUBSEP f
                         if (!(k in has)) continue
-                        rps = med(L[k SUBSEP "rps"]); p50 = med(L[k SUBSEP "p50"]); p90 = med(L[k SUBSEP "p90"])
-                        p99 = med(L[k SUBSEP "p99"]); lo = MIN; hi = MAX
-                        p999 = med(L[k SUBSEP "p999"]); p9999 = med(L[k SUBSEP "p9999"]); mx = med(L[k SUBSEP "max"])
-                        w = fr(ratios(s, c, f, "ap-br", "p99"))
-                        z = fr(ratios(s, c, f, "ap-br", "p999"))
-                        P99[s, f] = p99; P999[s, f] = p999
-                        printf "| %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f..%.1f | %.1f | %.1f | %.1f | %s | %s | %d | %d |\n",
-                            f, desc[f], rps, p50, p90, p99, lo, hi, p999, p9999, mx, w, z, bad[k], serr[k]
-                        if (f ~ /^l[fb]-/ && (bestl < 0 || p99 < bestl)) { bestl = p99; bestlf = f }
-                        if (f ~ /^(hp|ng)-/ && (bestx < 0 || p99 < bestx)) { bestx = p99; bestxf = f }
+                        P[f] = med(L[k SUBSEP "p99"]); RP[f] = med(L[k SUBSEP "rps"]); G1[f] = ge1[k]
+                        if (f ~ /^(ap-bb|hp-lc|hp-r2|ng-lc|ng-r2)$/ && (bp == "" || better(s, f, bp))) bp = f
+                        if (f ~ /^l[fb]-/ && (bl == "" || better(s, f, bl))) bl = f
                     }
-                    br = P99[s, "ap-br"]
-                    printf "\nGoals (reported, not asserted), on p99:\n\n"
-                    if (bestl >= 0 && bestx > 0)
-                        printf "- best mod_lbfarm method (%s, %.1f ms) <= 0.8 x best HAProxy/nginx (%s, %.1f ms): %.2fx -- %s\n",
-                            bestlf, bestl, bestxf, bestx, bestl / bestx, (bestl <= 0.8 * bestx) ? "**met**" : "**missed**"
-                    if (bestl >= 0 && br > 0)
-                        printf "- best mod_lbfarm method (%s) <= 0.5 x stock byrequests (%.1f ms): %.2fx -- %s\n",
-                            bestlf, br, bestl / br, (bestl <= 0.5 * br) ? "**met**" : "**missed**"
-                    if (s == "slow" && br > 0) {
-                        split("lf-pm lf-ll lb-ll", G, " ")
-                        for (g = 1; g <= 3; g++)
-                            if ((s, G[g]) in P99)
-                                printf "- %s <= 0.5 x stock byrequests: %.1f ms = %.2fx -- %s\n", G[g],
-                                    P99[s, G[g]], P99[s, G[g]] / br, (P99[s, G[g]] <= 0.5 * br) ? "**met**" : "**missed**"
+                    printf "Latencies in ms of the requests wrk sent (medians over %d round(s)); ratios to the best peer (%s); shares of requests per member.\n\n", maxr[s], bp
+                    printf "| front | what | req/s | p50 | p90 | p99 | p99.9 | max | p99 vs best peer | req/s vs best peer | >= 1 s | m1 %% | m2 %% | m3 %% | m4 %% |%s non-2xx | sock err |\n", (s == "stall") ? " m2 frozen: new in first ~100 ms | new after |" : ""
+                    printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s---:|---:|\n", (s == "stall") ? "---:|---:|" : ""
+                    for (i = 1; i <= nf; i++) {
+                        f = F[i]; k = s SUBSEP c SUBSEP f
+                        if (!(k in has)) continue
+                        tot = sh[k, 1] + sh[k, 2] + sh[k, 3] + sh[k, 4]; if (tot <= 0) tot = 1
+                        printf "| %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %d | %.1f | %.1f | %.1f | %.1f |",
+                            f, desc[f], RP[f], med(L[k SUBSEP "p50"]), med(L[k SUBSEP "p90"]), P[f],
+                            med(L[k SUBSEP "p999"]), med(L[k SUBSEP "max"]),
+                            (bp != "" && P[bp] > 0) ? P[f] / P[bp] : 0, (bp != "" && RP[bp] > 0) ? RP[f] / RP[bp] : 0,
+                            ge1[k], 100 * sh[k, 1] / tot, 100 * sh[k, 2] / tot, 100 * sh[k, 3] / tot, 100 * sh[k, 4] / tot
+                        if (s == "stall") printf " %s | %s |", fz1[k], fz2[k]
+                        printf " %d | %d |\n", bad[k], serr[k]
+                    }
+                    if (bp == "" || bl == "") continue
+                    printf "\nGoal (reported, not asserted): "
+                    if (s != "stall") {
+                        ok = P[bl] <= 0.6 * P[bp] && RP[bl] >= RP[bp]
+                        printf "best mod_lbfarm method p99 <= 0.6 x the best peer at >= its req/s: %s %.1f ms at %.0f req/s vs %s %.1f ms at %.0f req/s = %.2fx, req/s %.2fx -- **%s**\n",
+                            bl, P[bl], RP[bl], bp, P[bp], RP[bp], P[bl] / P[bp], RP[bl] / RP[bp], ok ? "met" : "missed"
+                    } else {
+                        ok = G1[bl] <= 0.5 * G1[bp]
+                        printf "requests >= 1 s <= half the best peer'"'"'s: %s %d vs %s %d -- **%s**; frozen member'"'"'s new requests after its first ~100 ms with %s: %s -- **%s**\n",
+                            bl, G1[bl], bp, G1[bp], ok ? "met" : "missed", bl, fz2[s, c, bl], (fz2[s, c, bl] == "0") ? "met" : "missed"
                     }
                 }
             }
             printf "\n### Machine load during the measured runs\n\n"
             printf "| scenario | runs | 1-min load avg median | min..max | other processes CPU %% median | max | waited for quiet (s) |\n|---|---:|---:|---|---:|---:|---:|\n"
-            split("thr slow stall", S, " ")
-            for (i = 1; i <= 3; i++) {
+            split("thr slow het antag stall", S, " ")
+            for (i = 1; i <= 5; i++) {
                 s = S[i]
                 if (!((s SUBSEP "load") in L)) continue
                 n = split(L[s SUBSEP "load"], tmp, " ")
@@ -709,7 +789,9 @@ plot() {
             }
         }' "$RUNDIR/data.tsv" >"$dat"
     title="slow member (m2 4x slower, capacity 8 each), 32 connections"
-    [ "$1" = stall ] && title="m2 stalls 3 s per 30 s run (SIGSTOP), 32 connections"
+    [ "$1" = stall ] && title="m2 frozen 3 s in a 30 s run, $CONNS_STALL users with think time"
+    [ "$1" = het ] && title="capacities 4/8/8/16, 32 connections"
+    [ "$1" = antag ] && title="m2 4x slower from 10 s to 20 s of 30 s, 32 connections"
     gp="$RESULTS/$1-percentiles.gp"
     {
         echo "set terminal pngcairo size 1100,700 font 'sans,10'"
@@ -761,19 +843,32 @@ if [ "$MODE" = smoke ]; then
     PRE_N=1
     ROUNDS_THR=1 DUR_THR=1 CONNS_THR=64 ROUNDS_SLOW=1 DUR_SLOW=1 ROUNDS_STALL=1
     DUR_STALL=${DUR_STALL:-2} STALL_AT=${STALL_AT:-0.5} STALL_LEN=${STALL_LEN:-0.5}
+    DUR_ANTAG=${DUR_ANTAG:-2} ANTAG_AT=${ANTAG_AT:-0.5} ANTAG_LEN=${ANTAG_LEN:-0.5}
     WARMUP=0 QUIET_WAIT=0 PICKBENCH=${PICKBENCH:-0}
     RESULTS=$RESULTS/smoke
 else
     RESULTS=$RESULTS/latest
-    SCENARIOS=${SCENARIOS:-"thr slow stall"}
+    SCENARIOS=${SCENARIOS:-"slow het antag stall"}
     PRE_N="1 2 3"
     ROUNDS_THR=${ROUNDS_THR:-2} DUR_THR=${DUR_THR:-3} CONNS_THR=${CONNS_THR:-"64 256"}
     ROUNDS_SLOW=${ROUNDS_SLOW:-2} DUR_SLOW=${DUR_SLOW:-5}
     ROUNDS_STALL=${ROUNDS_STALL:-1} DUR_STALL=${DUR_STALL:-30}
     STALL_AT=${STALL_AT:-10} STALL_LEN=${STALL_LEN:-3}
+    DUR_ANTAG=${DUR_ANTAG:-30} ANTAG_AT=${ANTAG_AT:-10} ANTAG_LEN=${ANTAG_LEN:-10}
     WARMUP=${WARMUP:-1} QUIET_WAIT=${QUIET_WAIT:-10} PICKBENCH=${PICKBENCH:-1}
 fi
 CONNS_Q=${CONNS_Q:-32}
+CONNS_STALL=${CONNS_STALL:-400}
+THINK_MS=${THINK_MS:-200}
+WRK_ENV=""
+PEERS="ap-bb hp-lc hp-r2 ng-lc ng-r2"
+if [ -n "${FRONTS:-}" ]; then
+    QFRONTS=$FRONTS
+elif [ "$MODE" = smoke ]; then
+    QFRONTS=$ALL_FRONTS
+else
+    QFRONTS=${QFRONTS:-"lf-ll lf-lt lb-ll lb-lt $PEERS"}
+fi
 QUIET_PCT=${QUIET_PCT:-15}
 QUIET_BUDGET=${QUIET_BUDGET:-60}
 QUIET_TOTAL=0
@@ -787,14 +882,15 @@ for f in $FRONTS; do
     case " $ALL_FRONTS " in *" $f "*) ;; *) die "FRONTS: unknown front \"$f\" (known: $ALL_FRONTS)" ;; esac
 done
 for s in $SCENARIOS; do
-    case "$s" in thr|slow|stall) ;; *) die "SCENARIOS: unknown \"$s\" (thr slow stall)" ;; esac
+    case "$s" in thr|slow|het|antag|stall) ;; *) die "SCENARIOS: unknown \"$s\" (thr slow het antag stall)" ;; esac
 done
 maxc=$CONNS_Q
+case " $SCENARIOS " in *" stall "*) maxc=$CONNS_STALL ;; esac
 for c in $CONNS_THR; do [ "$c" -gt "$maxc" ] && maxc=$c; done
 MPM_THREADS=$((maxc * 2))
 [ "$MPM_THREADS" -lt 64 ] && MPM_THREADS=64
 DESCS=""
-for f in $FRONTS; do DESCS="$DESCS$(front_desc "$f")|"; done
+for f in $ALL_FRONTS; do DESCS="$DESCS$(front_desc "$f")|"; done
 
 for t in "$WRK" curl openssl "$APACHE2" "$HAPROXY" "$NGINX"; do
     command -v "$t" >/dev/null 2>&1 || die "$t not found (sh tools/install-deps.sh)"
@@ -888,7 +984,7 @@ OUT="$RESULTS/report.md"
 cp "$RUNDIR/data.tsv" "$RESULTS/data.tsv"
 rm -rf "$RESULTS/raw"
 cp -r "$RUNDIR/raw" "$RESULTS/raw"
-for s in slow stall; do
+for s in slow het antag stall; do
     grep -q "^$s " "$RUNDIR/data.tsv" && plot "$s"
 done
 cat "$OUT"

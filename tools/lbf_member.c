@@ -23,6 +23,9 @@
  *     stats=count   answer only the number of requests received so far
  *                   (stats= and freeze= requests not counted), as "42";
  *                   answered at once even while frozen
+ *     slow=F        set the --slow multiplier to F (1..100) from now on,
+ *                   answered at once with "slow=F" (a member that turns
+ *                   slower and recovers at run time; not counted)
  *     freeze=on|off freeze or thaw the member, answered at once with
  *                   "frozen=1" / "frozen=0": while frozen every other
  *                   request is read and counted, then held unanswered
@@ -104,7 +107,7 @@ static struct {
     int         quiet;
     char        self[160];              /* "addr:port" when no Host header */
     size_t      self_len;
-    long        slow;                   /* --slow: delay multiplier */
+    long        slow;                   /* --slow: the initial multiplier */
     long        capacity;               /* --capacity: concurrent delays */
     const char *app_key_file;           /* --app-key-file */
     int         has_app_key;
@@ -125,6 +128,9 @@ static pthread_mutex_t lbf_freeze_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t lbf_freeze_cv = PTHREAD_COND_INITIALIZER;
 static int lbf_frozen;                  /* under lbf_freeze_mu */
 static _Atomic unsigned long long lbf_received;
+
+/* The delay multiplier in use: --slow, then slow=F. */
+static _Atomic long lbf_slow = 1;
 
 static pthread_attr_t lbf_thread_attr;
 
@@ -152,6 +158,7 @@ struct lbf_req {
     int                 stats;          /* stats=util (1): the load;
                                            stats=count (2): requests */
     int                 freeze;         /* freeze=: 1 on, 0 off, -1 none */
+    long                set_slow;       /* slow=: 1..100, 0 none */
     size_t              redirect_len;   /* 0: none; path in conn->redir */
     char                instr[LBF_WORD_MAX + 1]; /* instr=: "" for none */
     char                instr_farm[LBF_WORD_MAX + 1]; /* farm= */
@@ -765,6 +772,12 @@ static int lbf_query_param(struct lbf_conn *c, struct lbf_req *r,
         }
         r->stats = lbf_eq_ci(v, vn, "util") ? 1 : 2;
     }
+    else if (lbf_eq_ci(key, kn, "slow")) {
+        if (lbf_parse_num(v, vn, &x) < 0 || x < 1 || x > 100) {
+            return lbf_fail(r, 400, "bad slow (1..100)");
+        }
+        r->set_slow = (long)x;
+    }
     else if (lbf_eq_ci(key, kn, "freeze")) {
         if (!lbf_eq_ci(v, vn, "on") && !lbf_eq_ci(v, vn, "off")) {
             return lbf_fail(r, 400, "bad freeze (on, off)");
@@ -1036,7 +1049,8 @@ static void lbf_cap(int delta)
  * --capacity slot. */
 static void lbf_delay(const struct lbf_req *r)
 {
-    long sleep_ms = r->sleep_ms * lbf_opt.slow;
+    long slow = atomic_load(&lbf_slow);
+    long sleep_ms = r->sleep_ms * slow;
     struct timespec ts;
 
     if (r->sleep_ms <= 0 && r->work_us <= 0) {
@@ -1052,7 +1066,7 @@ static void lbf_delay(const struct lbf_req *r)
         }
     }
     if (r->work_us > 0) {
-        lbf_burn(r->work_us * lbf_opt.slow);
+        lbf_burn(r->work_us * slow);
     }
     lbf_cap(-1);
     atomic_fetch_sub(&lbf_delays, 1);
@@ -1072,11 +1086,16 @@ static void lbf_util(struct lbf_out *o)
     lbf_put(o, num, (size_t)n);
 }
 
-/* lbf_control: a control request (freeze=, stats=) is answered at once;
- * any other is counted and, while the member is frozen, held until it
- * thaws. */
+/* lbf_control: a control request (slow=, freeze=, stats=) is answered at
+ * once; any other is counted and, while the member is frozen, held until
+ * it thaws. */
 static void lbf_control(struct lbf_req *r)
 {
+    if (r->set_slow) {
+        atomic_store(&lbf_slow, r->set_slow);
+        lbf_log("slow %ld", r->set_slow);
+        return;
+    }
     if (r->freeze >= 0) {
         pthread_mutex_lock(&lbf_freeze_mu);
         lbf_frozen = r->freeze;
@@ -1099,6 +1118,12 @@ static void lbf_control(struct lbf_req *r)
 /* lbf_body: append the response body for r to o. */
 static void lbf_body(struct lbf_out *o, const struct lbf_req *r)
 {
+    if (r->set_slow && !r->err_status) {
+        lbf_puts(o, "slow=");
+        lbf_putu(o, (unsigned long long)r->set_slow);
+        lbf_put(o, "\n", 1);
+        return;
+    }
     if (r->freeze >= 0 && !r->err_status) {
         lbf_puts(o, r->freeze ? "frozen=1\n" : "frozen=0\n");
         return;
@@ -1287,7 +1312,9 @@ static int lbf_serve_one(struct lbf_conn *c)
     }
     if (!r.err_status) {
         lbf_control(&r);
-        lbf_delay(&r);
+        if (!r.set_slow) {
+            lbf_delay(&r);
+        }
     }
     else {
         lbf_log("%d %s", r.err_status, r.err);
@@ -1437,7 +1464,7 @@ static void lbf_usage(FILE *f, int code)
         "  --app-key-file PATH  farm session secret file (LBFarmSessionKey):\n"
         "               its first secret line signs instr= instructions\n"
         "query: sleep_ms=N work_us=N status=N redirect=PATH stats=util|count\n"
-        "       freeze=on|off\n"
+        "       freeze=on|off slow=F\n"
         "       instr=ACTION [farm=NAME] instr_raw=VALUE\n");
     exit(code);
 }
@@ -1509,6 +1536,7 @@ static void lbf_args(int argc, char **argv)
         fprintf(stderr, "lbf_member: bad --slow \"%s\" (1..100)\n", slow);
         exit(2);
     }
+    atomic_store(&lbf_slow, lbf_opt.slow);
     if (cap && ((lbf_opt.capacity = strtol(cap, &end, 10)) < 0
                 || lbf_opt.capacity > 100000 || *end)) {
         fprintf(stderr, "lbf_member: bad --capacity \"%s\"\n", cap);
