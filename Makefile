@@ -133,6 +133,7 @@ bench-smoke: all build/bench/pickbench
 	sh bench/run.sh --smoke
 	sh bench/quality.sh --smoke
 	build/bench/pickbench pick 0.05
+	build/bench/pickbench hold 0.05
 	build/bench/pickbench exact 100000
 
 # The status page and JSON with 1000 members (bench/status_bench.sh).
