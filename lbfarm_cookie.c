@@ -142,3 +142,19 @@ const char *lbf_cookie_find(const char *hdr, const char *name, size_t *len)
     }
     return NULL;
 }
+
+const char *lbf_query_find(const char *args, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    const char *p = args;
+
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            *len = strcspn(p + nl + 1, "&");
+            return p + nl + 1;
+        }
+        p = strchr(p, '&');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    return NULL;
+}

@@ -17,6 +17,7 @@
 #include "util_cookies.h"
 
 #include "mod_lbfarm_method.h"
+#include "lbfarm_cookie.h"
 #include "lbfarm_hash.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -166,23 +167,14 @@ const char *lbf_cmd_hash_key(cmd_parms *cmd, void *dc LBF_UNUSED,
     return NULL;
 }
 
-/* The value of query parameter name in args (NULL-safe), or NULL. */
-static const char *lbf_hash_query(apr_pool_t *p, const char *args,
-                                  const char *name)
+/* The value of query parameter name in r's query string, copied into
+ * r->pool, or NULL. */
+static const char *lbf_hash_query(request_rec *r, const char *name)
 {
-    size_t n = strlen(name);
-    const char *a = args, *end;
+    size_t n;
+    const char *v = lbf_query_find(r->args, name, &n);
 
-    while (a != NULL && *a != '\0') {
-        if (!strncmp(a, name, n) && a[n] == '=') {
-            a += n + 1;
-            end = strchr(a, '&');
-            return end ? apr_pstrmemdup(p, a, (apr_size_t)(end - a)) : a;
-        }
-        a = strchr(a, '&');
-        a = a ? a + 1 : NULL;
-    }
-    return NULL;
+    return v != NULL ? apr_pstrmemdup(r->pool, v, n) : NULL;
 }
 
 /* The key LBFarmHashKey t names in r, or NULL when r lacks it. */
@@ -201,7 +193,7 @@ static const char *lbf_hash_from(request_rec *r,
     case LBF_HASH_PATH:
         return r->uri;
     case LBF_HASH_QUERY:
-        v = lbf_hash_query(r->pool, r->args, t->name);
+        v = lbf_hash_query(r, t->name);
         return v != NULL && *v != '\0' ? v : NULL;
     default:
         return NULL;

@@ -140,7 +140,6 @@ const char *lbf_cmd_route_cookie(cmd_parms *cmd, void *dc LBF_UNUSED,
                             "name \"%s\"", arg);
     }
     fc->route_cookie = arg;
-    fc->route_param = apr_pstrcat(cmd->pool, arg, "=", NULL);
     return NULL;
 }
 
@@ -273,22 +272,15 @@ static const char *lbf_route_value(request_rec *r,
                                    const struct lbf_farm_conf *fc,
                                    size_t *len)
 {
-    const char *v, *a;
+    const char *v;
 
     if (fc->route_cookie == NULL) {
         return NULL;
     }
-    if ((v = lbf_req_cookie(r, fc->route_cookie, len)) != NULL
-        || r->args == NULL) {
+    if ((v = lbf_req_cookie(r, fc->route_cookie, len)) != NULL) {
         return v;
     }
-    a = ap_strstr_c(r->args, fc->route_param);
-    if (a == NULL || (a != r->args && a[-1] != '&')) {
-        return NULL;
-    }
-    v = a + strlen(fc->route_param);
-    *len = strcspn(v, "&");
-    return v;
+    return lbf_query_find(r->args, fc->route_cookie, len);
 }
 
 /* The member of fc that r is stuck to at pk (lbf_sticky_decide decides

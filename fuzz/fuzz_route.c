@@ -3,7 +3,8 @@
 /*
  * fuzz_route.c -- libFuzzer target for where a request's cookies send it:
  * the Cookie header read as the glue reads it (lbf_cookie_find for the
- * session cookie "lbf_web" and the LBFarmRouteCookie "ROUTEID"), then
+ * session cookie "lbf_web" and the LBFarmRouteCookie "ROUTEID", else
+ * lbf_query_find for a "ROUTEID" query parameter in the same bytes), then
  * lbf_sticky_decide over a small segment (farm "web": members m0, m1, m2,
  * m2 offline) with the fixed test key.  The route value is what the
  * application sets, "<anything>.<member name>": it is parsed only here.
@@ -230,6 +231,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exclude = (f >> 4) % 5 < 3 ? (f >> 4) % 5 : LBF_NO_MEMBER;
     ck = lbf_cookie_find(hdr, "lbf_web", &cl);
     rt = lbf_cookie_find(hdr, "ROUTEID", &rl);
+    if (rt == NULL) { /* the glue's next place: the query parameter */
+        rt = lbf_query_find(hdr, "ROUTEID", &rl);
+    }
     fz_decide(&c, ck, cl, rt, rl, exclude);
     /* the route alone, as exact bytes */
     if (rt != NULL && (exact = malloc(rl ? rl : 1)) != NULL) {

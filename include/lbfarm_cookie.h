@@ -78,4 +78,10 @@ const char *lbf_cookie_samesite_name(int samesite);
  * name must match exactly (case-sensitive, whole name). */
 const char *lbf_cookie_find(const char *hdr, const char *name, size_t *len);
 
+/* Find parameter name's value in a query string args (NULL-safe, not
+ * decoded): a pointer into args and its length in *len, or NULL.  Only a
+ * whole parameter name matches ("xname=" is not "name="); the first such
+ * parameter wins. */
+const char *lbf_query_find(const char *args, const char *name, size_t *len);
+
 #endif /* LBFARM_COOKIE_H */

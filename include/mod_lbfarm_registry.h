@@ -72,7 +72,6 @@ struct lbf_farm_conf {
     const char *cookie;        /* session cookie name, "lbf_<farm>" */
     const char *move_cookie;   /* "lbfmv_<farm>" */
     const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
-    const char *route_param;   /* "<route_cookie>=", for the query */
     int instructions;          /* LBFarmInstructions On */
     struct lbf_cookie_policy cookie_pol; /* LBFarmSticky samesite= secure= */
     /* life cycle (mod_lbfarm_health.c) */

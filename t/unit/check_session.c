@@ -429,6 +429,50 @@ START_TEST(cookie_find_picks_the_exact_name)
 }
 END_TEST
 
+/* lbf_query_find: a whole parameter name only; the first match is not
+ * always the answer ("xROUTEID=1&ROUTEID=a" holds ROUTEID=a). */
+START_TEST(query_find_picks_the_whole_name)
+{
+    static const struct {
+        const char *args;
+        const char *want; /* NULL: not found */
+    } cases[] = {
+        {"ROUTEID=a.m1", "a.m1"},
+        {"x=1&ROUTEID=a.m1&y=2", "a.m1"},
+        {"xROUTEID=1&ROUTEID=a.m1", "a.m1"},
+        {"xROUTEID=1", NULL},
+        {"ROUTEIDx=1&ROUTEID=b", "b"},
+        {"ROUTEID", NULL},
+        {"ROUTEID&ROUTEID=c", "c"},
+        {"y=ROUTEID=bad&ROUTEID=good", "good"},
+        {"ROUTEID=first&ROUTEID=second", "first"},
+        {"ROUTEID=&a=1", ""},
+        {"&&&", NULL},
+        {"", NULL},
+        {"routeid=lower", NULL},
+    };
+    size_t i, len;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        const char *v;
+
+        len = 12345;
+        v = lbf_query_find(cases[i].args, "ROUTEID", &len);
+        if (cases[i].want == NULL) {
+            ck_assert_msg(v == NULL, "case %zu \"%s\": found \"%.*s\"", i,
+                          cases[i].args, v ? (int)len : 0, v ? v : "");
+        }
+        else {
+            ck_assert_msg(v != NULL && len == strlen(cases[i].want)
+                              && strncmp(v, cases[i].want, len) == 0,
+                          "case %zu \"%s\": want \"%s\"", i, cases[i].args,
+                          cases[i].want);
+        }
+    }
+    ck_assert_ptr_null(lbf_query_find(NULL, "ROUTEID", &len));
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* move cookies                                                        */
 
@@ -1655,6 +1699,7 @@ Suite *lbf_suite_session(void)
     tcase_add_test(cookie, sess_cookie_malformed_lengths_and_characters);
     tcase_add_test(cookie, sess_cookie_rotation_accepts_either_live_key);
     tcase_add_test(cookie, cookie_find_picks_the_exact_name);
+    tcase_add_test(cookie, query_find_picks_the_whole_name);
     suite_add_tcase(s, cookie);
 
     tcase_set_timeout(move, LBF_T_TIMEOUT);
