@@ -10,11 +10,13 @@
  */
 #include "http_core.h"
 #include "ap_mpm.h"
+#include "mpm_common.h"
 
 #include "mod_lbfarm.h"
 #include "mod_lbfarm_heartbeat.h"
 #include "mod_lbfarm_hold.h"
 #include "mod_lbfarm_query.h"
+#include "mod_lbfarm_segment.h"
 
 /* What push, sessions and health add to a farm once it has its place in
  * the segment (and to its configured members). */
@@ -141,6 +143,15 @@ static const command_rec lbf_cmds[] = {
     {NULL}
 };
 
+/* Parent, every 10 s (the MPM's monitor hook): what the segment's
+ * counters say happened since the last call. */
+static int lbf_monitor(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+    lbf_segment_watch(s);
+    return DECLINED;
+}
+
 static void lbf_register_hooks(apr_pool_t *p)
 {
     static const char *const pred[] = {"mod_proxy.c", NULL};
@@ -149,6 +160,7 @@ static void lbf_register_hooks(apr_pool_t *p)
     ap_hook_check_config(lbf_check_config, pred, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(lbf_post_config, pred, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(lbf_child_init, pred, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(lbf_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     lbf_proxy_register_hooks(p);
     lbf_hold_register_hooks(p);
     lbf_status_register_hooks(p);

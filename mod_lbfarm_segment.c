@@ -43,6 +43,12 @@ struct lbf_gen {
     apr_shm_t *seg;
 };
 
+/* The parent's last look at the current segment's lock counters
+ * (lbf_segment_watch); set when the segment is made. */
+static struct {
+    uint32_t recoveries, repairs;
+} lbf_seen;
+
 /* Rows the farm of stock balancer b gets: its members, its growth, + 1. */
 static uint32_t lbf_balancer_rows(const proxy_balancer *b)
 {
@@ -284,7 +290,32 @@ int lbf_segment_create(apr_pool_t *pconf, server_rec *s)
     }
     apr_pool_userdata_set(gen, LBF_GEN_KEY, apr_pool_cleanup_null,
                           s->process->pool);
+    lbf_seen.recoveries = atomic_load(&g->shm.hdr->recoveries);
+    lbf_seen.repairs = atomic_load(&g->shm.hdr->repairs);
     return OK;
+}
+
+void lbf_segment_watch(server_rec *s)
+{
+    struct lbf_global *g = lbf_global_get();
+    uint32_t rec, rep;
+
+    if (g == NULL || g->shm.base == NULL) {
+        return;
+    }
+    rec = atomic_load(&g->shm.hdr->recoveries);
+    rep = atomic_load(&g->shm.hdr->repairs);
+    if (rec == lbf_seen.recoveries && rep == lbf_seen.repairs) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "LBF00810: %" PRIu32
+                 " row lock(s) taken over from processes that died holding "
+                 "them, %" PRIu32 " torn metrics group(s) reset (those "
+                 "members' pushed load is neutral until their next push); "
+                 "%" PRIu32 " and %" PRIu32 " since start", rec
+                 - lbf_seen.recoveries, rep - lbf_seen.repairs, rec, rep);
+    lbf_seen.recoveries = rec;
+    lbf_seen.repairs = rep;
 }
 
 int lbf_segment_attach(server_rec *s)

@@ -23,4 +23,10 @@ int lbf_segment_create(apr_pool_t *pconf, server_rec *s);
  * are then disabled in this child). */
 int lbf_segment_attach(server_rec *s);
 
+/* Parent, monitor hook (httpd runs it every 10 s): log the row locks taken
+ * over from dead owners and the torn metrics groups reset since the last
+ * call (LBF00810, warn): one line per 10 s at most.  Reads two
+ * counters of the segment lock-free; takes no lock. */
+void lbf_segment_watch(server_rec *s);
+
 #endif /* MOD_LBFARM_SEGMENT_H */

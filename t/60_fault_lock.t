@@ -156,6 +156,26 @@ for my $torn (1, 0) {
     serves("$what: traffic afterwards", 20);
 }
 
+# The parent logs what its monitor saw (LBF00810; httpd runs the monitor
+# hook every 10 s): two locks taken over, one torn group, in one or two
+# lines.
+{
+    my ($rec, $rep, $end) = (0, 0, time + 15 * $F);
+    my $logged = qr/LBF00810: (\d+) row lock\S* taken over[^,]*, (\d+) torn/;
+    while (time < $end) {
+        ($rec, $rep) = (0, 0);
+        my $log = $h->error_log;
+        while ($log =~ /$logged/g) {
+            $rec += $1;
+            $rep += $2;
+        }
+        last if $rec >= 2;
+        sleep 0.2;
+    }
+    is($rec, 2, 'the parent logs the 2 lock recoveries (LBF00810)');
+    is($rep, 1, '... and the 1 torn metrics group reset');
+}
+
 {
     my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
     my $r = $ua->get($h->url('/lbfarm-status?format=prometheus'));
