@@ -233,14 +233,17 @@ int lbf_eject_result(const struct lbf_shm *h, struct lbf_farm *f,
     int rc;
 
     *ms = *n = 0;
+    if ((outcome == LBF_OUT_STATUS && error_status)
+        || (outcome == LBF_OUT_CONNECT
+            && (conf == NULL || conf->mode == LBF_EJECT_OFF
+                || (r->ej_cfg & LBF_EJ_RETRY_SET)))) {
+        /* stock: a LBFarmErrorStatus always, a connect failure without
+         * ejection: in error for retry= */
+        lbf_row_set_error(r, now_usec);
+        return r->retry_sec > 0 ? LBF_EJ_ERROR : LBF_EJ_NONE;
+    }
     if (conf == NULL || conf->mode == LBF_EJECT_OFF
         || (r->ej_cfg & LBF_EJ_RETRY_SET)) {
-        /* stock: connect failures and LBFarmErrorStatus, for retry= */
-        if (outcome == LBF_OUT_CONNECT
-            || (outcome == LBF_OUT_STATUS && error_status)) {
-            lbf_row_set_error(r, now_usec);
-            return r->retry_sec > 0 ? LBF_EJ_ERROR : LBF_EJ_NONE;
-        }
         /* a probe that got a good answer ends the error early */
         return outcome == LBF_OUT_OK ? lbf_eject_success(r, now_usec)
                                      : LBF_EJ_NONE;

@@ -100,6 +100,8 @@ static int lbf_populate_member(struct lbf_global *g, struct lbf_farm_conf *fc,
     struct lbf_row *row;
     int rc;
 
+    int retry_set = mc->retry >= 0 || fc->retry != LBF_DEFAULT_RETRY;
+
     if (mc->retry < 0) {
         mc->retry = fc->retry;
     }
@@ -114,6 +116,7 @@ static int lbf_populate_member(struct lbf_global *g, struct lbf_farm_conf *fc,
     row = lbf_member_at(&g->shm, f, (uint32_t)rc);
     lbf_member_set_cfg_admin(row, (uint32_t)mc->admin);
     lbf_member_set_hc_url(f, row, mc->url);
+    lbf_eject_member_setup(row, retry_set); /* stock retry= semantics */
     mc->index = (uint32_t)rc;
     fc->mconf[rc] = mc;
     return rc;

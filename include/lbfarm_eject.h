@@ -9,7 +9,9 @@
  *
  *  - Every finished request of a member counts (lbf_eject_result): a
  *    success, a connect failure (nothing reached the member), or a status
- *    failure (5xx, or a status listed in LBFarmErrorStatus).
+ *    failure (a 5xx).  A status listed in LBFarmErrorStatus keeps its
+ *    stock meaning: the member is in error for its retry= at once (an
+ *    operator's explicit rule, as mod_proxy's failonstatus).
  *  - A connect failure ejects at once.  Status failures eject after
  *    `consecutive` of them in a row (default 5), or when at least
  *    `rate` % of the requests of the current `window` seconds failed
@@ -39,10 +41,11 @@
  *    administratively out) per LBF_PROBE_USEC, claimed by CAS, instead of
  *    waiting for the error or ejection to run out.
  *  - retry=: a member whose retry= (or its farm's LBFarmRetry) was set
- *    explicitly keeps stock semantics -- a connect failure or a
- *    LBFarmErrorStatus puts it in error for retry= (lbf_row_set_error);
- *    the ejection rules do not apply to it.  With LBFarmEject off every
- *    member has stock semantics.  Probes apply to both.
+ *    explicitly keeps stock semantics -- a connect failure puts it in
+ *    error for retry= (lbf_row_set_error); the ejection rules do not
+ *    apply to it.  With LBFarmEject off every member has stock semantics.
+ *    Probes, and the end of an error by a good answer to a probe or a
+ *    passed health check, apply to both.
  *
  * Row fields (struct lbf_row, lbfarm_shm.h): ej_until, ej_win, ej_probe,
  * ej_fails, ej_n, ej_cfg; farm field: panic.  None is carried over a
@@ -135,8 +138,8 @@ uint64_t lbf_row_eject_left(const struct lbf_row *r, uint64_t now_usec,
 
 /* Record one finished request of member r of farm f at now.  conf: the
  * farm's resolved LBFarmEject (NULL = off); error_status: 1 when the
- * status is in LBFarmErrorStatus (stock semantics put the member in error
- * for those and connect failures).  May take f's lock (after no other
+ * status is in LBFarmErrorStatus (then the member is in error for its
+ * retry=, as are connect failures under stock semantics).  May take f's lock (after no other
  * lock; the caller holds none) to eject.  Returns enum lbf_eject_rc; on
  * LBF_EJ_EJECTED and _EXTENDED the ejection time in *ms and n in *n. */
 int lbf_eject_result(const struct lbf_shm *h, struct lbf_farm *f,
