@@ -14,6 +14,7 @@
 typedef Suite *lbf_suite_f(void);
 
 Suite *lbf_suite_cookie(void) __attribute__((weak)); /* check_cookie.c */
+Suite *lbf_suite_eject(void) __attribute__((weak));  /* check_eject.c */
 
 /* Weakly declared in lbf_unit.h: NULL when that file is not linked. */
 static lbf_suite_f *const lbf_optional[] = {
@@ -27,6 +28,7 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_admin,
     lbf_suite_heartbeat,
     lbf_suite_query,
+    lbf_suite_eject,
 };
 
 int main(void)
