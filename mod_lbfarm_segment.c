@@ -98,9 +98,7 @@ static int lbf_populate_member(struct lbf_global *g, struct lbf_farm_conf *fc,
                                struct lbf_farm *f, struct lbf_member_conf *mc)
 {
     struct lbf_row *row;
-    int rc;
-
-    int retry_set = mc->retry >= 0 || fc->retry != LBF_DEFAULT_RETRY;
+    int rc, retry_set = mc->retry >= 0 || fc->retry_set;
 
     if (mc->retry < 0) {
         mc->retry = fc->retry;

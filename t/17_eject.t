@@ -106,7 +106,7 @@ sub fail_off { unlink "$DIR/$_[0].fail" }
 LBFTest::spit("$DIR/p3.hcfail", "1");   # p3 is down by its check throughout
 my %fm = map { $_ => flag_member($_) }
          qw(f1 k1 k2 k3 k4 c1 c2 p1 p2 p3 q1 q2 h1);
-my %lm = map { $_ => start_member($_) } qw(g1 r1 r2 s1 s2);
+my %lm = map { $_ => start_member($_) } qw(g1 r1 r2 s1 s2 x1);
 my @rec_ports = map { $lm{$_}->port } qw(r1 r2);
 
 sub farm {
@@ -136,6 +136,7 @@ my $body = "ProxyPass /lbfarm-status !\n"
     . farm('hc', ['LBFarmEject consecutive=2 rate=0 base=60',
                   'LBFarmHealthCheck /health interval=500ms rise=1 fall=3 '
                   . 'timeout=300ms'], qw(h1 g1))
+    . farm('stk', ['LBFarmRetry 60'], qw(x1 g1))
     . farm('st', ['LBFarmMethod least-time'], qw(s1 s2));
 my $h = start_httpd(body => $body, loglevel => "info");
 my $DOWN = "<html><body>lbf-eject-down</body></html>\n";
@@ -288,6 +289,22 @@ sub state { my $r = rows(); return $r->{$_[0]} ? $r->{$_[0]}{state} : '?' }
         return join(',', sort keys %$got) eq 'r1,r2';
     });
     ok($ok, 'rec: both members serve again within base') or diag(explain($got));
+}
+
+# 4b. LBFarmRetry given (even its default value): stock retry= semantics, a
+# refused connection puts the member in error, it is not ejected
+{
+    $lm{x1}->stop;
+    my $got = send_n('/stk/', 4);
+    is(scalar @{ $got->{g1} // [] }, 4, 'stk: g1 answered all 4')
+        or diag(explain($got));
+    my $row = rows()->{'stk/x1'};
+    is($row->{state}, 'error', 'stk: x1 in error, not ejected')
+        or diag(explain($row));
+    ok($row->{error_left_ms} > 50_000, "stk: for its retry=60 "
+       . "($row->{error_left_ms} ms left)");
+    like($h->error_log, qr/LBF00020: farm stk: member x1 failed; in error for 60s/,
+         'stk: LBF00020 logged');
 }
 
 # 5. a passed health check ends an ejection early (base is 60 s)
