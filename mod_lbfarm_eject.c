@@ -10,13 +10,16 @@
  *
  * The values land in the farm's struct lbf_tune (eject), which the request
  * path hands to every pick; post_request and the retry of the proxy glue
- * tell the core what each attempt was (lbf_eject_note).
+ * tell the core what each attempt was (lbf_eject_note).  Ejections and
+ * their ends are logged once each; the cap refusing one (LBF00721) at
+ * most once per second per process.
  */
 #include "apr_strings.h"
 #include "http_protocol.h"
 
 #include "mod_lbfarm_eject.h"
 #include "mod_lbfarm_health.h"
+#include "mod_lbfarm_log.h"
 #include "lbfarm_conf.h"
 
 APLOG_USE_MODULE(lbfarm);
@@ -201,10 +204,12 @@ int lbf_eject_note(request_rec *r, struct lbf_farm_conf *fc,
                                                  : "failed answers");
     }
     else if (rc == LBF_EJ_CAPPED) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00721: farm %s: "
-                      "member %s fails but is not ejected: %u%% of the farm "
-                      "is ejected already (cap)", fc->name, row->name,
-                      fc->tune.eject.cap_pct);
+        /* a failing farm would say this on every few requests */
+        LBF_LOG_LIMITED(r, APLOG_WARNING, apr_time_from_sec(1),
+                        "LBF00721: farm %s: member %s fails but is not "
+                        "ejected: the cap of %u%% of the farm's members is "
+                        "reached",
+                        fc->name, row->name, fc->tune.eject.cap_pct);
     }
     else if (rc == LBF_EJ_CLEARED) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "LBF00722: farm %s: "
