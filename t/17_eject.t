@@ -3,8 +3,9 @@
 # keeps a failing farm served from its members; a farm whose members were
 # all down recovers within about a second (recovery probes) and the first
 # request that finds no member gets the down page with Retry-After; a
-# passed health check ends an ejection early; the status page shows
-# "ejected" and "stalled".  Also the directives' configuration errors.
+# passed health check ends an ejection early; an explicit LBFarmRetry keeps
+# stock retry= (error, not ejection); the status page shows "ejected" and
+# "stalled".  Also the directives' configuration errors.
 #
 # Failing members are small servers of this test (one request per
 # connection) that answer 500 while their flag file exists, and 200 on
