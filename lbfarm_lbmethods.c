@@ -336,7 +336,9 @@ int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk)
     if (m == NULL) {
         return -1;
     }
-    pick = m->pick(m, pk);
+    if ((pick = m->pick(m, pk)) < 0) {
+        pick = lbf_eject_probe(pk); /* nothing usable: a bounded retry */
+    }
     return pick >= 0 ? lbf_member_take(mi, pk, (uint32_t)pick) : -1;
 }
 

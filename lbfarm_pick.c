@@ -3,7 +3,8 @@
 /*
  * lbfarm_pick.c -- what every method's pick stands on (pure C, lock-free):
  * the per-thread random generator, eligibility and tiers (standby tiers,
- * balancer:// status, the stall rule), slow start, pushed headroom, and
+ * balancer:// status, the stall rule, panic mode), slow start, pushed
+ * headroom, and
  * the candidate draw (a full scan up to LBF_LL_SCAN_MAX members, random
  * draws above).  The methods (lbfarm_lbmethods.c, lbfarm_leasttime.c)
  * are built on it; it calls none of them.  The rules are stated in
@@ -113,8 +114,12 @@ static int lbf_tier_row(const struct lbf_pick *pk, uint32_t mi,
 
     r = *row = rows == NULL ? lbf_member_at(pk->h, pk->farm, mi)
                : mi < pk->farm->n_rows ? rows + mi : NULL;
-    if (r == NULL || mi == pk->exclude || !lbf_row_usable(r, pk->now)) {
+    if (r == NULL || mi == pk->exclude) {
         return -1;
+    }
+    if (!lbf_row_usable(r, pk->now)
+        && !(lbf_eject_panic_ok(r, pk->now) && lbf_eject_panic(pk))) {
+        return -1; /* panic lets members ejected for bad answers in */
     }
     if (pk->usable != NULL && (extra = pk->usable(pk->uctx, mi)) < 0) {
         lbf_ramp_away(r);

@@ -57,6 +57,8 @@ LBF_GET_U(standby, s->tier > 0)
 LBF_GET_U(runtime, s->runtime != 0)
 LBF_GET_U(up, s->state != NULL && strcmp(s->state, "ok") == 0)
 LBF_GET_U(metrics, s->n_metrics)
+LBF_GET_U(eject_left, s->eject_left_ms)
+LBF_GET_U(eject_n, s->eject_n)
 #undef LBF_GET_U
 
 static void lbf_get_method(const struct lbf_snap *s, struct lbf_val *v)
@@ -127,7 +129,8 @@ static void lbf_get_p99(const struct lbf_snap *s, struct lbf_val *v)
 /* The table                                                           */
 
 static const char *const lbf_states[] = {"ok", "error", "down", "draining",
-                                         "offline", NULL};
+                                         "offline", "ejected", "stalled",
+                                         NULL};
 static const char *const lbf_admins[] = {"enabled", "offline", "drain",
                                          NULL};
 
@@ -234,6 +237,15 @@ static const struct lbf_field lbf_fields[] = {
      .dec = 3, .prom_dec = 3, .prom = "lbfarm_member_pushed_metric",
      .prom_type = "gauge", .label = "metric", .get = lbf_get_metrics,
      .help = "Last value of each metric the member pushed."},
+    {.text = "eject_left_ms", .json = "eject_left_ms", .kind = LBF_FK_NUM,
+     .prom_dec = 3, .prom = "lbfarm_member_ejection_remaining_seconds",
+     .prom_type = "gauge", .get = lbf_get_eject_left,
+     .help = "Time left of an outlier ejection (0 = not ejected)."},
+    {.text = "eject_n", .json = "eject_n", .kind = LBF_FK_NUM,
+     .prom = "lbfarm_member_ejection_multiplier", .prom_type = "gauge",
+     .get = lbf_get_eject_n,
+     .help = "n of the current ejection (it lasts base x n; 0 = not "
+             "ejected)."},
 };
 
 #define LBF_N_FIELDS (sizeof(lbf_fields) / sizeof(lbf_fields[0]))

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lbfarm_eject.h"
 #include "lbfarm_shm.h"
 #include "lbfarm_swrr.h"
 
@@ -848,15 +849,15 @@ void lbf_row_clear_error(struct lbf_row *r)
     }
 }
 
-/* 1 when r is healthy and out of error at now; an error deadline that
- * just passed is cleared and starts the slow-start ramp. */
+/* 1 when r is healthy, not ejected and out of error at now; an error
+ * deadline that just passed is cleared and starts the slow-start ramp. */
 static int lbf_row_alive(struct lbf_row *r, uint64_t now_usec)
 {
     uint64_t until = atomic_load_explicit(&r->error_until,
                                           memory_order_relaxed);
 
     if (atomic_load_explicit(&r->health, memory_order_relaxed)
-        != LBF_HEALTH_UP) {
+        != LBF_HEALTH_UP || lbf_row_ejected(r, now_usec)) {
         return 0;
     }
     if (until == 0) {

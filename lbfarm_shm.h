@@ -35,14 +35,16 @@
  *         are the rows [first_row, first_row + l_rows), farms' rows follow
  *         each other in farm order), its schedule area (sched_off,
  *         sched_cap), the published schedule (buffer, period), the shared
- *         cursor, push expiry and blackout, admin state, slow start, and
- *         the fingerprint of its health check.
+ *         cursor, push expiry and blackout, admin state, slow start, the
+ *         fingerprint of its health check, and its cached panic decision.
  *  row  : one member: magic, farm index, lock, name, admin state, tier,
  *         configured and effective weight, in-flight, requests, errors,
  *         error deadline, the pushed metrics group (seqlock), push sequence
  *         and rate bucket, the derived load that picks read lock-free,
  *         health check state and the fingerprint of its check, runtime
- *         flag and URL (members added at runtime), two latency histograms.
+ *         flag and URL (members added at runtime), two latency histograms,
+ *         the latency estimate and stall state, the outlier-ejection
+ *         state (ejection deadline, failure window, probe slot).
  *
  * Layout version.  hdr.version is LBF_SHM_VERSION and hdr.layout is
  * LBF_SHM_LAYOUT, a signature computed at compile time from the offset
@@ -105,9 +107,10 @@
  * does not keep in-flight counts (the old generation's children finish
  * their requests against the old segment) nor the hold area (each
  * generation's children join the hold area of their own segment; the old
- * children reap each other in the old one), error deadlines, when the next
- * check is due (the new generation checks at once), nor the weighted
- * cursor (the schedule restarts).  An old segment that fails
+ * children reap each other in the old one), error deadlines, ejections
+ * and failure counts, when the next check is due (the new generation
+ * checks at once), nor the weighted cursor (the schedule restarts).  An
+ * old segment that fails
  * lbf_shm_check is not carried at all: the new generation starts fresh.
  */
 #ifndef LBFARM_SHM_H
@@ -121,7 +124,7 @@
 #include "lbfarm_lock.h"
 
 #define LBF_SHM_MAGIC      0x3146424cu /* "LBF1" little-endian */
-#define LBF_SHM_VERSION    4u  /* bump with every change of the layout */
+#define LBF_SHM_VERSION    5u  /* bump with every change of the layout */
 #define LBF_FARM_MAGIC     0x6d726166u /* "farm" */
 #define LBF_ROW_MAGIC      0x776f726du /* "mrow" */
 
@@ -218,7 +221,8 @@ struct lbf_farm {
     uint32_t slowstart_ms;    /* ramp time of a member coming back */
     uint32_t cfg_admin;       /* admin state from the configuration */
     uint32_t hc_conf;         /* lbf_hc_conf of its health check; 0 none */
-    uint8_t reserved[8];
+    _Atomic uint64_t panic;   /* panic decision (lbfarm_eject.c): valid
+                                 until usec << 1 | in panic */
 };
 
 struct lbf_row {
@@ -283,7 +287,20 @@ struct lbf_row {
     _Atomic uint64_t busy_ts;     /* usec in-flight last rose from 0 */
     _Atomic uint32_t lt_decay_ms; /* EWMA time constant; 0 = default */
     _Atomic uint32_t stall_cfg;   /* k << 24 | floor ms; 0 = off */
-    uint8_t reserved[56];
+    /* outlier ejection and recovery probes (lbfarm_eject.c; the rules are
+     * in include/lbfarm_eject.h).  Lock-free atomics; ej_until and ej_n
+     * are set under the farm lock when a member is ejected (the cap).
+     * Not carried over a restart. */
+    _Atomic uint64_t ej_until;    /* usec the last ejection ends (kept
+                                     after: the decay of n); ejected while
+                                     now < ej_until */
+    _Atomic uint64_t ej_win;      /* failure window: epoch << 40 |
+                                     requests << 20 | failures */
+    _Atomic uint64_t ej_probe;    /* usec the next recovery probe is due */
+    _Atomic uint32_t ej_fails;    /* consecutive status failures */
+    _Atomic uint32_t ej_n;        /* times ejected recently | LBF_EJ_CONNECT */
+    uint32_t ej_cfg;              /* LBF_EJ_RETRY_SET; config time */
+    uint8_t reserved[20];
 };
 
 _Static_assert(sizeof(struct lbf_hdr) == 128, "hdr is 128 bytes");
@@ -294,6 +311,9 @@ _Static_assert(offsetof(struct lbf_hdr, magic) == 0, "magic first");
 _Static_assert(offsetof(struct lbf_hdr, version) == 4, "version second");
 _Static_assert(offsetof(struct lbf_row, lock) == 8, "row lock at 8");
 _Static_assert(offsetof(struct lbf_row, lt_est) % 8 == 0, "lt_est aligned");
+_Static_assert(offsetof(struct lbf_row, ej_until) % 8 == 0,
+               "ej_until aligned");
+_Static_assert(offsetof(struct lbf_farm, panic) % 8 == 0, "panic aligned");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics lock-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
 
@@ -323,7 +343,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
     X(lbf_farm, sched_cap) X(lbf_farm, min_tier) X(lbf_farm, sched)       \
     X(lbf_farm, cursor) X(lbf_farm, expiry_ms) X(lbf_farm, blackout_ms)   \
     X(lbf_farm, admin) X(lbf_farm, slowstart_ms) X(lbf_farm, cfg_admin)   \
-    X(lbf_farm, hc_conf) X(lbf_farm, reserved)
+    X(lbf_farm, hc_conf) X(lbf_farm, panic)
 #define LBF_ROW_FIELDS(X) X(lbf_row, magic) X(lbf_row, farm)              \
     X(lbf_row, lock) X(lbf_row, name) X(lbf_row, admin) X(lbf_row, weight) \
     X(lbf_row, cfg_weight) X(lbf_row, tier) X(lbf_row, retry_sec)         \
@@ -337,7 +357,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
     X(lbf_row, hc_ms) X(lbf_row, runtime) X(lbf_row, url)                 \
     X(lbf_row, hc_conf) X(lbf_row, lat) X(lbf_row, cfg_admin)             \
     X(lbf_row, pad1) X(lbf_row, lt_est) X(lbf_row, done_ts) X(lbf_row, busy_ts)            \
-    X(lbf_row, lt_decay_ms) X(lbf_row, stall_cfg) X(lbf_row, reserved)
+    X(lbf_row, lt_decay_ms) X(lbf_row, stall_cfg) X(lbf_row, ej_until)   \
+    X(lbf_row, ej_win) X(lbf_row, ej_probe) X(lbf_row, ej_fails)          \
+    X(lbf_row, ej_n) X(lbf_row, ej_cfg) X(lbf_row, reserved)
 #define LBF_HOLD_HDR_FIELDS(X) X(lbf_hold_hdr, magic)                      \
     X(lbf_hold_hdr, n_procs) X(lbf_hold_hdr, n_slots)                     \
     X(lbf_hold_hdr, stride) X(lbf_hold_hdr, sweep_next)                   \
@@ -407,7 +429,7 @@ _Static_assert(0 LBF_HOLD_PROC_FIELDS(LBF_FIELD_SUM)
  * signature here (`make unit CC="cc -DLBF_SHM_LAYOUT_UNRECORDED"` builds
  * without the assertion, and the test shm_layout_signature_is_recorded
  * prints the value). */
-#define LBF_SHM_LAYOUT_RECORDED 0x73274e64u
+#define LBF_SHM_LAYOUT_RECORDED 0xe7f5d553u
 #ifndef LBF_SHM_LAYOUT_UNRECORDED
 _Static_assert(LBF_SHM_LAYOUT == LBF_SHM_LAYOUT_RECORDED,
                "the segment layout changed: bump LBF_SHM_VERSION and record "
@@ -587,7 +609,7 @@ void lbf_row_set_error(struct lbf_row *r, uint64_t now_usec);
 void lbf_row_clear_error(struct lbf_row *r);
 
 /* 1 when the member takes new clients at now: admin enabled, not asking
- * to be drained, healthy, not in error.  A member whose error time just
+ * to be drained, healthy, not ejected (lbfarm_eject.h), not in error.  A member whose error time just
  * ran out is marked as coming back (up_since = now, for slow start). */
 int lbf_row_usable(const struct lbf_row *r, uint64_t now_usec);
 

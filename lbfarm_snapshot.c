@@ -13,9 +13,11 @@
 #include "lbfarm_method.h"
 #include "lbfarm_snapshot.h"
 
-/* One word for the member's state: admin beats health beats pushed. */
+/* One word for the member's state: admin beats health beats error beats
+ * ejection beats a stall beats pushed. */
 static const char *lbf_state_name(struct lbf_row *r, uint32_t admin,
-                                  uint64_t error_left_ms)
+                                  uint64_t error_left_ms,
+                                  uint64_t eject_left_ms, uint64_t now_usec)
 {
     if (admin == LBF_ADMIN_OFFLINE) {
         return "offline";
@@ -28,6 +30,12 @@ static const char *lbf_state_name(struct lbf_row *r, uint32_t admin,
     }
     if (error_left_ms) {
         return "error";
+    }
+    if (eject_left_ms) {
+        return LBF_STATE_EJECTED;
+    }
+    if (lbf_row_stalled(r, now_usec)) {
+        return LBF_STATE_STALLED;
     }
     return atomic_load(&r->drain_req) ? "draining" : "ok";
 }
@@ -92,7 +100,9 @@ int lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
     lbf_snap_load(h, f, r, now_usec, s);
     lbf_snap_health(r, now_usec, s);
     s->error_left_ms = until > now_usec ? (until - now_usec) / 1000 : 0;
-    s->state = lbf_state_name(r, s->admin, s->error_left_ms);
+    s->eject_left_ms = lbf_row_eject_left(r, now_usec, &s->eject_n);
+    s->state = lbf_state_name(r, s->admin, s->error_left_ms,
+                              s->eject_left_ms, now_usec);
     s->runtime = r->runtime;
     if (s->runtime) {
         memcpy(s->url, r->url, sizeof(s->url));

@@ -38,12 +38,14 @@ static const char lbf_css[] =
     ".st-ok,.st-online{background:#23854a}.st-error{background:#c0392b}"
     ".st-down{background:#7b1f1f}.st-draining{background:#b86e00}"
     ".st-offline{background:#6b7280}.st-standby{background:#3a5ba0}"
+    ".st-ejected{background:#8e44ad}.st-stalled{background:#a04000}"
     "svg{display:block;margin:.6em 0;max-width:100%;height:auto}"
     "svg text{font:11px system-ui,sans-serif;fill:#3c4756}"
     "rect.bg{fill:#eef1f5}rect.if{fill:#3a5ba0}"
     "rect.b-ok{fill:#23854a}rect.b-error{fill:#c0392b}"
     "rect.b-down{fill:#7b1f1f}rect.b-draining{fill:#b86e00}"
-    "rect.b-offline{fill:#6b7280}"
+    "rect.b-offline{fill:#6b7280}rect.b-ejected{fill:#8e44ad}"
+    "rect.b-stalled{fill:#a04000}"
     "form{display:inline-flex;gap:.3em;align-items:center;margin:0}"
     "form.add,form.farm{margin:.5em 0}"
     "input.w{width:3.5em}input.u{width:22em}input.m{width:9em}"
@@ -132,6 +134,11 @@ static void lbf_html_member_head(struct lbf_out *o, const struct lbf_snap *s)
     if (s->error_left_ms) {
         lbf_out_fmt(o, " <span class=\"muted\">%" PRIu64 " s left</span>",
                     (s->error_left_ms + 999) / 1000);
+    }
+    else if (s->eject_left_ms) {
+        lbf_out_fmt(o, " <span class=\"muted\">%" PRIu64 " s left, n=%"
+                    PRIu32 "</span>", (s->eject_left_ms + 999) / 1000,
+                    s->eject_n);
     }
     if (s->tier) {
         lbf_out_fmt(o, " <span class=\"st st-standby\">standby %" PRIu32

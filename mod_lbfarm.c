@@ -140,6 +140,12 @@ static const command_rec lbf_cmds[] = {
     AP_INIT_TAKE12("LBFarmStall", lbf_cmd_stall, NULL, RSRC_CONF,
                    "on | off | K FLOOR: a member answering nothing for "
                    "max(K x p99, FLOOR) gets no new requests"),
+    AP_INIT_RAW_ARGS("LBFarmEject", lbf_cmd_eject, NULL, RSRC_CONF,
+                     "off | on | [consecutive=5] [rate=50%] [volume=10] "
+                     "[window=10] [base=5] [max=300] [cap=50%]"),
+    AP_INIT_TAKE1("LBFarmPanic", lbf_cmd_panic, NULL, RSRC_CONF,
+                  "P% | off: below this share of usable members, members "
+                  "ejected for bad answers are used again (50%)"),
     {NULL}
 };
 

@@ -96,6 +96,7 @@ const char *lbf_cmd_retry(cmd_parms *cmd, void *dc LBF_UNUSED,
     struct lbf_farm_conf *fc;
 
     LBF_FARM_OR_RETURN(cmd, fc);
+    fc->retry_set = 1;
     return lbf_parse_retry(cmd, "LBFarmRetry", arg, &fc->retry);
 }
 

@@ -18,6 +18,7 @@
 
 #include <stdatomic.h>
 
+#include "mod_lbfarm_eject.h"
 #include "mod_lbfarm_health.h"
 #include "lbfarm_conf.h"
 
@@ -172,6 +173,7 @@ int lbf_is_error_status(const struct lbf_farm_conf *fc, int status)
 
 void lbf_health_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
 {
+    lbf_eject_farm_setup(fc);
     f->slowstart_ms = (uint32_t)apr_time_as_msec(fc->slowstart);
     f->cfg_admin = fc->offline ? LBF_ADMIN_OFFLINE : LBF_ADMIN_ENABLED;
     atomic_store(&f->admin, f->cfg_admin);
@@ -276,6 +278,12 @@ static void lbf_hc_farm(struct lbf_checker *c, struct lbf_farm_conf *fc)
                                                              - t0));
         if (status == fc->hc_expect) {
             lbf_row_progress(row, (uint64_t)apr_time_now()); /* unstalls */
+            if (lbf_eject_clear(row, (uint64_t)apr_time_now())) {
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, c->s, "LBF00723: "
+                             "farm %s: member %s passed its check (%s): its "
+                             "ejection or error ends", fc->name, mc->name,
+                             fc->hc_uri);
+            }
         }
         if (lbf_row_health_result(row, status == fc->hc_expect,
                                   (uint32_t)fc->hc_rise,

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "mod_lbfarm_proxy.h"
+#include "mod_lbfarm_eject.h"
 #include "mod_lbfarm_health.h"
 #include "mod_lbfarm_hold.h"
 #include "mod_lbfarm_retry.h"
@@ -111,8 +112,9 @@ static int lbf_is_ours(const proxy_balancer *b)
                                 sizeof(LBF_BALANCER_PREFIX) - 1) == 0;
 }
 
-/* A retry: the member that just failed goes in error for its retry time
- * (all children see it) and is excluded from the next pick. */
+/* A retry: the member that just failed to connect is ejected, or with
+ * stock retry= semantics goes in error for its retry time (all children
+ * see it, lbf_eject_note), and is excluded from the next pick. */
 static uint32_t lbf_farm_retry(request_rec *r, struct lbf_req *q,
                                proxy_worker *failed, const char *farm)
 {
@@ -122,10 +124,15 @@ static uint32_t lbf_farm_retry(request_rec *r, struct lbf_req *q,
         return LBF_NO_MEMBER;
     }
     if (failed != NULL && PROXY_WORKER_IS(failed, PROXY_WORKER_IN_ERROR)) {
-        lbf_row_set_error(q->row, (uint64_t)apr_time_now());
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00020: farm %s: "
-                      "member %s failed; in error for %us, retrying another",
-                      farm, q->row->name, q->row->retry_sec);
+        if (q->fc == NULL) {
+            lbf_row_set_error(q->row, (uint64_t)apr_time_now());
+        }
+        if (q->fc == NULL || lbf_eject_note(r, q->fc, q->row, LBF_OUT_CONNECT,
+                                            apr_time_now()) == LBF_EJ_ERROR) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00020: farm "
+                          "%s: member %s failed; in error for %us, retrying "
+                          "another", farm, q->row->name, q->row->retry_sec);
+        }
     }
     lbf_req_release(q, 1);
     return ex;
@@ -214,9 +221,12 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     return OK;
 }
 
-/* post_request: release the row; a member mod_proxy marked in error (farm
- * mode), or that answered a LBFarmErrorStatus, is put in error in the
- * segment.  OK only for our own balancers. */
+/* post_request: release the row; in farm mode tell the core what the
+ * last attempt was (a connect failure mod_proxy marked, a 5xx or a
+ * LBFarmErrorStatus, a success: ejection, or stock retry= error), and a
+ * request whose last member could not be reached gets the farm's down
+ * page and Retry-After, as the requests after it.  OK only for our own
+ * balancers. */
 static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
                             request_rec *r, proxy_server_conf *conf LBF_UNUSED)
 {
@@ -228,12 +238,20 @@ static int lbf_post_request(proxy_worker *worker, proxy_balancer *balancer,
     if (q != NULL && q->row != NULL) {
         apr_time_t now = apr_time_now();
 
-        if (ours && (failed || (q->fc && lbf_is_error_status(q->fc,
-                                                              r->status)))) {
+        if (ours && q->fc != NULL) {
+            lbf_eject_note(r, q->fc, q->row, lbf_eject_outcome(q->fc, failed,
+                                                               r->status),
+                           now);
+        }
+        else if (ours && failed) {
             lbf_row_set_error(q->row, (uint64_t)now);
         }
         lbf_row_done(q->row, (uint64_t)(now - q->start), (uint64_t)now);
         lbf_req_release(q, failed || r->status >= 500);
+        if (ours && failed && q->fc != NULL
+            && r->status == HTTP_SERVICE_UNAVAILABLE) {
+            lbf_farm_fallback(r, q->fc);
+        }
     }
     return ours ? OK : DECLINED;
 }

@@ -106,7 +106,7 @@ static int lbf_populate_member(struct lbf_global *g, struct lbf_farm_conf *fc,
                                struct lbf_farm *f, struct lbf_member_conf *mc)
 {
     struct lbf_row *row;
-    int rc;
+    int rc, retry_set = mc->retry >= 0 || fc->retry_set;
 
     if (mc->retry < 0) {
         mc->retry = fc->retry;
@@ -122,6 +122,7 @@ static int lbf_populate_member(struct lbf_global *g, struct lbf_farm_conf *fc,
     row = lbf_member_at(&g->shm, f, (uint32_t)rc);
     lbf_member_set_cfg_admin(row, (uint32_t)mc->admin);
     lbf_member_set_hc_url(f, row, mc->url);
+    lbf_eject_member_setup(row, retry_set); /* stock retry= semantics */
     mc->index = (uint32_t)rc;
     fc->mconf[rc] = mc;
     return rc;

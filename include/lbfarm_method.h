@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "lbfarm_eject.h"
 #include "lbfarm_shm.h"
 
 #define LBF_METHOD_MAGIC    0x6c62666du /* "mfbl" */
@@ -41,13 +42,15 @@ enum lbf_stall_mode {
 #define LBF_STALL_K_MAX     100
 #define LBF_STALL_FLOOR_MAX 3600000u /* ms (fits the row's 24 bits) */
 
-/* Per-farm tuning of the latency and stall rules, from the glue's
- * directives (LBFarmLatencyDecay, LBFarmStall).  All zero = defaults. */
+/* Per-farm tuning of the latency, stall and ejection rules, from the
+ * glue's directives (LBFarmLatencyDecay, LBFarmStall, LBFarmEject,
+ * LBFarmPanic).  All zero = defaults. */
 struct lbf_tune {
     uint32_t decay_ms;        /* 0 = LBF_LT_DECAY_MS */
     uint32_t stall;           /* enum lbf_stall_mode */
     uint32_t stall_k;         /* 0 = LBF_STALL_K */
     uint32_t stall_floor_ms;  /* 0 = LBF_STALL_FLOOR_MS */
+    struct lbf_eject_conf eject; /* lbfarm_eject.h; NULL tune = none */
 };
 
 /* Everything a pick needs.  Filled by the caller; read-only for methods. */
@@ -131,8 +134,9 @@ const char *lbf_method_list(void);
  * LBF_METHOD_FOREIGN and out of range).  Pure. */
 int lbf_method_uses_key(uint32_t mi);
 
-/* Pick with method mi and take the member (lbf_member_take).  Returns the
- * member index or -1. */
+/* Pick with method mi and take the member (lbf_member_take); when no
+ * member is eligible, a recovery probe (lbf_eject_probe) if one is due.
+ * Returns the member index or -1. */
 int lbf_pick_take(uint32_t mi, const struct lbf_pick *pk);
 
 /* The member method mi would pick next, without taking it and without
@@ -169,7 +173,8 @@ int lbf_best_tier(const struct lbf_pick *pk);
 
 /* Effective tier of member mi if eligible at pk->now, else -1.  A
  * stalled member (lbf_row_stalled) is not eligible while another usable
- * member of the farm is not stalled. */
+ * member of the farm is not stalled.  In panic (lbf_eject_panic) members
+ * ejected for bad answers are eligible again. */
 int lbf_member_tier(const struct lbf_pick *pk, uint32_t mi);
 
 /*

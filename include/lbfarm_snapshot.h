@@ -23,7 +23,7 @@ struct lbf_snap {
     char name[LBF_NAME_SIZE];
     const char *method;       /* static string of the core */
     const char *state;        /* "ok", "error", "down", "draining",
-                                 "offline" */
+                                 "offline", "ejected", "stalled" */
     uint32_t admin;           /* enum lbf_admin */
     uint32_t weight;          /* effective */
     uint32_t cfg_weight;
@@ -47,6 +47,8 @@ struct lbf_snap {
     char url[LBF_URL_SIZE];   /* member URL ("" when unknown) */
     uint32_t n_metrics;       /* last pushed metrics */
     struct lbf_metric metrics[LBF_METRICS_MAX];
+    uint64_t eject_left_ms;   /* time left of an ejection, 0 when none */
+    uint32_t eject_n;         /* its n (base x n), 0 when not ejected */
 };
 
 /* One farm as seen at one instant; its members are snapshots

@@ -14,6 +14,7 @@
  *   mod_lbfarm_push.c        pushed metrics
  *   mod_lbfarm_session.c     sticky sessions, moves, instructions
  *   mod_lbfarm_health.c      health checks, error statuses, fallbacks
+ *   mod_lbfarm_eject.c       outlier ejection, panic mode
  *   mod_lbfarm_registry.c    farms, members, lbf_global: the floor
  *
  * A glue file includes the headers of the files it calls, never this
@@ -30,6 +31,7 @@
 #include "mod_lbfarm_push.h"
 #include "mod_lbfarm_session.h"
 #include "mod_lbfarm_health.h"
+#include "mod_lbfarm_eject.h"
 #include "mod_lbfarm_method.h"
 #include "mod_lbfarm_testhooks.h"
 

@@ -47,6 +47,8 @@ struct lbf_farm_conf {
     const char *name;          /* as written; matched case-insensitively */
     int method;                /* index into lbf_methods[] */
     int retry;                 /* LBFarmRetry */
+    int retry_set;             /* 1: LBFarmRetry was given (stock retry=
+                                  semantics, no ejection) */
     apr_array_header_t *members; /* struct lbf_member_conf: configured */
     struct lbf_member_conf **mconf; /* by member index, l_rows of them;
                                        runtime members built on first use */

@@ -284,9 +284,11 @@ my $line = 'member web m1 method=weighted state=ok weight=3 cfg_weight=3 '
     . 'tier=0 inflight=0 requests=30 errors=0 error_left_ms=0 load=0\.000 '
     . 'load_age_ms=-1 headroom=1\.000 hc_status=200 hc_ms=\d+ lat_n=30 '
     . 'p50_us=\d+ p95_us=\d+ p99_us=\d+ admin=enabled standby=0 runtime=0 '
-    . 'up=1 ramp=1\.000 url=' . quotemeta($m[0]->url) . ' metrics=';
+    . 'up=1 ramp=1\.000 url=' . quotemeta($m[0]->url) . ' metrics= '
+    . 'eject_left_ms=0 eject_n=0';
 like($r->{content}, qr/^$line$/m, 'text: the line of m1');
-like($r->{content}, qr/^member api a1 .* metrics=cpu:0\.420,db_conns:17\.000$/m,
+like($r->{content},
+     qr/^member api a1 .* metrics=cpu:0\.420,db_conns:17\.000 eject_left_ms=0 eject_n=0$/m,
      'text: a1 with its pushed metrics');
 like($r->{content}, qr/^member api a3 .* tier=1 .* standby=1 /m,
      'text: a3 a standby');

@@ -406,7 +406,8 @@ START_TEST(stall_rule_cases)
         {0, 0, 800, 200000, 1, 0},      /* p99 204.8 ms: bound 819 ms */
         {0, 0, 2000, 200000, 1, 1},
     };
-    static const struct lbf_tune on = {0, LBF_STALL_ON, 4, 100};
+    static const struct lbf_tune on = {.stall = LBF_STALL_ON, .stall_k = 4,
+                                       .stall_floor_ms = 100};
     size_t c;
 
     for (c = 0; c < LBF_T_NELEMS(cases); c++) {
@@ -441,9 +442,14 @@ END_TEST
 
 START_TEST(stall_tune_resolves_per_method)
 {
-    static const struct lbf_tune custom = {700, LBF_STALL_ON, 6, 250};
-    static const struct lbf_tune off = {0, LBF_STALL_OFF, 0, 0};
-    static const struct lbf_tune huge = {0, LBF_STALL_ON, 1000, 99999999};
+    static const struct lbf_tune custom = {.decay_ms = 700,
+                                           .stall = LBF_STALL_ON,
+                                           .stall_k = 6,
+                                           .stall_floor_ms = 250};
+    static const struct lbf_tune off = {.stall = LBF_STALL_OFF};
+    static const struct lbf_tune huge = {.stall = LBF_STALL_ON,
+                                         .stall_k = 1000,
+                                         .stall_floor_ms = 99999999};
     struct lbf_shm h;
     struct lbf_farm *f = lt_farm(&h, 1, NULL);
     struct lbf_row *r = lbf_t_row(&h, f, 0);

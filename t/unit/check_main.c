@@ -15,6 +15,7 @@ typedef Suite *lbf_suite_f(void);
 
 Suite *lbf_suite_cookie(void) __attribute__((weak)); /* check_cookie.c */
 Suite *lbf_suite_hash(void) __attribute__((weak));   /* check_hash.c */
+Suite *lbf_suite_eject(void) __attribute__((weak));  /* check_eject.c */
 
 /* Weakly declared in lbf_unit.h: NULL when that file is not linked. */
 static lbf_suite_f *const lbf_optional[] = {
@@ -30,6 +31,7 @@ static lbf_suite_f *const lbf_optional[] = {
     lbf_suite_query,
     lbf_suite_hold,
     lbf_suite_hash,
+    lbf_suite_eject,
 };
 
 int main(void)

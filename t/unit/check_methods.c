@@ -372,7 +372,7 @@ START_TEST(every_method_avoids_a_stalled_member_when_stall_is_on)
      * LBFarmStall on (and by default for least-time) no method sends it
      * a new request while m0 and m2 answer; by default the others still
      * count it as an ordinary member with one in flight */
-    static const struct lbf_tune on = {0, LBF_STALL_ON, 0, 0};
+    static const struct lbf_tune on = {.stall = LBF_STALL_ON};
     size_t mi;
 
     for (mi = 0; mi < LBF_T_NELEMS(methods_all); mi++) {

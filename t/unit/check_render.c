@@ -367,6 +367,8 @@ static const struct s_fam s_fams[] = {
     {"lbfarm_member_slowstart_ramp", "gauge"},
     {"lbfarm_member_url_info", "gauge"},
     {"lbfarm_member_pushed_metric", "gauge"},
+    {"lbfarm_member_ejection_remaining_seconds", "gauge"},
+    {"lbfarm_member_ejection_multiplier", "gauge"},
 };
 
 /* ------------------------------------------------------------------ */
@@ -491,18 +493,20 @@ START_TEST(status_text_writes_one_exact_line_per_member)
         "tier=0 inflight=2 requests=16620 errors=0 error_left_ms=0 "
         "load=0.420 load_age_ms=1200 headroom=0.580 hc_status=200 hc_ms=3 "
         "lat_n=812 p50_us=800 p95_us=3200 p99_us=6400 admin=enabled "
-        "standby=0 runtime=0 up=1 ramp=1.000 url= metrics=cpu:0.420,q\"<:1.500\n"
+        "standby=0 runtime=0 up=1 ramp=1.000 url= metrics=cpu:0.420,q\"<:1.500 "
+        "eject_left_ms=0 eject_n=0\n"
         "member web app2 method=weighted state=error weight=1 cfg_weight=2 "
         "tier=1 inflight=0 requests=5 errors=4 error_left_ms=2500 "
         "load=0.000 load_age_ms=-1 headroom=1.000 hc_status=-1 hc_ms=0 "
         "lat_n=0 p50_us=0 p95_us=0 p99_us=0 admin=enabled standby=1 "
         "runtime=1 up=0 ramp=0.400 url=http://10.0.0.12:8080/x?a=1&b=<2> "
-        "metrics=\n"
+        "metrics= eject_left_ms=0 eject_n=0\n"
         "member ~bal#1a2b h%201:80 method=foreign state=offline weight=1 "
         "cfg_weight=1 tier=2 inflight=-1 requests=18446744073709551615 "
         "errors=0 error_left_ms=0 load=0.000 load_age_ms=-1 headroom=1.000 "
         "hc_status=0 hc_ms=1500 lat_n=0 p50_us=0 p95_us=0 p99_us=0 "
-        "admin=offline standby=1 runtime=0 up=0 ramp=1.000 url= metrics=\n",
+        "admin=offline standby=1 runtime=0 up=0 ramp=1.000 url= metrics= "
+        "eject_left_ms=0 eject_n=0\n",
         "text");
     ck_assert_uint_eq(c.len, strlen(c.buf));
     s_cap_free(&c);
@@ -523,7 +527,7 @@ START_TEST(render_text_escapes_the_separators_of_its_lists)
     strcpy(x.m.url, "http://h/a b,c:d");
     s_render(&c, lbf_render_text, &x.st, NULL);
     s_has(c.buf, " url=http://h/a%20b,c:d metrics=a%2Cb%3Ac%20d%25:-1.500,"
-                 "e=f:0.007\n", "text lists");
+                 "e=f:0.007 eject_left_ms=0 eject_n=0\n", "text lists");
     ck_assert_uint_eq(s_count(c.buf, "\n"), 2);
     s_cap_free(&c);
 }
@@ -551,7 +555,8 @@ START_TEST(status_json_is_exact_and_valid)
         "{\"status\":200,\"ms\":3},\"latency\":{\"window_requests\":812,"
         "\"p50_us\":800,\"p95_us\":3200,\"p99_us\":6400},\"admin\":"
         "\"enabled\",\"standby\":false,\"runtime\":false,\"up\":true,"
-        "\"ramp\":1.000,\"url\":\"\",\"metrics\":{\"cpu\":0.420,\"q\\\"\\u003c\":1.500}},"
+        "\"ramp\":1.000,\"url\":\"\",\"metrics\":{\"cpu\":0.420,\"q\\\"\\u003c\":1.500},"
+        "\"eject_left_ms\":0,\"eject_n\":0},"
         "{\"name\":\"app2\",\"method\":\"weighted\",\"state\":\"error\","
         "\"weight\":1,\"cfg_weight\":2,\"tier\":1,\"inflight\":0,"
         "\"requests\":5,\"errors\":4,\"error_left_ms\":2500,\"load\":null,"
@@ -559,7 +564,8 @@ START_TEST(status_json_is_exact_and_valid)
         "\"latency\":{\"window_requests\":0,\"p50_us\":null,\"p95_us\":null,"
         "\"p99_us\":null},\"admin\":\"enabled\",\"standby\":true,"
         "\"runtime\":true,\"up\":false,\"ramp\":0.400,\"url\":\"http://10.0.0.12:8080/x?a=1"
-        "\\u0026b=\\u003c2\\u003e\",\"metrics\":{}}]},"
+        "\\u0026b=\\u003c2\\u003e\",\"metrics\":{},"
+        "\"eject_left_ms\":0,\"eject_n\":0}]},"
         "{\"name\":\"~bal#1a2b\",\"kind\":\"balancer\",\"method\":"
         "\"foreign\",\"state\":\"offline\",\"members\":["
         "{\"name\":\"h 1:80\",\"method\":\"foreign\",\"state\":\"offline\","
@@ -570,7 +576,7 @@ START_TEST(status_json_is_exact_and_valid)
         "{\"window_requests\":0,\"p50_us\":null,\"p95_us\":null,"
         "\"p99_us\":null},\"admin\":\"offline\",\"standby\":true,"
         "\"runtime\":false,\"up\":false,\"ramp\":1.000,\"url\":\"\","
-        "\"metrics\":{}}]}]}\n",
+        "\"metrics\":{},\"eject_left_ms\":0,\"eject_n\":0}]}]}\n",
         "json");
     s_json_valid(c.buf, "fixture");
     s_cap_free(&c);
@@ -635,7 +641,9 @@ START_TEST(status_prom_announces_every_family_and_exact_samples)
     "lbfarm_member_state{farm=\"" f "\",member=\"" m "\",state=\"down\"} " dn, \
     "lbfarm_member_state{farm=\"" f "\",member=\"" m "\",state=\"draining\"} " \
         dr,                                                                    \
-    "lbfarm_member_state{farm=\"" f "\",member=\"" m "\",state=\"offline\"} " of
+    "lbfarm_member_state{farm=\"" f "\",member=\"" m "\",state=\"offline\"} " of,\
+    "lbfarm_member_state{farm=\"" f "\",member=\"" m "\",state=\"ejected\"} 0", \
+    "lbfarm_member_state{farm=\"" f "\",member=\"" m "\",state=\"stalled\"} 0"
         S_ST("web", "app1", "1", "0", "0", "0", "0"),
         S_ST("web", "app2", "0", "1", "0", "0", "0"),
         S_ST("~bal#1a2b", "h 1:80", "0", "0", "0", "0", "1"),
@@ -657,6 +665,8 @@ START_TEST(status_prom_announces_every_family_and_exact_samples)
         S_M("standby", "0", "1", "1"),
         S_M("runtime", "0", "1", "0"),
         S_M("slowstart_ramp", "1.000", "0.400", "1.000"),
+        S_M("ejection_remaining_seconds", "0.000", "0.000", "0.000"),
+        S_M("ejection_multiplier", "0", "0", "0"),
 #undef S_M
 #define S_L(fam, label, v0, v1, v2)                                            \
     "lbfarm_member_" fam "{farm=\"web\",member=\"app1\"," label "} " v0,     \
@@ -701,7 +711,7 @@ START_TEST(status_prom_announces_every_family_and_exact_samples)
     struct s_fix x;
     struct s_cap c;
 
-    ck_assert_uint_eq(LBF_T_NELEMS(samples), 62 + 24);
+    ck_assert_uint_eq(LBF_T_NELEMS(samples), 62 + 24 + 6 + 6);
     s_fixture(&x);
     s_render(&c, lbf_render_prom, &x.st, NULL);
     s_prom_check(c.buf, s_fams, LBF_T_NELEMS(s_fams), samples,
