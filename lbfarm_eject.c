@@ -10,7 +10,9 @@
  * more times: ejected for 10 s (n=2), then 15 s (n=3), ...  Meanwhile m2
  * starts refusing connections: ejected at once (2 of 4 = the cap).  m3
  * then fails five times in a row too: it would be the third of four, so
- * it is not ejected (LBF_EJ_CAPPED) and keeps its share.  m1 then answers
+ * it is not ejected (LBF_EJ_CAPPED) and keeps its share.  Had m3 refused
+ * connections instead, it would be in error for its retry= (stock): the
+ * cap keeps members that answer, not members nothing reaches.  m1 then answers
  * well for 20 s (4 x base): its n is down to 2 at its next ejection.
  *
  * Hot path: lbf_row_ejected is one relaxed load (called from
@@ -268,6 +270,13 @@ int lbf_eject_result(const struct lbf_shm *h, struct lbf_farm *f,
     lbf_lock_release(&f->lock);
     if (rc == LBF_EJ_EJECTED) {
         atomic_store(&f->panic, 0); /* decide again at the next pick */
+    }
+    else if (rc == LBF_EJ_CAPPED && outcome == LBF_OUT_CONNECT) {
+        /* the cap keeps members that answer badly, not ones nothing
+         * reaches (each request would wait for its connect to fail):
+         * stock, in error for retry= (probes and checks end it early) */
+        lbf_row_set_error(r, now_usec);
+        rc = r->retry_sec > 0 ? LBF_EJ_ERROR : LBF_EJ_CAPPED;
     }
     return rc;
 }

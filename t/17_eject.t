@@ -269,6 +269,9 @@ sub state { my $r = rows(); return $r->{$_[0]} ? $r->{$_[0]}{state} : '?' }
     $lm{$_}->stop for qw(r1 r2);
     my $r = req('/rec/');
     is($r->{status}, 503, 'rec: the first request with both down: 503');
+    is(join(' ', sort map { state("rec/$_") } qw(r1 r2)), 'ejected error',
+       'rec: one ejected (the cap is full then), the other, which nothing '
+       . 'reaches either, in error for retry= (stock), not kept in');
     is($r->{content}, $DOWN, 'rec: ... with the down page');
     like($r->{headers}{'retry-after'} // '', qr/^\d+$/, 'rec: ... and '
          . 'Retry-After');

@@ -206,15 +206,21 @@ START_TEST(eject_cap_keeps_the_member_that_would_exceed_it)
     c.cap_pct = 25;
     ck_assert_int_eq(ej_feed(&h, f, 0, &c, LBF_OUT_CONNECT, 1, EJ_T(0)),
                      LBF_EJ_EJECTED);
-    ck_assert_int_eq(ej_feed(&h, f, 1, &c, LBF_OUT_CONNECT, 1, EJ_T(0)),
-                     LBF_EJ_CAPPED);
+    /* bad answers past the cap: kept, still usable */
+    ck_assert_int_eq(ej_feed(&h, f, 1, &c, LBF_OUT_STATUS, c.consecutive,
+                             EJ_T(0)), LBF_EJ_CAPPED);
     ck_assert(lbf_row_usable(lbf_t_row(&h, f, 1), EJ_T(0)));
+    /* refused connections past the cap: stock error for retry= */
+    ck_assert_int_eq(ej_feed(&h, f, 3, &c, LBF_OUT_CONNECT, 1, EJ_T(0)),
+                     LBF_EJ_ERROR);
+    ck_assert(!lbf_row_usable(lbf_t_row(&h, f, 3), EJ_T(0)));
+    ck_assert(!lbf_row_ejected(lbf_t_row(&h, f, 3), EJ_T(0)));
     /* at 50 %: two of four */
     c.cap_pct = 50;
-    ck_assert_int_eq(ej_feed(&h, f, 1, &c, LBF_OUT_CONNECT, 1, EJ_T(0)),
-                     LBF_EJ_EJECTED);
-    ck_assert_int_eq(ej_feed(&h, f, 2, &c, LBF_OUT_CONNECT, 1, EJ_T(0)),
-                     LBF_EJ_CAPPED);
+    ck_assert_int_eq(ej_feed(&h, f, 1, &c, LBF_OUT_STATUS, c.consecutive,
+                             EJ_T(0)), LBF_EJ_EJECTED);
+    ck_assert_int_eq(ej_feed(&h, f, 2, &c, LBF_OUT_STATUS, c.consecutive,
+                             EJ_T(0)), LBF_EJ_CAPPED);
     /* when m0's ejection ends there is room again */
     ck_assert_int_eq(ej_feed(&h, f, 2, &c, LBF_OUT_CONNECT, 1, EJ_T(5)),
                      LBF_EJ_EJECTED);
