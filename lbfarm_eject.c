@@ -11,8 +11,8 @@
  * starts refusing connections: ejected at once (2 of 4 = the cap).  m3
  * then fails five times in a row too: it would be the third of four, so
  * it is not ejected (LBF_EJ_CAPPED) and keeps its share.  Had m3 refused
- * connections instead, it would be in error for its retry= (stock): the
- * cap keeps members that answer, not members nothing reaches.  m1 then answers
+ * connections instead, it would be in error for base (5 s): the cap
+ * keeps members that answer, not members nothing reaches.  m1 then answers
  * well for 20 s (4 x base): its n is down to 2 at its next ejection.
  *
  * Hot path: lbf_row_ejected is one relaxed load (called from
@@ -199,7 +199,16 @@ static int lbf_eject_locked(const struct lbf_shm *h, struct lbf_farm *f,
     members = lbf_farm_ejected(h, f, r, now_usec, &ejected);
     allowed = (uint32_t)((uint64_t)members * c->cap_pct / 100u);
     allowed = allowed ? allowed : 1;
-    if (ejected >= allowed) {
+    if (ejected >= allowed && connect) {
+        /* the cap keeps members that answer badly, not ones nothing
+         * reaches (each request would wait for its connect to fail): in
+         * error for base, which the cap does not count; probes, checks
+         * and good answers end it early */
+        *ms = lbf_eject_ms(c, 1);
+        atomic_store(&r->error_until, now_usec + (uint64_t)*ms * 1000u);
+        rc = LBF_EJ_ERROR;
+    }
+    else if (ejected >= allowed) {
         rc = LBF_EJ_CAPPED;
     }
     else {
@@ -270,13 +279,6 @@ int lbf_eject_result(const struct lbf_shm *h, struct lbf_farm *f,
     lbf_lock_release(&f->lock);
     if (rc == LBF_EJ_EJECTED) {
         atomic_store(&f->panic, 0); /* decide again at the next pick */
-    }
-    else if (rc == LBF_EJ_CAPPED && outcome == LBF_OUT_CONNECT) {
-        /* the cap keeps members that answer badly, not ones nothing
-         * reaches (each request would wait for its connect to fail):
-         * stock, in error for retry= (probes and checks end it early) */
-        lbf_row_set_error(r, now_usec);
-        rc = r->retry_sec > 0 ? LBF_EJ_ERROR : LBF_EJ_CAPPED;
     }
     return rc;
 }

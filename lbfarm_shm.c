@@ -842,6 +842,14 @@ void lbf_row_set_error(struct lbf_row *r, uint64_t now_usec)
     }
 }
 
+uint64_t lbf_row_error_left_ms(const struct lbf_row *r, uint64_t now_usec)
+{
+    uint64_t until = atomic_load_explicit(&r->error_until,
+                                          memory_order_relaxed);
+
+    return until > now_usec ? (until - now_usec) / 1000 : 0;
+}
+
 void lbf_row_clear_error(struct lbf_row *r)
 {
     if (atomic_load_explicit(&r->error_until, memory_order_relaxed) != 0) {

@@ -79,7 +79,6 @@ int lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
                     uint32_t mi, uint64_t now_usec, struct lbf_snap *s)
 {
     struct lbf_row *r = lbf_member_at(h, f, mi);
-    uint64_t until;
 
     memset(s, 0, sizeof(*s));
     if (r == NULL || atomic_load(&r->admin) == LBF_ADMIN_REMOVED) {
@@ -96,10 +95,9 @@ int lbf_snap_member(const struct lbf_shm *h, const struct lbf_farm *f,
     s->inflight = atomic_load(&r->inflight);
     s->requests = atomic_load(&r->requests);
     s->errors = atomic_load(&r->errors);
-    until = atomic_load(&r->error_until);
     lbf_snap_load(h, f, r, now_usec, s);
     lbf_snap_health(r, now_usec, s);
-    s->error_left_ms = until > now_usec ? (until - now_usec) / 1000 : 0;
+    s->error_left_ms = lbf_row_error_left_ms(r, now_usec);
     s->eject_left_ms = lbf_row_eject_left(r, now_usec, &s->eject_n);
     s->state = lbf_state_name(r, s->admin, s->error_left_ms,
                               s->eject_left_ms, now_usec);

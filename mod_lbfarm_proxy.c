@@ -130,8 +130,10 @@ static uint32_t lbf_farm_retry(request_rec *r, struct lbf_req *q,
         if (q->fc == NULL || lbf_eject_note(r, q->fc, q->row, LBF_OUT_CONNECT,
                                             apr_time_now()) == LBF_EJ_ERROR) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "LBF00020: farm "
-                          "%s: member %s failed; in error for %us, retrying "
-                          "another", farm, q->row->name, q->row->retry_sec);
+                          "%s: member %s failed; in error for %" PRIu64
+                          " ms, retrying another", farm, q->row->name,
+                          lbf_row_error_left_ms(q->row,
+                                                (uint64_t)apr_time_now()));
         }
     }
     lbf_req_release(q, 1);

@@ -27,10 +27,11 @@
  *    under the farm lock, so two processes deciding at the same moment
  *    cannot both take the last place (ejections that end only lower the
  *    count, so the count can be too high for an instant, never too low).
- *    A connect failure the cap refuses puts the member in error for its
- *    retry= instead (stock mod_proxy: nothing reaches it, so each request
- *    sent there would wait for its connect to fail); probes and passed
- *    checks end that error early.
+ *    A connect failure the cap refuses puts the member in error for
+ *    `base` instead (as stock mod_proxy would for retry=: nothing reaches
+ *    it, so each request sent there would wait for its connect to fail);
+ *    an error is not counted by the cap; probes, good answers and passed
+ *    checks end it early.
  *  - An ejection ends early when the member answers well (a success: a
  *    recovery probe, a panic request) or passes an active health check
  *    (lbf_eject_clear).
@@ -121,9 +122,9 @@ enum lbf_eject_rc {
     LBF_EJ_EJECTED = 1,       /* ejected now (*left_ms, n in *n) */
     LBF_EJ_EXTENDED = 2,      /* already ejected: its time starts again */
     LBF_EJ_CAPPED = 3,        /* would have been ejected: the cap said no
-                                 (a connect failure: LBF_EJ_ERROR then,
-                                 unless its retry= is 0) */
-    LBF_EJ_ERROR = 4,         /* stock: in error for its retry= */
+                                 (a connect failure: LBF_EJ_ERROR then) */
+    LBF_EJ_ERROR = 4,         /* in error: for its retry= (stock), or
+                                 for base past the cap (*ms) */
     LBF_EJ_CLEARED = 5        /* a success ended its error or ejection */
 };
 
