@@ -276,7 +276,7 @@ int lbf_eject_result(const struct lbf_shm *h, struct lbf_farm *f,
     lbf_lock_acquire(&f->lock, self);
     rc = lbf_eject_locked(h, f, r, conf, outcome == LBF_OUT_CONNECT,
                           now_usec, ms, n);
-    lbf_lock_release(&f->lock);
+    lbf_lock_release(&f->lock, self);
     if (rc == LBF_EJ_EJECTED) {
         atomic_store(&f->panic, 0); /* decide again at the next pick */
     }

@@ -83,9 +83,16 @@ int lbf_lock_acquire(struct lbf_lock *lk, uint32_t self)
     return LBF_LOCKED;
 }
 
-void lbf_lock_release(struct lbf_lock *lk)
+void lbf_lock_release(struct lbf_lock *lk, uint32_t self)
 {
-    atomic_store_explicit(&lk->owner, 0, memory_order_release);
+    uint64_t cur = atomic_load_explicit(&lk->owner, memory_order_relaxed);
+
+    /* only one thread of self holds it: the word is ours unless stolen */
+    if ((cur >> 32) == self) {
+        atomic_compare_exchange_strong_explicit(&lk->owner, &cur, 0,
+                                                memory_order_release,
+                                                memory_order_relaxed);
+    }
 }
 
 void lbf_write_begin(struct lbf_lock *lk)

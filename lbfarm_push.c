@@ -582,7 +582,7 @@ int lbf_push_admit(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
 
     lbf_row_lock(h, r, self);
     ok = lbf_rate_take_locked(r, now_usec, pol);
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, self);
     return ok ? LBF_PUSH_OK : LBF_PUSH_ERATE;
 }
 
@@ -617,7 +617,7 @@ int lbf_push_apply(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
         }
         lbf_write_end(&r->lock);
     }
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, self);
     return rc;
 }
 
@@ -638,6 +638,6 @@ int lbf_push_apply_load(struct lbf_shm *h, struct lbf_row *r, uint32_t self,
                                 pol->smooth_milli);
         lbf_write_end(&r->lock);
     }
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, self);
     return rc;
 }

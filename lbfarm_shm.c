@@ -568,13 +568,14 @@ int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
 {
     struct lbf_farm *f = lbf_farm_at(h, fi);
     uint64_t now = lbf_wall_usec(); /* no syscall under the lock */
+    uint32_t self = (uint32_t)getpid();
     struct lbf_row *r;
     int mi, rc = LBF_OK;
 
     if (f == NULL || url == NULL || strlen(url) >= LBF_URL_SIZE) {
         return LBF_EINVAL;
     }
-    lbf_lock_acquire(&f->lock, (uint32_t)getpid());
+    lbf_lock_acquire(&f->lock, self);
     mi = lbf_member_find(h, f, name);
     if (mi >= 0 && atomic_load(&lbf_member_at(h, f, (uint32_t)mi)->admin)
                    != LBF_ADMIN_REMOVED) {
@@ -597,7 +598,7 @@ int lbf_member_add_runtime(struct lbf_shm *h, uint32_t fi, const char *name,
         atomic_store(&r->admin, LBF_ADMIN_ENABLED);
         rc = lbf_farm_rebuild_locked(h, f);
     }
-    lbf_lock_release(&f->lock);
+    lbf_lock_release(&f->lock, self);
     return rc < 0 ? rc : mi;
 }
 
@@ -654,7 +655,7 @@ int lbf_farm_grow(struct lbf_shm *h, uint32_t fi, uint32_t n)
         lbf_farm_rebuild_locked(h, f);
     }
     rc = (int)f->n_rows;
-    lbf_lock_release(&f->lock);
+    lbf_lock_release(&f->lock, self);
     return rc;
 }
 
@@ -694,7 +695,7 @@ int lbf_farm_rebuild(struct lbf_shm *h, struct lbf_farm *f)
 
     lbf_lock_acquire(&f->lock, self);
     rc = lbf_farm_rebuild_locked(h, f);
-    lbf_lock_release(&f->lock);
+    lbf_lock_release(&f->lock, self);
     return rc;
 }
 
@@ -1031,9 +1032,9 @@ int lbf_row_lock(struct lbf_shm *h, struct lbf_row *r, uint32_t self)
     return rc;
 }
 
-void lbf_row_unlock(struct lbf_row *r)
+void lbf_row_unlock(struct lbf_row *r, uint32_t self)
 {
-    lbf_lock_release(&r->lock);
+    lbf_lock_release(&r->lock, self);
 }
 
 #define LBF_READ_TRIES 64
@@ -1080,6 +1081,6 @@ int lbf_row_write_metrics(struct lbf_shm *h, struct lbf_row *r,
     r->n_metrics = n;
     memcpy(r->metrics, m, n * sizeof(*m));
     lbf_write_end(&r->lock);
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, self);
     return LBF_OK;
 }

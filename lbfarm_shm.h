@@ -665,7 +665,7 @@ void lbf_member_set_hc_url(const struct lbf_farm *f, struct lbf_row *r,
  * reset the metrics group and count the repair.  Returns like
  * lbf_lock_acquire.  Lock order: after the farm lock, if any. */
 int lbf_row_lock(struct lbf_shm *h, struct lbf_row *r, uint32_t self);
-void lbf_row_unlock(struct lbf_row *r);
+void lbf_row_unlock(struct lbf_row *r, uint32_t self);
 
 /* Copy the row's metrics group consistently without locking.  Returns
  * LBF_OK, or LBF_EBUSY when a write stayed open through all retries (a

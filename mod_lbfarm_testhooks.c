@@ -147,7 +147,7 @@ static int lbf_test_lock(request_rec *r, struct lbf_global *g,
     if (torn) {
         lbf_write_end(&row->lock);
     }
-    lbf_row_unlock(row);
+    lbf_row_unlock(row, (uint32_t)getpid());
     return OK;
 }
 

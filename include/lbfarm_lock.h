@@ -34,8 +34,10 @@ enum lbf_lock_rc {
  * already hold it. */
 int lbf_lock_acquire(struct lbf_lock *lk, uint32_t self);
 
-/* Release lk; the caller holds it. */
-void lbf_lock_release(struct lbf_lock *lk);
+/* Release lk, which self acquired.  When the lock was stolen from self
+ * meanwhile (self stalled past LBF_LOCK_STALE_USEC), the word names its
+ * new owner and is left alone: a robbed owner cannot unlock the thief. */
+void lbf_lock_release(struct lbf_lock *lk, uint32_t self);
 
 /* Open and close a seqlock write section (seq odd while open); the caller
  * holds lk. */

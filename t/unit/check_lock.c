@@ -79,7 +79,7 @@ START_TEST(lock_acquire_and_release_free_lock)
     for (i = 0; i < 3; i++) {
         ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()), LBF_LOCKED);
         ck_assert_uint_eq(atomic_load(&f->lock.owner) >> 32, lock_self());
-        lbf_lock_release(&f->lock);
+        lbf_lock_release(&f->lock, lock_self());
         ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);
     }
 }
@@ -97,7 +97,7 @@ START_TEST(lock_write_section_makes_seq_odd_then_even)
     ck_assert_uint_eq(atomic_load(&r->lock.seq), s0 + 1);
     lbf_write_end(&r->lock);
     ck_assert_uint_eq(atomic_load(&r->lock.seq), s0 + 2);
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, lock_self());
     ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
     ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 0);
     ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 0);
@@ -193,7 +193,7 @@ START_TEST(row_lock_repairs_group_of_owner_killed_mid_write)
     ck_assert_uint_eq(r->n_metrics, 0);
     ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 1);
     ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 1);
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, lock_self());
 
     ck_assert_int_eq(lbf_row_read_metrics(r, &ts, &n, got), LBF_OK);
     ck_assert_uint_eq(n, 0);
@@ -241,7 +241,7 @@ START_TEST(row_lock_steals_from_owner_dead_outside_write_section)
     ck_assert_uint_eq(atomic_load(&h.hdr->recoveries), 1);
     ck_assert_uint_eq(atomic_load(&h.hdr->repairs), 0);
     ck_assert_uint_eq(atomic_load(&r->lock.seq), seq);
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, lock_self());
     /* nothing was torn: the metrics survive */
     lock_expect_metrics(r, 55, 3, 500);
 }
@@ -266,7 +266,7 @@ START_TEST(lock_acquire_steals_farm_lock_from_dead_owner)
     t0 = lbf_mono_usec();
     ck_assert_int_eq(lbf_lock_acquire(&f->lock, lock_self()), LBF_LOCK_STOLEN);
     ck_assert_uint_lt(lbf_mono_usec() - t0, LBF_LOCK_STALE_USEC / 2);
-    lbf_lock_release(&f->lock);
+    lbf_lock_release(&f->lock, lock_self());
     /* and the farm can rebuild (which takes the lock) */
     ck_assert_int_eq(lbf_member_set_weight(&h, f, 0, 3), LBF_OK);
     ck_assert_uint_eq(atomic_load(&f->lock.owner), 0);
@@ -287,7 +287,11 @@ START_TEST(lock_steals_from_live_owner_only_after_stale_period)
     ck_assert_msg(took >= LBF_LOCK_STALE_USEC * 8 / 10 && took < 3000000,
                   "stole a live lock after %llu us", (unsigned long long)took);
     ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, lock_self());
-    lbf_lock_release(&r->lock);
+    /* the robbed owner wakes and unlocks: the thief keeps the lock */
+    lbf_lock_release(&r->lock, (uint32_t)getppid());
+    ck_assert_uint_eq(atomic_load(&r->lock.owner) >> 32, lock_self());
+    lbf_lock_release(&r->lock, lock_self());
+    ck_assert_uint_eq(atomic_load(&r->lock.owner), 0);
 }
 END_TEST
 
@@ -315,7 +319,7 @@ START_TEST(lock_waits_for_live_owner_that_lets_go)
         atomic_store(&sh->held, 1);
         usleep(HOLD_USEC);
         atomic_store(&sh->let_go, lbf_mono_usec());
-        lbf_row_unlock(r);
+        lbf_row_unlock(r, lock_self());
         _exit(0);
     }
     for (i = 0; i < 5000 && !atomic_load(&sh->held); i++) {
@@ -324,7 +328,7 @@ START_TEST(lock_waits_for_live_owner_that_lets_go)
     ck_assert_int_eq(atomic_load(&sh->held), 1);
     rc = lbf_row_lock(&h, r, lock_self());
     got_at = lbf_mono_usec(); /* CLOCK_MONOTONIC is system wide */
-    lbf_row_unlock(r);
+    lbf_row_unlock(r, lock_self());
     lbf_t_wait_ok(pid, "lock holder");
     /* taken normally, and only once the live holder had let go */
     ck_assert_int_eq(rc, LBF_LOCKED);
@@ -367,7 +371,7 @@ static void *excl_thread(void *p)
         }
         v++;
         memcpy(a->r->reserved, &v, sizeof(v));
-        lbf_row_unlock(a->r);
+        lbf_row_unlock(a->r, self);
     }
     return NULL;
 }
