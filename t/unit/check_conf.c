@@ -7,7 +7,11 @@
  * (thousandths, at most 3 decimals, -1 malformed / -2 above max),
  * lbf_name_valid ([A-Za-z0-9_-]{1,31}, leading letter or digit) and the
  * farm-reference rule lbf_url_farm_ref (one label, no port, not an IP
- * literal, not localhost, http/https only).  Table-driven, exact.
+ * literal, not localhost, http/https only; the targets of stock
+ * configurations -- ProxyPassMatch templates, unix: sockets, host:port,
+ * balancer:// -- name no farm), and the trailing-comment finder
+ * lbf_conf_comment (the first unquoted word opening with '#').
+ * Table-driven, exact.
  */
 #include <limits.h>
 
@@ -429,6 +433,125 @@ START_TEST(conf_url_farm_ref_names_one_label_hosts_only)
 }
 END_TEST
 
+/* The targets stock httpd configurations proxy to, and why each is or is
+ * not a farm reference.  A 0 here means the glue declines the URL (stock
+ * mod_proxy serves it) and start-up never checks it for a farm. */
+START_TEST(conf_url_farm_ref_leaves_stock_targets_to_mod_proxy)
+{
+    static const struct {
+        const char *url;
+        int want;
+        const char *why;
+    } cases[] = {
+        /* localhost is shaped like a farm name, but it is what stock
+         * configurations (httpd-tests among them) proxy to: never a farm,
+         * so a config proxying to it is never refused ("http://localhost/"
+         * and "http://farm_one/..." are in the test above) */
+        {"http://localhost", 0, "localhost without a path"},
+        {"https://LOCALHOST/x", 0, "localhost in any case"},
+        {"http://localhostx/", 1, "only the exact label localhost"},
+        {"http://localhos/", 1, "a prefix of localhost is a name"},
+        /* ProxyPassMatch templates: '$' is no name character, so the
+         * template names no farm; the substituted URL is decided at
+         * request time */
+        {"http://localhost$1", 0, "httpd-tests' ProxyPassMatch target"},
+        {"http://$1/$2", 0, "the host is a substitution"},
+        {"http://farm_one$1", 0, "a substitution glued to the host"},
+        {"http://${backend}/i/", 0, "an interpolated host"},
+        {"http://host:8080/", 0, "an explicit port"},
+        {"https://host:8443/q/", 0, "an explicit port, https"},
+        {"http://10.0.0.1/", 0, "an IPv4 literal (dots)"},
+        {"http://10.0.0.1:9/", 0, "an IPv4 literal with a port"},
+        {"http://a.b.example/", 0, "a dotted host name"},
+        {"http://a.b.example:81/$1", 0, "dotted, port, substitution"},
+        /* the raw Unix-socket form names no farm ("://" is not after the
+         * scheme); mod_proxy hands the glue only the part after '|',
+         * which start-up skips by the worker's uds_path */
+        {"unix:/path|http://x", 0, "a Unix socket target"},
+        {"unix:/run/php.sock|fcgi://localhost/", 0, "fcgi over a socket"},
+        {"balancer://x", 0, "a stock balancer"},
+        {"balancer://x/$1", 0, "a stock balancer, regex target"},
+        {"ws://backend:8080/ws/", 0, "another scheme"},
+        {"wss://ws.example.com/", 0, "another scheme, dotted"},
+        {"!", 0, "a ProxyPass exclusion"},
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        const char *host = NULL;
+        size_t hlen = 0;
+        int got = lbf_url_farm_ref(cases[i].url, &host, &hlen);
+
+        ck_assert_msg(got == cases[i].want, "case %zu \"%s\" (%s): %d, want %d",
+                      i, cases[i].url, cases[i].why, got, cases[i].want);
+        if (got) {
+            const char *h = strstr(cases[i].url, "://") + 3;
+
+            ck_assert_msg(host == h && hlen == strcspn(h, ":/?#"),
+                          "case %zu \"%s\": host not the label after ://",
+                          i, cases[i].url);
+        }
+    }
+}
+END_TEST
+
+/* The ProxyPassMatch case end to end: the template names no farm, the
+ * URL mod_proxy substitutes for one request does, with its host in place. */
+START_TEST(conf_url_farm_ref_decides_substituted_urls)
+{
+    const char *url = "http://Farm_One/x/y?q=1", *host = NULL;
+    size_t hlen = 0;
+
+    ck_assert_int_eq(lbf_url_farm_ref("http://$1/$2", &host, &hlen), 0);
+    ck_assert_int_eq(lbf_url_farm_ref(url, &host, &hlen), 1);
+    ck_assert_ptr_eq(host, url + 7);
+    ck_assert_uint_eq(hlen, 8);
+    ck_assert_int_eq(strncmp(host, "Farm_One", hlen), 0);
+}
+END_TEST
+
+/* lbf_conf_comment: the first word starting with '#' outside quotes. */
+START_TEST(conf_comment_finds_trailing_hash_words)
+{
+    static const struct {
+        const char *args;
+        int off; /* -1: none */
+    } cases[] = {
+        {"", -1},
+        {"least-load", -1},
+        {"m1 http://127.0.0.1:9001 weight=2", -1},
+        {"least-load # fewest in flight", 11},
+        {"least-load #", 11},
+        {"#all", 0},
+        {"   # lead", 3},
+        {"5\t# tab", 2},
+        {"5 \t #x", 4},
+        {"a#b", -1},               /* inside a word: a value */
+        {"/hc#x", -1},
+        {"http://h/#frag", -1},
+        {"\"/hc#x\"", -1},         /* quoted: a value */
+        {"'# not a comment'", -1},
+        {"\"a b\" # c", 6},
+        {"'a b' # c", 6},
+        {"\"a \\\" # b\" c", -1},  /* \" does not end the quote */
+        {"\"a \\\\\" # c", 7},     /* \\ then the closing quote */
+        {"\"never closed # c", -1}, /* the quote runs to the end */
+        {"x \"y\" z # w", 8},
+        {"a # b # c", 2},          /* the first one */
+    };
+    size_t i;
+
+    for (i = 0; i < LBF_T_NELEMS(cases); i++) {
+        const char *c = lbf_conf_comment(cases[i].args);
+        int got = c == NULL ? -1 : (int)(c - cases[i].args);
+
+        ck_assert_msg(got == cases[i].off, "case %zu [%s]: %d, want %d", i,
+                      cases[i].args, got, cases[i].off);
+    }
+    ck_assert_ptr_null(lbf_conf_comment(NULL));
+}
+END_TEST
+
 Suite *lbf_suite_conf(void)
 {
     Suite *s = suite_create("conf");
@@ -444,6 +567,9 @@ Suite *lbf_suite_conf(void)
     tcase_add_test(tc, conf_parsers_read_no_byte_past_n);
     tcase_add_test(tc, conf_name_valid_follows_the_name_rule);
     tcase_add_test(tc, conf_url_farm_ref_names_one_label_hosts_only);
+    tcase_add_test(tc, conf_url_farm_ref_leaves_stock_targets_to_mod_proxy);
+    tcase_add_test(tc, conf_url_farm_ref_decides_substituted_urls);
+    tcase_add_test(tc, conf_comment_finds_trailing_hash_words);
     suite_add_tcase(s, tc);
     return s;
 }
