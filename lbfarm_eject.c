@@ -62,12 +62,6 @@ void lbf_eject_conf_resolve(const struct lbf_eject_conf *in,
     *out = c;
 }
 
-int lbf_row_ejected(const struct lbf_row *r, uint64_t now_usec)
-{
-    return atomic_load_explicit(&((struct lbf_row *)r)->ej_until,
-                                memory_order_relaxed) > now_usec;
-}
-
 uint64_t lbf_row_eject_left(const struct lbf_row *r, uint64_t now_usec,
                             uint32_t *n)
 {

@@ -39,17 +39,6 @@ int lbf_row_stalled(const struct lbf_row *r, uint64_t now_usec)
     return now_usec - ref > (uint64_t)(cfg >> 24) * pct[2];
 }
 
-uint64_t lbf_rng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 #define LBF_STALL_PEERS 16  /* members looked at for one not stalled */
 
 /* 1 when a member of the farm other than mi could take a request and is
@@ -261,15 +250,3 @@ uint32_t lbf_candidates(const struct lbf_pick *pk,
                                   ? lbf_rng_below(pk->rng, n) : 0,
                     c);
 }
-
-float lbf_rng_unit(uint64_t *state)
-{
-    return (float)(lbf_rng_next(state) >> 40) * (1.0f / 16777216.0f);
-}
-
-uint32_t lbf_rng_below(uint64_t *state, uint32_t n)
-{
-    /* the top 32 bits scaled to n: no division (Lemire's reduction) */
-    return (uint32_t)(((lbf_rng_next(state) >> 32) * (uint64_t)n) >> 32);
-}
-

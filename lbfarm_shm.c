@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lbfarm_eject.h"
 #include "lbfarm_shm.h"
 #include "lbfarm_swrr.h"
 
@@ -841,6 +840,12 @@ void lbf_row_set_error(struct lbf_row *r, uint64_t now_usec)
         atomic_store(&r->error_until,
                      now_usec + (uint64_t)r->retry_sec * 1000000u);
     }
+}
+
+int lbf_row_ejected(const struct lbf_row *r, uint64_t now_usec)
+{
+    return atomic_load_explicit(&((struct lbf_row *)r)->ej_until,
+                                memory_order_relaxed) > now_usec;
 }
 
 uint64_t lbf_row_error_left_ms(const struct lbf_row *r, uint64_t now_usec)

@@ -605,6 +605,10 @@ void lbf_row_reclaim(const struct lbf_shm *h, uint32_t ri);
 /* Put the member in error until now + retry_sec (retry 0 = not at all). */
 void lbf_row_set_error(struct lbf_row *r, uint64_t now_usec);
 
+/* 1 when r is ejected at now (its ej_until is ahead: lbfarm_eject.h
+ * has the rules).  Lock-free, one relaxed load. */
+int lbf_row_ejected(const struct lbf_row *r, uint64_t now_usec);
+
 /* Milliseconds r stays in error after now (0 when it is usable).
  * Lock-free. */
 uint64_t lbf_row_error_left_ms(const struct lbf_row *r, uint64_t now_usec);

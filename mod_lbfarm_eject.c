@@ -18,7 +18,6 @@
 #include "http_protocol.h"
 
 #include "mod_lbfarm_eject.h"
-#include "mod_lbfarm_health.h"
 #include "mod_lbfarm_log.h"
 #include "lbfarm_conf.h"
 
@@ -165,6 +164,18 @@ const char *lbf_cmd_panic(cmd_parms *cmd, void *dc LBF_UNUSED,
     fc->tune.eject.panic_pct = pct;
     fc->tune.eject.panic_set = 1;
     return NULL;
+}
+
+int lbf_is_error_status(const struct lbf_farm_conf *fc, int status)
+{
+    int i;
+
+    for (i = 0; fc->error_status && i < fc->error_status->nelts; i++) {
+        if (APR_ARRAY_IDX(fc->error_status, i, int) == status) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void lbf_eject_farm_setup(struct lbf_farm_conf *fc)

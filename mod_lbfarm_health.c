@@ -159,18 +159,6 @@ const char *lbf_cmd_error_status(cmd_parms *cmd, void *dc LBF_UNUSED,
     return NULL;
 }
 
-int lbf_is_error_status(const struct lbf_farm_conf *fc, int status)
-{
-    int i;
-
-    for (i = 0; fc->error_status && i < fc->error_status->nelts; i++) {
-        if (APR_ARRAY_IDX(fc->error_status, i, int) == status) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 void lbf_health_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f)
 {
     lbf_eject_farm_setup(fc);

@@ -135,9 +135,6 @@ enum lbf_eject_rc {
 void lbf_eject_conf_resolve(const struct lbf_eject_conf *in,
                             struct lbf_eject_conf *out);
 
-/* 1 when r is ejected at now.  Lock-free. */
-int lbf_row_ejected(const struct lbf_row *r, uint64_t now_usec);
-
 /* Milliseconds left of r's ejection at now (0 when not ejected), and its
  * n in *n (may be NULL).  Lock-free. */
 uint64_t lbf_row_eject_left(const struct lbf_row *r, uint64_t now_usec,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "lbfarm_eject.h"
+#include "lbfarm_rng.h"
 #include "lbfarm_shm.h"
 
 #define LBF_METHOD_MAGIC    0x6c62666du /* "mfbl" */
@@ -153,9 +154,6 @@ int lbf_pick_peek(uint32_t mi, const struct lbf_pick *pk);
 int lbf_member_take(uint32_t method, const struct lbf_pick *pk,
                     uint32_t mi);
 
-/* xorshift64* generator: state must be nonzero; returns the next value. */
-uint64_t lbf_rng_next(uint64_t *state);
-
 #define LBF_RAMP_MIN 100       /* a member starting its slow start gets
                                   10 % of its share */
 
@@ -254,11 +252,5 @@ struct lbf_cand {
  */
 uint32_t lbf_candidates(const struct lbf_pick *pk,
                         struct lbf_cand c[LBF_LL_SCAN_MAX]);
-
-/* A uniform float in [0, 1) (24 bits) from the generator. */
-float lbf_rng_unit(uint64_t *state);
-
-/* A uniform integer in 0..n-1 (n >= 1) from the generator. */
-uint32_t lbf_rng_below(uint64_t *state, uint32_t n);
 
 #endif /* LBFARM_METHOD_H */

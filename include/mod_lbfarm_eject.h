@@ -22,6 +22,10 @@ const char *lbf_cmd_panic(cmd_parms *cmd, void *dc, const char *arg);
  * Config time, once per farm. */
 void lbf_eject_farm_setup(struct lbf_farm_conf *fc);
 
+/* 1 when status is one of fc's LBFarmErrorStatus codes (which put a member
+ * in error for its retry= at once), else 0.  Any thread; reads config. */
+int lbf_is_error_status(const struct lbf_farm_conf *fc, int status);
+
 /* What a finished attempt of r on fc's member row was: enum lbf_outcome
  * of a connect failure (connect_failed) or of r->status. */
 int lbf_eject_outcome(const struct lbf_farm_conf *fc, int connect_failed,

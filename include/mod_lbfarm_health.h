@@ -17,6 +17,5 @@ const char *lbf_cmd_error_status(cmd_parms *cmd, void *dc, const char *arg);
 void lbf_health_farm_setup(struct lbf_farm_conf *fc, struct lbf_farm *f);
 void lbf_health_child_init(apr_pool_t *pchild, server_rec *s);
 int lbf_farm_fallback(request_rec *r, struct lbf_farm_conf *fc);
-int lbf_is_error_status(const struct lbf_farm_conf *fc, int status);
 
 #endif /* MOD_LBFARM_HEALTH_H */
