@@ -3,7 +3,7 @@
 # throughput, latency and balancing quality, one machine, one run.
 # See bench/RESULTS.md (the last full run) and bench/README.md.
 #
-#   sh bench/quality.sh           the full run (~16 min)
+#   sh bench/quality.sh           the full run (~25 min)
 #   sh bench/quality.sh --smoke   every front (direct too) once for 1 s in
 #                                 the slow-member farm, push agents on
 #                                 (~15 s idle machine, ~35 s busy); exits 1 on a
@@ -23,6 +23,11 @@
 #   ap-bb  stock httpd balancer://, bybusyness           /s-bb/
 #   hp-rr, hp-lc, hp-r2   HAProxy roundrobin, leastconn, random(2)
 #   ng-rr, ng-lc, ng-r2   nginx round robin, least_conn, random two least_conn
+#   lf-ltp httpd + mod_lbfarm, farm mode, least-time with pushed loads /f-ltp/
+#   lf-h   httpd + mod_lbfarm, farm mode, hash (query=k, c 1.25)   /f-h/
+#   lb-h   httpd + mod_lbfarm hash in balancer:// (env from k)     /b-h/
+#   hp-h   HAProxy url_param k, hash-type consistent, hash-balance-factor 125
+#   ng-h   nginx hash $arg_k consistent (no load bound)
 #   direct httpd ProxyPass to m1 alone (throughput ceiling; "thr" only)
 # The httpd fronts share one httpd (same binary, same event MPM settings);
 # HAProxy and nginx each run one process tree with a port per front.
@@ -41,6 +46,14 @@
 #          m2 is frozen (freeze=on) for STALL_LEN s at STALL_AT s, then
 #          thawed: requests >= 1 s, and m2's count of new requests after
 #          its first ~100 ms frozen
+#   fair   all "--capacity 8"; FAIR_FRONTS at 1 connection (GET /, DUR_FAIR1
+#          s) and 32 (GET /?sleep_ms=10, DUR_FAIR s), every member pushing
+#          util 0.300 (farm_pm, farm_ltp); then lf-pm and lf-ltp with
+#          0.300/0.301/0.302/0.303 ("fairu"): shares per member
+#   hash   m1..m5 plain; (ii) HFRONTS over m1..m4 under wrk -c CONNS_Q with
+#          keys (LBQ_KEYS, LBQ_HOT of HASH_HOT), a sampler of each member's
+#          in flight; (i) HASH_KEYS sequential keys mapped over m1..m4,
+#          m1..m5 and m2..m5 (fronts restarted): keys moved
 # slow, het, antag and stall run QFRONTS (lbfarm's load and latency
 # methods against ap-bb, hp-lc, hp-r2, ng-lc, ng-r2); thr runs FRONTS.
 # Every measured run reads each member's ?stats=count before and after.
@@ -49,12 +62,14 @@
 # other processes to use less than QUIET_PCT % of the machine, and records
 # the 1-minute load average and the other processes' CPU share.
 #
-# Environment: SCENARIOS ("slow het antag stall"; thr too), FRONTS
+# Environment: SCENARIOS ("slow het antag stall fair hash"; thr too), FRONTS
 # (subset, all scenarios), QFRONTS, CONNS_STALL, THINK_MS, DUR_ANTAG (30),
 # ANTAG_AT (10), ANTAG_LEN (10), ROUNDS_THR
 # (2), DUR_THR (3), CONNS_THR ("64 256"), ROUNDS_SLOW (2), DUR_SLOW (5),
 # ROUNDS_STALL (1), DUR_STALL (30), STALL_AT (10), STALL_LEN (3),
-# CONNS_Q (32), WARMUP (1), QUIET_WAIT (10), QUIET_PCT (15), QUIET_BUDGET
+# CONNS_Q (32), FAIR_FRONTS, FAIR_CONNS ("1 32"), DUR_FAIR (5), DUR_FAIR1
+# (6), HFRONTS, DUR_HASH (5), HASH_KEYS (2000), HASH_LOADKEYS (1000),
+# HASH_HOT ("0 0.3"), WARMUP (1), QUIET_WAIT (10), QUIET_PCT (15), QUIET_BUDGET
 # (60), PICKBENCH (1: run build/bench/pickbench), LBF_MODULE, LBF_HTTPD,
 # HAPROXY, NGINX, WRK, BENCH_RESULTS.
 #
@@ -83,7 +98,7 @@ CONFS=$ROOT/bench/configs
 LUA=$CONFS/wrk-percentiles.lua
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/results}/quality
 
-ALL_FRONTS="lf-w lf-ll lf-pm lf-lt lb-ll lb-lt ap-br ap-bb hp-rr hp-lc hp-r2 ng-rr ng-lc ng-r2 lf-ltp lf-h lb-h hp-h ng-h direct"
+ALL_FRONTS="lf-w lf-ll lf-pm lf-lt lf-ltp lb-ll lb-lt lf-h lb-h ap-br ap-bb hp-rr hp-lc hp-r2 hp-h ng-rr ng-lc ng-r2 ng-h direct"
 # hash fronts (scenario hash), and the fronts of scenario fair
 HASH_FRONTS="lf-h lb-h hp-h ng-h"
 FAIR_FRONTS_DEF="lf-w lf-ll lf-pm lf-lt lf-ltp lb-ll lb-lt ap-bb hp-lc hp-r2 ng-lc ng-r2"
