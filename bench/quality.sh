@@ -818,7 +818,7 @@ hash_restart() {
 # (A), m1..m5 (B: m5 added), m2..m5 (C: m1 removed); fronts restarted
 # with each list.
 run_hash() {
-    SCEN=hash
+    SCEN="hash"
     TAKEN=""
     start_members hash
     take_ports
@@ -867,7 +867,7 @@ run_hash() {
     alive "$M5_PID" || FAIL="$FAIL died-hash-m5"
     stop_scenario
     check_logs_after_stop
-    SCEN=hash
+    SCEN="hash"
     HMEMBERS="m1 m2 m3 m4"
     M5="" M5_PID=""
 }
