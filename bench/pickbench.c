@@ -23,6 +23,20 @@
  *                               (2 threads each) on one row: lbfarm's
  *                               atomic counters against the stock
  *                               bybusyness pattern (plain ++/-- on shm)
+ *   pickbench hashmove [keys]   hash's ring, exactly (no load, no noise):
+ *                               for n = 4, 10, 100 members m1..mn of
+ *                               weight 1, the share of keys key0..key(K-1)
+ *                               that move when m(n+1) is added and when m1
+ *                               is then removed, beside the ideal 1/(n+1),
+ *                               and the key share per member (max and min
+ *                               over the average)
+ *   pickbench hashload [picks]  hash's bound, simulated: 4 members, 32
+ *                               requests in flight (each pick takes a
+ *                               member, the oldest request ends), keys
+ *                               uniform over 1000 or 30 % one hot key;
+ *                               per member in flight averaged over the
+ *                               picks (max over the mean) and the largest
+ *                               in flight seen, with c = 1.25 and 100
  *
  * Everything runs on an mmap(MAP_SHARED|MAP_ANONYMOUS) segment formatted by
  * the core, exactly as httpd's children share it.
@@ -36,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lbfarm_hash.h"
 #include "lbfarm_method.h"
 
 /* This thread's CPU time in seconds: on a shared machine, time another
@@ -375,6 +390,244 @@ static int lbf_bench_exact(long pairs)
     return atomic_load(&row->inflight) == 0 ? 0 : 1;
 }
 
+/* ---- hash: keys moved on add/remove, and the bound ---- */
+
+/* A segment with one hash farm of members m<first>..m<first + n - 1>,
+ * weight 1 each.  Never unmapped: the hash ring cache is keyed by the
+ * farm's address, which a new mapping could reuse. */
+static struct lbf_shm lbf_hash_segment(uint32_t first, uint32_t n)
+{
+    struct lbf_layout lay = {.l_farms = 1, .l_rows = n,
+                             .sched_len = lbf_sched_entries(n),
+                             .generation = 1};
+    size_t len = lbf_shm_size(&lay);
+    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct lbf_shm h;
+    uint32_t i;
+    char name[32];
+
+    if (base == MAP_FAILED || lbf_shm_format(&h, base, len, &lay) != LBF_OK
+        || lbf_farm_add(&h, "bench", (uint32_t)lbf_method_find("hash"),
+                        n) != 0) {
+        fprintf(stderr, "pickbench: cannot set up a segment\n");
+        exit(1);
+    }
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "m%u", first + i);
+        lbf_member_add(&h, 0, name, 1, 0, 10);
+    }
+    lbf_farm_rebuild(&h, lbf_farm_at(&h, 0));
+    return h;
+}
+
+/* The owner (member name's number) of keys key0..key(nk-1) in h, into
+ * own; per-member key counts into cnt (n entries, zeroed here). */
+static void lbf_hash_owners(struct lbf_shm *h, long nk, uint32_t *own,
+                            long *cnt, uint32_t n)
+{
+    struct lbf_pick pk;
+    uint64_t rng = 1;
+    char key[32];
+    long k;
+    int mi;
+
+    memset(&pk, 0, sizeof(pk));
+    memset(cnt, 0, sizeof(*cnt) * n);
+    pk.h = h;
+    pk.farm = lbf_farm_at(h, 0);
+    pk.rng = &rng;
+    pk.exclude = LBF_NO_MEMBER;
+    pk.now = (uint64_t)(lbf_wall() * 1e6);
+    for (k = 0; k < nk; k++) {
+        int len = snprintf(key, sizeof(key), "key%ld", k);
+
+        mi = lbf_hash_owner(&pk, key, (size_t)len);
+        own[k] = mi < 0 ? 0
+                 : (uint32_t)atol(lbf_member_at(h, pk.farm,
+                                                (uint32_t)mi)->name + 1);
+        if (mi >= 0) {
+            cnt[mi]++;
+        }
+    }
+}
+
+/* Keys whose owner differs between a and b; *stray gets those of them
+ * that neither came from nor went to member number only. */
+static long lbf_moved(const uint32_t *a, const uint32_t *b, long nk,
+                      uint32_t only, long *stray)
+{
+    long k, m = 0;
+
+    for (k = 0; k < nk; k++) {
+        if (a[k] != b[k]) {
+            m++;
+            *stray += a[k] != only && b[k] != only;
+        }
+    }
+    return m;
+}
+
+/* max and min of cnt[0..n) over their mean. */
+static void lbf_spread(const long *cnt, uint32_t n, double *mx, double *mn)
+{
+    long hi = cnt[0], lo = cnt[0], sum = 0;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        sum += cnt[i];
+        hi = cnt[i] > hi ? cnt[i] : hi;
+        lo = cnt[i] < lo ? cnt[i] : lo;
+    }
+    *mx = sum ? (double)hi * n / (double)sum : 0;
+    *mn = sum ? (double)lo * n / (double)sum : 0;
+}
+
+static int lbf_bench_hashmove(long nk)
+{
+    static const uint32_t sizes[] = {4, 10, 100};
+    uint32_t *a = malloc(sizeof(*a) * (size_t)nk);
+    uint32_t *b = malloc(sizeof(*b) * (size_t)nk);
+    uint32_t *c = malloc(sizeof(*c) * (size_t)nk);
+    long *cnt = malloc(sizeof(*cnt) * 128), ma, mr, stray = 0;
+    double mx, mn, ideal;
+    int s, bad = 0;
+
+    if (a == NULL || b == NULL || c == NULL || cnt == NULL) {
+        return 1;
+    }
+    printf("%ld keys \"key0\"..; members m1..mn of weight 1 (%d ring points "
+           "each)\n", nk, LBF_HASH_VNODES);
+    printf("%-8s %14s %14s %14s %14s %14s\n", "n", "add m(n+1)",
+           "remove m1", "ideal 1/(n+1)", "keys max/avg", "keys min/avg");
+    for (s = 0; s < 3; s++) {
+        uint32_t n = sizes[s];
+        struct lbf_shm ha = lbf_hash_segment(1, n);
+        struct lbf_shm hb = lbf_hash_segment(1, n + 1);
+        struct lbf_shm hc = lbf_hash_segment(2, n);
+
+        lbf_hash_owners(&hc, nk, c, cnt, n);
+        lbf_hash_owners(&hb, nk, b, cnt, n + 1);
+        lbf_hash_owners(&ha, nk, a, cnt, n);
+        lbf_spread(cnt, n, &mx, &mn);
+        ma = lbf_moved(a, b, nk, n + 1, &stray);
+        mr = lbf_moved(b, c, nk, 1, &stray);
+        ideal = 100.0 / (n + 1);
+        printf("%-8u %13.2f%% %13.2f%% %13.2f%% %14.3f %14.3f\n", n,
+               100.0 * ma / nk, 100.0 * mr / nk, ideal, mx, mn);
+        bad |= 100.0 * ma / nk > ideal + 5 || 100.0 * mr / nk > ideal + 5;
+    }
+    printf("moved: keys whose member changed (goal <= 1/(n+1) + 5 %%); "
+           "moves that neither\nwent to the added member nor left the "
+           "removed one: %ld\n", stray);
+    bad |= stray != 0;
+    free(a);
+    free(b);
+    free(c);
+    free(cnt);
+    return bad;
+}
+
+#define LBF_HL_N      4
+#define LBF_HL_FLIGHT 32
+
+/* One simulated run: picks picks with the bound c_milli, keys from 1000
+ * (share hot of them the key "hot"); prints one line. */
+static void lbf_hashload_run(long picks, uint32_t c_milli, double hot)
+{
+    static struct lbf_shm h;
+    static int made;
+    struct lbf_pick pk;
+    uint64_t rng = 0x9E3779B97F4A7C15ull, sum[LBF_HL_N] = {0};
+    int q[LBF_HL_FLIGHT], head = 0, used = 0, peak = 0, mi;
+    long p, served[LBF_HL_N] = {0};
+    double mx = 0, mn, avg[LBF_HL_N];
+    char key[32];
+    uint32_t i;
+
+    if (!made) {
+        h = lbf_hash_segment(1, LBF_HL_N);
+        made = 1;
+    }
+    memset(&pk, 0, sizeof(pk));
+    pk.h = &h;
+    pk.farm = lbf_farm_at(&h, 0);
+    pk.rng = &rng;
+    pk.exclude = LBF_NO_MEMBER;
+    pk.hash_c_milli = c_milli;
+    pk.now = (uint64_t)(lbf_wall() * 1e6);
+    srand(7);
+    for (p = 0; p < picks; p++) {
+        pk.now += 1000; /* 1 ms apart: every pick counts the farm afresh */
+        if (hot > 0 && rand() < hot * RAND_MAX) {
+            snprintf(key, sizeof(key), "hot");
+        }
+        else {
+            snprintf(key, sizeof(key), "key%d", rand() % 1000);
+        }
+        pk.key = key;
+        pk.key_len = (uint32_t)strlen(key);
+        if (used == LBF_HL_FLIGHT) { /* the oldest request ends */
+            lbf_row_release(lbf_member_at(&h, pk.farm,
+                                          (uint32_t)q[head]), 0);
+            used--;
+            head = (head + 1) % LBF_HL_FLIGHT;
+        }
+        if ((mi = lbf_pick_take((uint32_t)lbf_method_find("hash"),
+                                &pk)) < 0) {
+            continue;
+        }
+        q[(head + used++) % LBF_HL_FLIGHT] = mi;
+        served[mi]++;
+        for (i = 0; i < LBF_HL_N; i++) {
+            int f = atomic_load(&lbf_member_at(&h, pk.farm, i)->inflight);
+
+            sum[i] += (uint64_t)f;
+            peak = f > peak ? f : peak;
+        }
+    }
+    while (used > 0) {
+        lbf_row_release(lbf_member_at(&h, pk.farm, (uint32_t)q[head]), 0);
+        used--;
+        head = (head + 1) % LBF_HL_FLIGHT;
+    }
+    for (i = 0; i < LBF_HL_N; i++) {
+        avg[i] = (double)sum[i] / (double)picks;
+    }
+    {
+        long c2[LBF_HL_N];
+        double smx;
+
+        for (i = 0; i < LBF_HL_N; i++) {
+            c2[i] = (long)(avg[i] * 1000);
+        }
+        lbf_spread(c2, LBF_HL_N, &mx, &mn);
+        lbf_spread(served, LBF_HL_N, &smx, &mn);
+        printf("%-6.2f %-8s %12.3f %12.3f %12d %12.3f\n", c_milli / 1000.0,
+               hot > 0 ? "30% hot" : "uniform", mx, smx, peak,
+               (double)peak / ((double)LBF_HL_FLIGHT / LBF_HL_N));
+    }
+}
+
+static int lbf_bench_hashload(long picks)
+{
+    printf("%ld picks, %d members, %d requests in flight (avg %d per "
+           "member)\n", picks, LBF_HL_N, LBF_HL_FLIGHT,
+           LBF_HL_FLIGHT / LBF_HL_N);
+    printf("%-6s %-8s %12s %12s %12s %12s\n", "c", "keys",
+           "inflight max", "served max", "peak", "peak/avg");
+    printf("%-6s %-8s %12s %12s %12s %12s\n", "", "", "/avg", "/avg",
+           "inflight", "");
+    lbf_hashload_run(picks, 1250, 0);
+    lbf_hashload_run(picks, 1250, 0.3);
+    lbf_hashload_run(picks, 100000, 0);
+    lbf_hashload_run(picks, 100000, 0.3);
+    printf("c = 100: practically unbounded (plain consistent hashing).  The "
+           "bound lets a\nmember take a key while in flight + 1 <= ceil(c x "
+           "(T + 1) / n): with T = 31\nthat is 10 = 1.25 x 8 exactly.\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "pick") == 0) {
@@ -388,7 +641,14 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "exact") == 0) {
         return lbf_bench_exact(argc > 2 ? atol(argv[2]) : 1000000);
     }
+    if (argc >= 2 && strcmp(argv[1], "hashmove") == 0) {
+        return lbf_bench_hashmove(argc > 2 ? atol(argv[2]) : 100000);
+    }
+    if (argc >= 2 && strcmp(argv[1], "hashload") == 0) {
+        return lbf_bench_hashload(argc > 2 ? atol(argv[2]) : 100000);
+    }
     fprintf(stderr, "usage: pickbench pick [seconds [method [members]]] | "
-            "hold [seconds] | exact [pairs]\n");
+            "hold [seconds] | exact [pairs] | hashmove [keys] | "
+            "hashload [picks]\n");
     return 2;
 }

@@ -3,7 +3,7 @@
 # throughput, latency and balancing quality, one machine, one run.
 # See bench/RESULTS.md (the last full run) and bench/README.md.
 #
-#   sh bench/quality.sh           the full run (~16 min)
+#   sh bench/quality.sh           the full run (~25 min)
 #   sh bench/quality.sh --smoke   every front (direct too) once for 1 s in
 #                                 the slow-member farm, push agents on
 #                                 (~15 s idle machine, ~35 s busy); exits 1 on a
@@ -23,6 +23,11 @@
 #   ap-bb  stock httpd balancer://, bybusyness           /s-bb/
 #   hp-rr, hp-lc, hp-r2   HAProxy roundrobin, leastconn, random(2)
 #   ng-rr, ng-lc, ng-r2   nginx round robin, least_conn, random two least_conn
+#   lf-ltp httpd + mod_lbfarm, farm mode, least-time with pushed loads /f-ltp/
+#   lf-h   httpd + mod_lbfarm, farm mode, hash (query=k, c 1.25)   /f-h/
+#   lb-h   httpd + mod_lbfarm hash in balancer:// (env from k)     /b-h/
+#   hp-h   HAProxy url_param k, hash-type consistent, hash-balance-factor 125
+#   ng-h   nginx hash $arg_k consistent (no load bound)
 #   direct httpd ProxyPass to m1 alone (throughput ceiling; "thr" only)
 # The httpd fronts share one httpd (same binary, same event MPM settings);
 # HAProxy and nginx each run one process tree with a port per front.
@@ -41,6 +46,14 @@
 #          m2 is frozen (freeze=on) for STALL_LEN s at STALL_AT s, then
 #          thawed: requests >= 1 s, and m2's count of new requests after
 #          its first ~100 ms frozen
+#   fair   all "--capacity 8"; FAIR_FRONTS at 1 connection (GET /, DUR_FAIR1
+#          s) and 32 (GET /?sleep_ms=10, DUR_FAIR s), every member pushing
+#          util 0.300 (farm_pm, farm_ltp); then lf-pm and lf-ltp with
+#          0.300/0.301/0.302/0.303 ("fairu"): shares per member
+#   hash   m1..m5 plain; (ii) HFRONTS over m1..m4 under wrk -c CONNS_Q with
+#          keys (LBQ_KEYS, LBQ_HOT of HASH_HOT), a sampler of each member's
+#          in flight; (i) HASH_KEYS sequential keys mapped over m1..m4,
+#          m1..m5 and m2..m5 (fronts restarted): keys moved
 # slow, het, antag and stall run QFRONTS (lbfarm's load and latency
 # methods against ap-bb, hp-lc, hp-r2, ng-lc, ng-r2); thr runs FRONTS.
 # Every measured run reads each member's ?stats=count before and after.
@@ -49,12 +62,14 @@
 # other processes to use less than QUIET_PCT % of the machine, and records
 # the 1-minute load average and the other processes' CPU share.
 #
-# Environment: SCENARIOS ("slow het antag stall"; thr too), FRONTS
+# Environment: SCENARIOS ("slow het antag stall fair hash"; thr too), FRONTS
 # (subset, all scenarios), QFRONTS, CONNS_STALL, THINK_MS, DUR_ANTAG (30),
 # ANTAG_AT (10), ANTAG_LEN (10), ROUNDS_THR
 # (2), DUR_THR (3), CONNS_THR ("64 256"), ROUNDS_SLOW (2), DUR_SLOW (5),
 # ROUNDS_STALL (1), DUR_STALL (30), STALL_AT (10), STALL_LEN (3),
-# CONNS_Q (32), WARMUP (1), QUIET_WAIT (10), QUIET_PCT (15), QUIET_BUDGET
+# CONNS_Q (32), FAIR_FRONTS, FAIR_CONNS ("1 32"), DUR_FAIR (5), DUR_FAIR1
+# (6), HFRONTS, DUR_HASH (5), HASH_KEYS (2000), HASH_LOADKEYS (1000),
+# HASH_HOT ("0 0.3"), WARMUP (1), QUIET_WAIT (10), QUIET_PCT (15), QUIET_BUDGET
 # (60), PICKBENCH (1: run build/bench/pickbench), LBF_MODULE, LBF_HTTPD,
 # HAPROXY, NGINX, WRK, BENCH_RESULTS.
 #
@@ -83,7 +98,10 @@ CONFS=$ROOT/bench/configs
 LUA=$CONFS/wrk-percentiles.lua
 RESULTS=${BENCH_RESULTS:-$ROOT/bench/results}/quality
 
-ALL_FRONTS="lf-w lf-ll lf-pm lf-lt lb-ll lb-lt ap-br ap-bb hp-rr hp-lc hp-r2 ng-rr ng-lc ng-r2 direct"
+ALL_FRONTS="lf-w lf-ll lf-pm lf-lt lf-ltp lb-ll lb-lt lf-h lb-h ap-br ap-bb hp-rr hp-lc hp-r2 hp-h ng-rr ng-lc ng-r2 ng-h direct"
+# hash fronts (scenario hash), and the fronts of scenario fair
+HASH_FRONTS="lf-h lb-h hp-h ng-h"
+FAIR_FRONTS_DEF="lf-w lf-ll lf-pm lf-lt lf-ltp lb-ll lb-lt ap-bb hp-lc hp-r2 ng-lc ng-r2"
 SLOW_MEMBER=m2
 
 MODE=full
@@ -92,8 +110,10 @@ HTTPD_PID="" HTTPD_KIDS=""
 HAPROXY_PID=""
 NGINX_PID="" NGINX_KIDS=""
 MEMBER_PIDS="" PUSHER_PIDS="" STALLER_PID="" WRK_PID=""
-M1="" M2="" M3="" M4=""
-M1_PID="" M2_PID="" M3_PID="" M4_PID=""
+M1="" M2="" M3="" M4="" M5=""
+M1_PID="" M2_PID="" M3_PID="" M4_PID="" M5_PID=""
+# members of the hash fronts (scenario hash changes the list)
+HMEMBERS="m1 m2 m3 m4"
 TAKEN=""
 FAIL=""
 WARN=""
@@ -189,14 +209,16 @@ start_member() {
     die "member $name did not start: $(cat "$RUNDIR/$name.log")"
 }
 
-# start_members SCENARIO: m1..m4 with the scenario's options.
+# start_members SCENARIO: m1..m4 (hash: m1..m5) with the scenario's options.
 start_members() {
-    for m in m1 m2 m3 m4; do
+    ms="m1 m2 m3 m4"
+    [ "$1" = hash ] && ms="$ms m5"
+    for m in $ms; do
         opts=""
         case "$1" in
             slow)  opts="--capacity 8"; [ "$m" = "$SLOW_MEMBER" ] && opts="--slow 4 --capacity 8" ;;
             het)   case "$m" in m1) opts="--capacity 4" ;; m4) opts="--capacity 16" ;; *) opts="--capacity 8" ;; esac ;;
-            antag|stall) opts="--capacity 8" ;;
+            antag|stall|fair) opts="--capacity 8" ;;
         esac
         # shellcheck disable=SC2086  # options split on purpose
         start_member "$m" $opts
@@ -205,6 +227,7 @@ start_members() {
             m2) M2=127.0.0.1:$MPORT; M2_PID=$MPID ;;
             m3) M3=127.0.0.1:$MPORT; M3_PID=$MPID ;;
             m4) M4=127.0.0.1:$MPORT; M4_PID=$MPID ;;
+            m5) M5=127.0.0.1:$MPORT; M5_PID=$MPID ;;
         esac
         eval "OPTS_$m=\"\$opts\""
     done
@@ -230,6 +253,11 @@ front_url() {
         ng-rr)  echo "$h:$NG_RR_PORT/" ;;
         ng-lc)  echo "$h:$NG_LC_PORT/" ;;
         ng-r2)  echo "$h:$NG_R2_PORT/" ;;
+        lf-ltp) echo "$h:$HTTPD_PORT/f-ltp/" ;;
+        lf-h)   echo "$h:$HTTPD_PORT/f-h/" ;;
+        lb-h)   echo "$h:$HTTPD_PORT/b-h/" ;;
+        hp-h)   echo "$h:$HP_H_PORT/" ;;
+        ng-h)   echo "$h:$NG_H_PORT/" ;;
     esac
 }
 
@@ -249,8 +277,28 @@ front_desc() {
         ng-rr)  echo "nginx round robin" ;;
         ng-lc)  echo "nginx least_conn" ;;
         ng-r2)  echo "nginx random two least_conn" ;;
+        lf-ltp) echo "httpd mod_lbfarm farm least-time, pushed loads" ;;
+        lf-h)   echo "httpd mod_lbfarm farm hash (c 1.25)" ;;
+        lb-h)   echo "httpd mod_lbfarm balancer:// hash (c 1.25)" ;;
+        hp-h)   echo "HAProxy hash consistent, balance-factor 125" ;;
+        ng-h)   echo "nginx hash consistent (no bound)" ;;
         direct) echo "httpd ProxyPass to m1 (ceiling)" ;;
     esac
+}
+
+# hash_lines lf|bal|hp|ng: the member lines of the hash fronts for the
+# members in HMEMBERS (LBFarmMember, BalancerMember, HAProxy server with
+# its number as id, nginx server), "\n"-separated for awk -v.
+hash_lines() {
+    for m in $HMEMBERS; do
+        eval "addr=\$$(echo "$m" | tr m M)"
+        case "$1" in
+            lf)  printf '    LBFarmMember %s http://%s\\n' "$m" "$addr" ;;
+            bal) printf '    BalancerMember http://%s\\n' "$addr" ;;
+            hp)  printf '    server %s %s id %s\\n' "$m" "$addr" "${m#m}" ;;
+            ng)  printf '        server %s;\\n' "$addr" ;;
+        esac
+    done
 }
 
 # render IN OUT: fill the @NAME@ placeholders of a bench/configs template.
@@ -267,7 +315,10 @@ Group www-data"
         -v maxworkers="$((MPM_THREADS * 2))" -v maxspare="$((MPM_THREADS * 3))" \
         -v m1="$M1" -v m2="$M2" -v m3="$M3" -v m4="$M4" \
         -v hprr="$HP_RR_PORT" -v hplc="$HP_LC_PORT" -v hpr2="$HP_R2_PORT" \
-        -v ngrr="$NG_RR_PORT" -v nglc="$NG_LC_PORT" -v ngr2="$NG_R2_PORT" '
+        -v ngrr="$NG_RR_PORT" -v nglc="$NG_LC_PORT" -v ngr2="$NG_R2_PORT" \
+        -v hph="$HP_H_PORT" -v ngh="$NG_H_PORT" -v m5="$M5" \
+        -v hlf="$(hash_lines lf)" -v hbal="$(hash_lines bal)" \
+        -v hhp="$(hash_lines hp)" -v hng="$(hash_lines ng)" '
         {
             gsub(/@RUNDIR@/, rundir); gsub(/@MODDIR@/, moddir); gsub(/@MODULE@/, module)
             gsub(/@USER_LINES@/, user_lines); gsub(/@NGINX_USER@/, nginx_user)
@@ -276,6 +327,8 @@ Group www-data"
             gsub(/@M1@/, m1); gsub(/@M2@/, m2); gsub(/@M3@/, m3); gsub(/@M4@/, m4)
             gsub(/@HP_RR_PORT@/, hprr); gsub(/@HP_LC_PORT@/, hplc); gsub(/@HP_R2_PORT@/, hpr2)
             gsub(/@NG_RR_PORT@/, ngrr); gsub(/@NG_LC_PORT@/, nglc); gsub(/@NG_R2_PORT@/, ngr2)
+            gsub(/@HP_H_PORT@/, hph); gsub(/@NG_H_PORT@/, ngh); gsub(/@M5@/, m5)
+            gsub(/@HASH_LF@/, hlf); gsub(/@HASH_BAL@/, hbal); gsub(/@HASH_HP@/, hhp); gsub(/@HASH_NG@/, hng)
             if ($0 ~ /@[A-Z0-9_]+@/) { print "unfilled placeholder: " $0 > "/dev/stderr"; bad = 1 }
             print
         }
@@ -320,7 +373,7 @@ start_haproxy() {
         || front_failed "haproxy (-c)" "$RUNDIR/haproxy.out"
     "$HAPROXY" -db -f "$RUNDIR/haproxy.cfg" >>"$RUNDIR/haproxy.out" 2>&1 &
     HAPROXY_PID=$!
-    for p in "$HP_RR_PORT" "$HP_LC_PORT" "$HP_R2_PORT"; do
+    for p in "$HP_RR_PORT" "$HP_LC_PORT" "$HP_R2_PORT" "$HP_H_PORT"; do
         wait_http "http://127.0.0.1:$p/" && alive "$HAPROXY_PID" \
             || front_failed haproxy "$RUNDIR/haproxy.out"
     done
@@ -336,7 +389,7 @@ start_nginx() {
     "$NGINX" -p "$RUNDIR/" -e "$RUNDIR/nginx-error.log" -c "$RUNDIR/nginx.conf" \
         >>"$RUNDIR/nginx.out" 2>&1 &
     NGINX_PID=$!
-    for p in "$NG_RR_PORT" "$NG_LC_PORT" "$NG_R2_PORT"; do
+    for p in "$NG_RR_PORT" "$NG_LC_PORT" "$NG_R2_PORT" "$NG_H_PORT"; do
         wait_http "http://127.0.0.1:$p/" && alive "$NGINX_PID" \
             || { cat "$RUNDIR/nginx.out" >&2; front_failed nginx "$RUNDIR/nginx-error.log"; }
     done
@@ -431,7 +484,9 @@ wait_quiet() {
 # by PID.  --timeout 10s: wrk drops (counts as "timeout", leaves out of its
 # histogram) any answer slower than its timeout; a 3 s stall must show.
 run_wrk() {
-    env $WRK_ENV "$WRK" -t2 -c"$2" -d"${1}s" --timeout 10s --latency -s "$LUA" "$3" >"$4" 2>&1 &
+    wt=2
+    [ "$2" -lt 2 ] && wt=1 # wrk needs a connection per thread
+    env $WRK_ENV "$WRK" -t$wt -c"$2" -d"${1}s" --timeout 10s --latency -s "$LUA" "$3" >"$4" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID"
     rc=$?
@@ -512,6 +567,7 @@ measure() {
     : >"$tf"
     [ "$SCEN" = stall ] && stall_timer "$STALL_AT" "$STALL_LEN" "$SLOW_ADDR" "$tf"
     [ "$SCEN" = antag ] && antag_timer "$ANTAG_AT" "$ANTAG_LEN" "$SLOW_ADDR" "$tf"
+    case "$SCEN" in hashu|hashh) sampler "$4" "$tf" ;; esac
     cnt1=$(counts)
     if ! run_wrk "$4" "$3" "$url" "$out"; then
         say "$SCEN $2 c$3 round $1: wrk failed: $(tail -n 3 "$out")"
@@ -570,6 +626,14 @@ check_logs_after_stop() {
     rm -f "$RUNDIR"/push-m?.log
 }
 
+# take_ports: the fronts' ports.
+take_ports() {
+    take_port HTTPD_PORT && take_port HP_RR_PORT && take_port HP_LC_PORT \
+        && take_port HP_R2_PORT && take_port NG_RR_PORT && take_port NG_LC_PORT \
+        && take_port NG_R2_PORT && take_port HP_H_PORT && take_port NG_H_PORT \
+        || die "no free ports"
+}
+
 # run_scenario NAME: members, fronts, push agents, precheck, rounds.
 run_scenario() {
     SCEN=$1
@@ -591,9 +655,7 @@ run_scenario() {
     done
     start_members "$SCEN"
     eval "SLOW_ADDR=\$$(echo "$SLOW_MEMBER" | tr m M)"
-    take_port HTTPD_PORT && take_port HP_RR_PORT && take_port HP_LC_PORT \
-        && take_port HP_R2_PORT && take_port NG_RR_PORT && take_port NG_LC_PORT \
-        && take_port NG_R2_PORT || die "no free ports"
+    take_ports
     start_httpd
     start_haproxy
     start_nginx
@@ -620,6 +682,298 @@ run_scenario() {
     check_logs_after_stop
     push_warn=$(grep -c . "$RESULTS/$SCEN-push.log" 2>/dev/null)
     echo "$SCEN push_log_lines=${push_warn:-0}" >>"$RUNDIR/scenarios.txt"
+}
+
+# ------------------------------------------------- (e) fairness, (f) hash
+
+# start_fixed_pushers V1 V2 V3 V4: stop the running agents, then one agent
+# per member and farm (farm_pm and farm_ltp) pushing the fixed util Vi for
+# member mi every second (scenario fair).
+start_fixed_pushers() {
+    for p in $PUSHER_PIDS; do stop_pid "$p" 3; done
+    PUSHER_PIDS=""
+    i=1
+    for v in "$@"; do
+        for farm in farm_pm farm_ltp; do
+            sh "$PUSH" --url "http://127.0.0.1:$HTTPD_PORT/lbfarm-push" \
+                --farm "$farm" --member "m$i" --key-file "$RUNDIR/m$i.key" \
+                --interval 1 --metric "util=$v" >>"$RUNDIR/push-m$i.log" 2>&1 &
+            PUSHER_PIDS="$PUSHER_PIDS $!"
+        done
+        i=$((i + 1))
+    done
+}
+
+# start_fronts_all: httpd, HAProxy, nginx (configs rendered now: HMEMBERS).
+start_fronts_all() {
+    start_httpd
+    start_haproxy
+    start_nginx
+}
+
+# scenario_line: the scenario's members and fronts, to the log and the
+# report's scenario list.
+scenario_line() {
+    say "$SCEN: members m1 $M1 m2 $M2 m3 $M3 m4 $M4${M5:+ m5 $M5} ($OPTS_m1); httpd :$HTTPD_PORT, haproxy PID $HAPROXY_PID, nginx PID $NGINX_PID; $1"
+    echo "$SCEN m1=$M1 m2=$M2 m3=$M3 m4=$M4${M5:+ m5=$M5} opts=${OPTS_m1:-none} $1" >>"$RUNDIR/scenarios.txt"
+}
+
+# fair_pass PHASE FRONTS: one measured run per front and FAIR_CONNS entry
+# (1 connection: cheap GET /; more: GET /?sleep_ms=10), as scenario PHASE.
+fair_pass() {
+    SCEN=$1
+    for c in $FAIR_CONNS; do
+        if [ "$c" -le 1 ]; then QUERY="" d=$DUR_FAIR1; else QUERY="?sleep_ms=10" d=$DUR_FAIR; fi
+        for f in $2; do
+            measure 1 "$f" "$c" "$d"
+        done
+    done
+}
+
+# run_fair: (e) identical members (--capacity 8); every FAIR_FRONTS front
+# with equal pushed loads (0.300 each: pushed-metric and least-time with
+# pushes), then lf-pm and lf-ltp again with 0.300/0.301/0.302/0.303.
+run_fair() {
+    SCEN=fair
+    TAKEN=""
+    start_members fair
+    take_ports
+    start_fronts_all
+    start_fixed_pushers 0.300 0.300 0.300 0.300
+    scenario_line "fronts $FAIR_FRONTS; conns $FAIR_CONNS; pushed util 0.300 x4, then 0.300/0.301/0.302/0.303"
+    sleep 2 # the first pushes land
+    SFRONTS=$FAIR_FRONTS QUERY=""
+    precheck
+    fair_pass fair "$FAIR_FRONTS"
+    pushed=""
+    for f in $FAIR_FRONTS; do
+        case "$f" in lf-pm|lf-ltp) pushed="$pushed $f" ;; esac
+    done
+    if [ -n "$pushed" ]; then
+        start_fixed_pushers 0.300 0.301 0.302 0.303
+        sleep 2.5 # every member's new value has landed
+        fair_pass fairu "$pushed"
+    fi
+    SCEN=fair
+    check_logs
+    stop_scenario
+    check_logs_after_stop
+}
+
+# sampler SECONDS OUT: every ~0.1 s for SECONDS, each of m1..m4's requests
+# in their delay (lbf_member ?stats=util without --capacity: the count in
+# flight at the member), one line per sample.  Background, as STALLER_PID.
+sampler() {
+    ( end=$(($(ms) + $1 * 1000 - 200))
+      while [ "$(ms)" -lt "$end" ]; do
+          curl -s --max-time 1 "http://$M1/?stats=util" "http://$M2/?stats=util" \
+              "http://$M3/?stats=util" "http://$M4/?stats=util" 2>/dev/null | tr '\n' ' '
+          echo
+          sleep 0.1
+      done >"$2" ) &
+    STALLER_PID=$!
+}
+
+# map_keys FRONT OUT: HASH_KEYS sequential requests through FRONT (one
+# curl, keep-alive), GET /?k=keyN; OUT gets "keyN member" per answer
+# (lbf_member's body names the member and the URI it got).
+map_keys() {
+    cfg="$RUNDIR/keys.curl"
+    awk -v n="$HASH_KEYS" -v b="$(front_url "$1")" \
+        'BEGIN { for (i = 0; i < n; i++) printf "url = \"%s?k=key%d\"\n", b, i }' >"$cfg"
+    curl -s --max-time 300 -K "$cfg" 2>/dev/null | awk '
+        { m = k = ""
+          for (i = 1; i <= NF; i++) {
+              if ($i ~ /^member=/) m = substr($i, 8)
+              if ($i ~ /^uri=/) { k = $i; sub(/^.*[?&]k=/, "", k); sub(/&.*/, "", k) }
+          }
+          if (m != "" && k != "") print k, m }' >"$2"
+}
+
+# map_all TAG: map_keys of every hash front into keys-TAG-FRONT.txt.
+map_all() {
+    for f in $HFRONTS; do
+        map_keys "$f" "$RUNDIR/keys-$1-$f.txt"
+        say "hash $1 $f: $(wc -l <"$RUNDIR/keys-$1-$f.txt") keys mapped ($HMEMBERS)"
+    done
+}
+
+# hash_restart MEMBERS TAG: check and keep the fronts' logs, stop them,
+# start them again with the hash fronts over MEMBERS.
+hash_restart() {
+    check_logs
+    stop_fronts
+    check_logs_after_stop
+    HMEMBERS=$1
+    SCEN=hash-$2
+    start_fronts_all
+    SFRONTS=$HFRONTS QUERY="?k=probe"
+    precheck
+}
+
+# run_hash: (f) m1..m5 without --capacity (their ?stats=util is the count
+# in flight).  (ii) with m1..m4: wrk -c CONNS_Q, GET /?sleep_ms=10&k=KEY,
+# keys from HASH_LOADKEYS (LBQ_HOT of them the one key "hot"), a sampler of
+# each member's in-flight count.  (i) HASH_KEYS keys mapped with m1..m4
+# (A), m1..m5 (B: m5 added), m2..m5 (C: m1 removed); fronts restarted
+# with each list.
+run_hash() {
+    SCEN="hash"
+    TAKEN=""
+    start_members hash
+    take_ports
+    HMEMBERS="m1 m2 m3 m4"
+    start_fronts_all
+    scenario_line "fronts $HFRONTS; load: conns $CONNS_Q, ${DUR_HASH} s, $HASH_LOADKEYS keys, hot shares $HASH_HOT; stability: $HASH_KEYS keys, m1..m4 -> +m5 -> -m1"
+    SFRONTS=$HFRONTS QUERY="?k=probe"
+    precheck
+    QUERY="?sleep_ms=10"
+    for hot in $HASH_HOT; do
+        WRK_ENV="LBQ_KEYS=$HASH_LOADKEYS LBQ_HOT=$hot"
+        SCEN=hashu
+        [ "$hot" = 0 ] || SCEN=hashh
+        for f in $HFRONTS; do
+            measure 1 "$f" "$CONNS_Q" "$DUR_HASH"
+        done
+    done
+    WRK_ENV=""
+    map_all A
+    hash_restart "m1 m2 m3 m4 m5" B
+    map_all B
+    hash_restart "m2 m3 m4 m5" C
+    map_all C
+    for f in $HFRONTS; do
+        awk -v f="$f" '
+            FILENAME ~ /keys-A-/ { a[$1] = $2; na++; cnt[$2]++ }
+            FILENAME ~ /keys-B-/ { b[$1] = $2; nb++ }
+            FILENAME ~ /keys-C-/ { c[$1] = $2; nc++ }
+            END {
+                for (k in b) {
+                    if (k in a) { ab++; if (a[k] != b[k]) { mab++; if (b[k] != "m5") sab++ } }
+                    if (k in c) { bc++; if (b[k] != c[k]) { mbc++; if (b[k] != "m1") sbc++ } }
+                }
+                hi = 0; lo = -1
+                for (m in cnt) { if (cnt[m] > hi) hi = cnt[m]; if (lo < 0 || cnt[m] < lo) lo = cnt[m] }
+                printf "%s %d %d %d %d %d %d %d %d %d %.3f %.3f\n", f, na, nb, nc,
+                    ab, mab + 0, sab + 0, bc, mbc + 0, sbc + 0,
+                    na ? hi * 4 / na : 0, na ? lo * 4 / na : 0
+            }' "$RUNDIR/keys-A-$f.txt" "$RUNDIR/keys-B-$f.txt" "$RUNDIR/keys-C-$f.txt" \
+            >>"$RUNDIR/hash.tsv"
+    done
+    mkdir -p "$RESULTS/keys"
+    cp "$RUNDIR"/keys-?-*.txt "$RESULTS/keys/" 2>/dev/null
+    SCEN=hash-C
+    check_logs
+    alive "$M5_PID" || FAIL="$FAIL died-hash-m5"
+    stop_scenario
+    check_logs_after_stop
+    SCEN="hash"
+    HMEMBERS="m1 m2 m3 m4"
+    M5="" M5_PID=""
+}
+
+# report_fair: (e) tables from data.tsv (fair: equal pushed loads, fairu:
+# 0.300..0.303); share deviations from 25 % in points (absolute reading of
+# "+-5 %": every share 20..30 %) and relative to 25 % (23.75..26.25 %).
+report_fair() {
+    awk -v descs="$DESCS" -v fronts="$ALL_FRONTS" '
+        ($1 == "fair" || $1 == "fairu") && NF >= 25 {
+            k = $1 SUBSEP $4 SUBSEP $3; has[k] = 1; seen[$1, $4] = 1; order[$4] = 1
+            rps[k] = $5; p99[k] = $8
+            for (i = 1; i <= 4; i++) sh[k, i] = $(21 + i)
+        }
+        END {
+            nf = split(fronts, F, " "); split(descs, D, "|")
+            for (i = 1; i <= nf; i++) desc[F[i]] = D[i]
+            for (ph = 1; ph <= 2; ph++) {
+                s = (ph == 1) ? "fair" : "fairu"
+                for (c in order) {
+                    if (!((s, c) in seen)) continue
+                    printf "\n### (e) fairness: four identical members (capacity 8), %s connection(s), %s; %s\n\n", c,
+                        (c <= 1) ? "GET / (cheap)" : "GET /?sleep_ms=10",
+                        (s == "fair") ? "pushed util 0.300 for every member (lf-pm, lf-ltp)" : "pushed util 0.300/0.301/0.302/0.303 for m1..m4"
+                    printf "| front | what | requests | req/s | p99 ms | m1 %% | m2 %% | m3 %% | m4 %% | max abs(share - 25 %%), points | relative to 25 %% | absolute +-5 points | relative +-5 %% |\n"
+                    printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+                    for (i = 1; i <= nf; i++) {
+                        f = F[i]; k = s SUBSEP c SUBSEP f
+                        if (!(k in has)) continue
+                        tot = sh[k, 1] + sh[k, 2] + sh[k, 3] + sh[k, 4]; d = 0
+                        for (j = 1; j <= 4; j++) { x = (tot > 0) ? 100 * sh[k, j] / tot - 25 : 25; if (x < 0) x = -x; if (x > d) d = x }
+                        printf "| %s | %s | %d%s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f %% | %s | %s |\n",
+                            f, desc[f], tot, (tot < 10000) ? " (< 10,000)" : "", rps[k], p99[k],
+                            tot ? 100 * sh[k, 1] / tot : 0, tot ? 100 * sh[k, 2] / tot : 0,
+                            tot ? 100 * sh[k, 3] / tot : 0, tot ? 100 * sh[k, 4] / tot : 0,
+                            d, 4 * d, (d <= 5) ? "met" : "**missed**", (d <= 1.25) ? "met" : "**missed**"
+                    }
+                }
+            }
+        }' "$1"
+}
+
+# report_hash: (f) load (data.tsv hashu/hashh + the samplers) and key
+# stability (hash.tsv).
+report_hash() {
+    awk -v descs="$DESCS" -v fronts="$ALL_FRONTS" -v raw="$RUNDIR/raw" '
+        FILENAME ~ /data.tsv$/ && ($1 == "hashu" || $1 == "hashh") && NF >= 25 {
+            k = $1 SUBSEP $3; has[k] = 1; conns[$1] = $4
+            rps[k] = $5; p50[k] = $6; p99[k] = $8; bad[k] = $13
+            for (i = 1; i <= 4; i++) sh[k, i] = $(21 + i)
+            # the sampler of this run: mean in flight per member, peak
+            f = raw "/" $1 "-r1-" $3 "-timer.txt"; n = 0
+            for (i = 1; i <= 4; i++) sum[i] = 0
+            pk[k] = 0; rsum = 0
+            while ((getline line < f) > 0) {
+                if (split(line, v, " ") < 4) continue
+                n++; t = 0; mx = 0
+                for (i = 1; i <= 4; i++) { v[i] += 0; sum[i] += v[i]; t += v[i]; if (v[i] > mx) mx = v[i]; if (v[i] > pk[k]) pk[k] = v[i] }
+                if (t > 0) rsum += mx * 4 / t
+            }
+            close(f)
+            ns[k] = n; mt = 0; mm = 0
+            for (i = 1; i <= 4; i++) { mt += sum[i]; if (sum[i] > mm) mm = sum[i] }
+            im[k] = (mt > 0) ? mm * 4 / mt : 0; avgf[k] = (n > 0) ? mt / n / 4 : 0
+            rs[k] = (n > 0) ? rsum / n : 0
+            next
+        }
+        FILENAME ~ /hash.tsv$/ { H[$1] = $0; next }
+        END {
+            nf = split(fronts, F, " "); split(descs, D, "|")
+            for (i = 1; i <= nf; i++) desc[F[i]] = D[i]
+            for (ph = 1; ph <= 2; ph++) {
+                s = (ph == 1) ? "hashu" : "hashh"
+                if (!(s in conns)) continue
+                printf "\n### (f-ii) hash load: m1..m4, %d connections, GET /?sleep_ms=10&k=KEY, %s\n\n", conns[s],
+                    (s == "hashu") ? "keys uniform over the key set" : "keys: one hot key for a share of the requests (LBQ_HOT), the rest uniform"
+                printf "In flight per member sampled every ~0.1 s (lbf_member ?stats=util without --capacity: requests in their delay).\n\n"
+                printf "| front | what | req/s | p50 ms | p99 ms | m1 %% | m2 %% | m3 %% | m4 %% | requests max/avg | in flight mean per member | in flight max/avg (means) | per-sample max/avg (mean) | peak in flight | samples | <= 1.25x | non-2xx |\n"
+                printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n"
+                for (i = 1; i <= nf; i++) {
+                    f = F[i]; k = s SUBSEP f
+                    if (!(k in has)) continue
+                    tot = sh[k, 1] + sh[k, 2] + sh[k, 3] + sh[k, 4]; mx = 0
+                    for (j = 1; j <= 4; j++) if (sh[k, j] > mx) mx = sh[k, j]
+                    rq = tot ? mx * 4 / tot : 0
+                    printf "| %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.2f | %.2f | %d | %d | %s | %d |\n",
+                        f, desc[f], rps[k], p50[k], p99[k],
+                        tot ? 100 * sh[k, 1] / tot : 0, tot ? 100 * sh[k, 2] / tot : 0,
+                        tot ? 100 * sh[k, 3] / tot : 0, tot ? 100 * sh[k, 4] / tot : 0,
+                        rq, avgf[k], im[k], rs[k], pk[k], ns[k], (im[k] <= 1.25) ? "met" : "**missed**", bad[k]
+                }
+            }
+            printf "\n### (f-i) hash key stability: keys mapped with m1..m4 (A), m5 added (B), m1 then removed (C)\n\n"
+            printf "Sequential requests (nothing else in flight: the bound never applies), GET /?k=keyN; the fronts restarted with each member list. Ideal: 1/5 = 20 %% of the keys move each time (the added member'"'"'s share, the removed member'"'"'s keys); goal <= 25 %%.\n\n"
+            printf "| front | what | keys A/B/C | A->B moved | of them not to m5 | B->C moved | of them not from m1 | keys per member max/avg (A) | min/avg | add <= 25 %% | remove <= 25 %% |\n"
+            printf "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|\n"
+            for (i = 1; i <= nf; i++) {
+                f = F[i]
+                if (!(f in H)) continue
+                split(H[f], v, " ")
+                pab = v[5] ? 100 * v[6] / v[5] : 0; pbc = v[8] ? 100 * v[9] / v[8] : 0
+                printf "| %s | %s | %d/%d/%d | %.1f %% (%d) | %d | %.1f %% (%d) | %d | %.3f | %.3f | %s | %s |\n",
+                    f, desc[f], v[2], v[3], v[4], pab, v[6], v[7], pbc, v[9], v[10], v[11], v[12],
+                    (pab <= 25) ? "met" : "**missed**", (pbc <= 25) ? "met" : "**missed**"
+            }
+        }' "$1" "$2"
 }
 
 # --------------------------------------------------------------- reporting
@@ -757,8 +1111,8 @@ report() {
             }
             printf "\n### Machine load during the measured runs\n\n"
             printf "| scenario | runs | 1-min load avg median | min..max | other processes CPU %% median | max | waited for quiet (s) |\n|---|---:|---:|---|---:|---:|---:|\n"
-            split("thr slow het antag stall", S, " ")
-            for (i = 1; i <= 5; i++) {
+            split("thr slow het antag stall fair fairu hashu hashh", S, " ")
+            for (i = 1; i <= 9; i++) {
                 s = S[i]
                 if (!((s SUBSEP "load") in L)) continue
                 n = split(L[s SUBSEP "load"], tmp, " ")
@@ -848,7 +1202,7 @@ if [ "$MODE" = smoke ]; then
     RESULTS=$RESULTS/smoke
 else
     RESULTS=$RESULTS/latest
-    SCENARIOS=${SCENARIOS:-"slow het antag stall"}
+    SCENARIOS=${SCENARIOS:-"slow het antag stall fair hash"}
     PRE_N="1 2 3"
     ROUNDS_THR=${ROUNDS_THR:-2} DUR_THR=${DUR_THR:-3} CONNS_THR=${CONNS_THR:-"64 256"}
     ROUNDS_SLOW=${ROUNDS_SLOW:-2} DUR_SLOW=${DUR_SLOW:-5}
@@ -858,6 +1212,17 @@ else
     WARMUP=${WARMUP:-1} QUIET_WAIT=${QUIET_WAIT:-10} PICKBENCH=${PICKBENCH:-1}
 fi
 CONNS_Q=${CONNS_Q:-32}
+if [ "$MODE" = smoke ]; then
+    DUR_FAIR=${DUR_FAIR:-1} DUR_FAIR1=${DUR_FAIR1:-1} DUR_HASH=${DUR_HASH:-1} HASH_KEYS=${HASH_KEYS:-200}
+    FAIR_FRONTS=${FAIR_FRONTS:-"lf-w lf-pm lf-ltp hp-lc"}
+else
+    DUR_FAIR=${DUR_FAIR:-5} DUR_FAIR1=${DUR_FAIR1:-6} DUR_HASH=${DUR_HASH:-5} HASH_KEYS=${HASH_KEYS:-2000}
+    FAIR_FRONTS=${FAIR_FRONTS:-$FAIR_FRONTS_DEF}
+fi
+FAIR_CONNS=${FAIR_CONNS:-"1 32"}
+HASH_LOADKEYS=${HASH_LOADKEYS:-1000}
+HASH_HOT=${HASH_HOT:-"0 0.3"}
+HFRONTS=${HFRONTS:-$HASH_FRONTS}
 CONNS_STALL=${CONNS_STALL:-400}
 THINK_MS=${THINK_MS:-200}
 WRK_ENV=""
@@ -873,7 +1238,7 @@ QUIET_PCT=${QUIET_PCT:-15}
 QUIET_BUDGET=${QUIET_BUDGET:-60}
 QUIET_TOTAL=0
 FRONTS=${FRONTS:-$ALL_FRONTS}
-for v in ROUNDS_THR DUR_THR ROUNDS_SLOW DUR_SLOW ROUNDS_STALL DUR_STALL CONNS_Q WARMUP QUIET_WAIT QUIET_PCT QUIET_BUDGET; do
+for v in ROUNDS_THR DUR_THR ROUNDS_SLOW DUR_SLOW ROUNDS_STALL DUR_STALL CONNS_Q WARMUP QUIET_WAIT QUIET_PCT QUIET_BUDGET DUR_FAIR DUR_FAIR1 DUR_HASH HASH_KEYS HASH_LOADKEYS; do
     eval "x=\$$v"
     # shellcheck disable=SC2154  # x is set by the eval above
     case "$x" in ''|*[!0-9]*) die "$v must be a whole number (got \"$x\")" ;; esac
@@ -882,7 +1247,7 @@ for f in $FRONTS; do
     case " $ALL_FRONTS " in *" $f "*) ;; *) die "FRONTS: unknown front \"$f\" (known: $ALL_FRONTS)" ;; esac
 done
 for s in $SCENARIOS; do
-    case "$s" in thr|slow|het|antag|stall) ;; *) die "SCENARIOS: unknown \"$s\" (thr slow het antag stall)" ;; esac
+    case "$s" in thr|slow|het|antag|stall|fair|hash) ;; *) die "SCENARIOS: unknown \"$s\" (thr slow het antag stall fair hash)" ;; esac
 done
 maxc=$CONNS_Q
 case " $SCENARIOS " in *" stall "*) maxc=$CONNS_STALL ;; esac
@@ -910,6 +1275,7 @@ trap 'cleanup' EXIT
 : >"$RUNDIR/data.tsv"
 : >"$RUNDIR/precheck.txt"
 : >"$RUNDIR/scenarios.txt"
+: >"$RUNDIR/hash.tsv"
 
 # The push secret and each member's key (tools/lbfarm-push-key).
 od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$RUNDIR/push.secret"
@@ -923,7 +1289,11 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 T0=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for s in $SCENARIOS; do
-    run_scenario "$s"
+    case "$s" in
+        fair) run_fair ;;
+        hash) run_hash ;;
+        *) run_scenario "$s" ;;
+    esac
 done
 
 PICK_OUT=""
@@ -936,7 +1306,9 @@ if [ "$PICKBENCH" = 1 ]; then
         wait_quiet
         say "pickbench pick $pargs; exact $eargs"
         PICK_OUT=$( { echo "\$ build/bench/pickbench pick $pargs"; "$PICK" pick "$pargs";
-                      echo; echo "\$ build/bench/pickbench exact $eargs"; "$PICK" exact "$eargs"; } 2>&1) \
+                      echo; echo "\$ build/bench/pickbench exact $eargs"; "$PICK" exact "$eargs";
+                      echo; echo "\$ build/bench/pickbench hashmove 100000"; "$PICK" hashmove 100000;
+                      echo; echo "\$ build/bench/pickbench hashload 100000"; "$PICK" hashload 100000; } 2>&1) \
             || FAIL="$FAIL pickbench"
     fi
 fi
@@ -966,8 +1338,10 @@ OUT="$RESULTS/report.md"
     printf 'Scenarios:\n\n'
     sed 's/^/    /' "$RUNDIR/scenarios.txt"
     report "$RUNDIR/data.tsv"
+    report_fair "$RUNDIR/data.tsv"
+    report_hash "$RUNDIR/data.tsv" "$RUNDIR/hash.tsv"
     if [ -n "$PICK_OUT" ]; then
-        printf '\n### (c) pick cost and (d) counter exactness\n\n'
+        printf '\n### (c) pick cost, (d) counter exactness, hash ring moves and bound (simulated)\n\n'
         printf '%s\n' "$PICK_OUT" | sed 's/^/    /'
     fi
     printf '\nPre-check (three requests per front, X-Member seen):\n\n'
