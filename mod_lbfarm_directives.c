@@ -252,12 +252,13 @@ static int lbf_alias_uds(apr_pool_t *p, proxy_server_conf *pc,
     return w != NULL && w->s->uds_path[0] != '\0';
 }
 
-/* Log and count a ProxyPass to a farm that does not exist.  Only a target
+/* Warn of a ProxyPass whose host could name a farm but no farm has that
+ * name (it goes to that host, as stock: never refused).  Only a target
  * whose host is written out can be checked: a ProxyPassMatch "$1" or an
  * interpolated "${VAR}" host is known only at request time (where
  * lbf_farm_by_host reads the substituted URL), and lbf_url_farm_ref does
  * not take it for a farm name. */
-static int lbf_check_alias(server_rec *s, apr_pool_t *p,
+static void lbf_warn_alias(server_rec *s, apr_pool_t *p,
                            proxy_server_conf *pc, const struct proxy_alias *a)
 {
     const char *host;
@@ -265,39 +266,44 @@ static int lbf_check_alias(server_rec *s, apr_pool_t *p,
 
     if (a == NULL || a->real == NULL || !lbf_url_farm_ref(a->real, &host,
                                                           &hlen)) {
-        return 0;
+        return;
     }
     if (lbf_farm_by_name(host, hlen) != NULL || lbf_alias_uds(p, pc, a)) {
-        return 0;
+        return;
     }
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "LBF00001: ProxyPass \"%s\" "
-                 "\"%s\": no LBFarm named \"%.*s\" (a port-less single-label "
-                 "host names a farm; give a port to proxy to a plain host)",
-                 a->fake, a->real, (int)hlen, host);
-    return 1;
+    /* stock httpd accepts it (a Docker or Kubernetes service name is such
+     * a host): proxied as mod_proxy would, with a word in case of a typo */
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "LBF00001: ProxyPass "
+                 "\"%s\" \"%s\": no LBFarm named \"%.*s\", so it goes to "
+                 "the host \"%.*s\" as stock mod_proxy would (define "
+                 "<LBFarm %.*s> if you meant a farm; write a port, e.g. "
+                 "\"%.*s:80\", to say you meant the host)", a->fake, a->real,
+                 (int)hlen, host, (int)hlen, host, (int)hlen, host,
+                 (int)hlen, host);
 }
 
-/* Count bad farm references in the ProxyPass of server s (server level
- * and <Location> sections). */
-static int lbf_check_server(server_rec *s, apr_pool_t *p)
+/* Warn of the ProxyPass of server s (server level and <Location>
+ * sections) whose host looks like a farm that does not exist. */
+static void lbf_warn_server(server_rec *s, apr_pool_t *p)
 {
     proxy_server_conf *pc = ap_get_module_config(s->module_config,
                                                  &proxy_module);
     core_server_config *cc = ap_get_core_module_config(s->module_config);
-    int i, bad = 0;
+    int i;
 
     for (i = 0; pc && i < pc->aliases->nelts; i++) {
-        bad += lbf_check_alias(s, p, pc, &APR_ARRAY_IDX(pc->aliases, i,
-                                                       struct proxy_alias));
+        lbf_warn_alias(s, p, pc, &APR_ARRAY_IDX(pc->aliases, i,
+                                                struct proxy_alias));
     }
     for (i = 0; pc && cc && i < cc->sec_url->nelts; i++) {
         ap_conf_vector_t *v = APR_ARRAY_IDX(cc->sec_url, i,
                                             ap_conf_vector_t *);
         proxy_dir_conf *dc = ap_get_module_config(v, &proxy_module);
 
-        bad += dc ? lbf_check_alias(s, p, pc, dc->alias) : 0;
+        if (dc != NULL) {
+            lbf_warn_alias(s, p, pc, dc->alias);
+        }
     }
-    return bad;
 }
 
 /* Where ProxyPass a sends local path: its target URL ("!" for an
@@ -504,7 +510,8 @@ int lbf_conf_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     int i, bad = 0;
 
     for (v = s; v != NULL; v = v->next) {
-        bad += lbf_check_server(v, ptemp) + lbf_check_balancers(v);
+        lbf_warn_server(v, ptemp);
+        bad += lbf_check_balancers(v);
     }
     for (i = 0; i < g->farms->nelts; i++) {
         bad += lbf_check_farm(ptemp, s, APR_ARRAY_IDX(g->farms, i,

@@ -169,9 +169,23 @@ static int lbf_farm_choose(request_rec *r, struct lbf_farm_conf *fc,
     return lbf_pick_take((uint32_t)fc->method, pk);
 }
 
+/* 1 when url belongs to a "unix:/path|http://name/" ProxyPass: mod_proxy
+ * hands pre_request only the part after the "|", which reads like a farm
+ * URL when name is a farm's, but the request is the socket's.  A scan of
+ * the server's stock workers (never a farm's members), run only for URLs
+ * whose host names a farm. */
+static int lbf_url_uds(request_rec *r, proxy_server_conf *conf,
+                       const char *url)
+{
+    proxy_worker *w = ap_proxy_get_worker_ex(r->pool, NULL, conf, url,
+                                             AP_PROXY_WORKER_IS_PREFIX);
+
+    return w != NULL && w->s->uds_path[0] != '\0';
+}
+
 /* pre_request: the farm front door.  Declines anything not ours. */
 static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
-                           request_rec *r, proxy_server_conf *conf LBF_UNUSED,
+                           request_rec *r, proxy_server_conf *conf,
                            char **url)
 {
     struct lbf_global *g = lbf_global_get();
@@ -185,7 +199,8 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     if (*balancer != NULL && !lbf_is_ours(*balancer)) {
         return DECLINED;
     }
-    if ((fc = lbf_farm_by_host(*url, &hlen)) == NULL) {
+    if ((fc = lbf_farm_by_host(*url, &hlen)) == NULL
+        || lbf_url_uds(r, conf, *url)) {
         return DECLINED; /* on a retry *url is again the farm's URL */
     }
     fc = lbf_sess_route_farm(r, fc); /* the application may have moved r */
