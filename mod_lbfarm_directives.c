@@ -253,7 +253,8 @@ static int lbf_alias_uds(apr_pool_t *p, proxy_server_conf *pc,
 }
 
 /* Warn of a ProxyPass whose host could name a farm but no farm has that
- * name (it goes to that host, as stock: never refused).  Only a target
+ * name (it goes to that host, as stock: never refused); mark the farm a
+ * "unix:/path|http://farm/" ProxyPass shares its name with (uds_alias).  Only a target
  * whose host is written out can be checked: a ProxyPassMatch "$1" or an
  * interpolated "${VAR}" host is known only at request time (where
  * lbf_farm_by_host reads the substituted URL), and lbf_url_farm_ref does
@@ -261,6 +262,7 @@ static int lbf_alias_uds(apr_pool_t *p, proxy_server_conf *pc,
 static void lbf_warn_alias(server_rec *s, apr_pool_t *p,
                            proxy_server_conf *pc, const struct proxy_alias *a)
 {
+    struct lbf_farm_conf *fc;
     const char *host;
     apr_size_t hlen;
 
@@ -268,7 +270,14 @@ static void lbf_warn_alias(server_rec *s, apr_pool_t *p,
                                                           &hlen)) {
         return;
     }
-    if (lbf_farm_by_name(host, hlen) != NULL || lbf_alias_uds(p, pc, a)) {
+    fc = lbf_farm_by_name(host, hlen);
+    if (lbf_alias_uds(p, pc, a)) {
+        if (fc != NULL) {
+            fc->uds_alias = 1; /* its requests ask lbf_url_uds */
+        }
+        return;
+    }
+    if (fc != NULL) {
         return;
     }
     /* stock httpd accepts it (a Docker or Kubernetes service name is such

@@ -172,8 +172,8 @@ static int lbf_farm_choose(request_rec *r, struct lbf_farm_conf *fc,
 /* 1 when url belongs to a "unix:/path|http://name/" ProxyPass: mod_proxy
  * hands pre_request only the part after the "|", which reads like a farm
  * URL when name is a farm's, but the request is the socket's.  A scan of
- * the server's stock workers (never a farm's members), run only for URLs
- * whose host names a farm. */
+ * the server's stock workers (never a farm's members), run only for farms
+ * that share their name with such a ProxyPass (fc->uds_alias). */
 static int lbf_url_uds(request_rec *r, proxy_server_conf *conf,
                        const char *url)
 {
@@ -200,7 +200,7 @@ static int lbf_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         return DECLINED;
     }
     if ((fc = lbf_farm_by_host(*url, &hlen)) == NULL
-        || lbf_url_uds(r, conf, *url)) {
+        || (fc->uds_alias && lbf_url_uds(r, conf, *url))) {
         return DECLINED; /* on a retry *url is again the farm's URL */
     }
     fc = lbf_sess_route_farm(r, fc); /* the application may have moved r */

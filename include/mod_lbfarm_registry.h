@@ -74,6 +74,8 @@ struct lbf_farm_conf {
     const char *cookie;        /* session cookie name, "lbf_<farm>" */
     const char *move_cookie;   /* "lbfmv_<farm>" */
     const char *route_cookie;  /* LBFarmRouteCookie: app cookie/param */
+    int uds_alias;             /* a unix: ProxyPass has its name as host
+                                  (check_config): see lbf_url_uds */
     int instructions;          /* LBFarmInstructions On */
     struct lbf_cookie_policy cookie_pol; /* LBFarmSticky samesite= secure= */
     /* life cycle (mod_lbfarm_health.c) */
