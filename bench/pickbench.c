@@ -93,8 +93,11 @@ static void lbf_bench_latencies(struct lbf_shm *h, uint32_t n)
 /* In flight every member starts with (the "busy" run of hash). */
 static int lbf_bench_busy;
 
-/* A shared segment with one farm of n members (weights 1..4). */
-static struct lbf_shm lbf_bench_segment(uint32_t n, uint32_t method)
+/* A shared segment with one farm of n members named m<first>.., weight
+ * 1 + i % 4 of member i when mixed, else 1 each; rebuilt.  The caller
+ * may unmap it (h.base, h.len).  Exits when it cannot be made. */
+static struct lbf_shm lbf_bench_farm(uint32_t n, uint32_t method,
+                                     uint32_t first, int mixed)
 {
     struct lbf_layout lay = {.l_farms = 1, .l_rows = n,
                              .sched_len = lbf_sched_entries(n),
@@ -112,10 +115,20 @@ static struct lbf_shm lbf_bench_segment(uint32_t n, uint32_t method)
         exit(1);
     }
     for (i = 0; i < n; i++) {
-        snprintf(name, sizeof(name), "m%u", i);
-        lbf_member_add(&h, 0, name, 1 + i % 4, 0, 10);
+        snprintf(name, sizeof(name), "m%u", first + i);
+        lbf_member_add(&h, 0, name, mixed ? 1 + i % 4 : 1, 0, 10);
     }
     lbf_farm_rebuild(&h, lbf_farm_at(&h, 0));
+    return h;
+}
+
+/* A shared segment with one farm of n members (weights 1..4), latency
+ * samples in every member and lbf_bench_busy in flight each. */
+static struct lbf_shm lbf_bench_segment(uint32_t n, uint32_t method)
+{
+    struct lbf_shm h = lbf_bench_farm(n, method, 0, 1);
+    uint32_t i;
+
     lbf_bench_latencies(&h, n);
     for (i = 0; i < n; i++) {
         atomic_store(&lbf_member_at(&h, lbf_farm_at(&h, 0), i)->inflight,
@@ -397,28 +410,7 @@ static int lbf_bench_exact(long pairs)
  * farm's address, which a new mapping could reuse. */
 static struct lbf_shm lbf_hash_segment(uint32_t first, uint32_t n)
 {
-    struct lbf_layout lay = {.l_farms = 1, .l_rows = n,
-                             .sched_len = lbf_sched_entries(n),
-                             .generation = 1};
-    size_t len = lbf_shm_size(&lay);
-    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    struct lbf_shm h;
-    uint32_t i;
-    char name[32];
-
-    if (base == MAP_FAILED || lbf_shm_format(&h, base, len, &lay) != LBF_OK
-        || lbf_farm_add(&h, "bench", (uint32_t)lbf_method_find("hash"),
-                        n) != 0) {
-        fprintf(stderr, "pickbench: cannot set up a segment\n");
-        exit(1);
-    }
-    for (i = 0; i < n; i++) {
-        snprintf(name, sizeof(name), "m%u", first + i);
-        lbf_member_add(&h, 0, name, 1, 0, 10);
-    }
-    lbf_farm_rebuild(&h, lbf_farm_at(&h, 0));
-    return h;
+    return lbf_bench_farm(n, (uint32_t)lbf_method_find("hash"), first, 0);
 }
 
 /* The owner (member name's number) of keys key0..key(nk-1) in h, into
