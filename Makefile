@@ -225,7 +225,7 @@ FUZZ_OPTS       := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_CORE) $(HDRS)
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fz_check.h $(FUZZ_CORE) $(HDRS)
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC)" \
 	    "not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
 	@mkdir -p build/fuzz

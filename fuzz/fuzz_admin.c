@@ -33,14 +33,7 @@
 #include "lbfarm_conf.h"
 #include "lbfarm_shm.h"
 
-#define FZ_CHECK(c)                                                            \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "fuzz_admin: invariant failed: %s (%s:%d)\n", #c,  \
-                    __FILE__, __LINE__);                                       \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fz_check.h"
 
 /* A copy of p[0..n) in a buffer of n + extra bytes (NUL after n when
  * extra > 0). */

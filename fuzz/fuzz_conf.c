@@ -33,14 +33,7 @@
 #include "lbfarm_cookie.h"
 #include "lbfarm_method.h"
 
-#define FZ_CHECK(c)                                                            \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "fuzz_conf: invariant failed: %s (%s:%d)\n", #c,   \
-                    __FILE__, __LINE__);                                       \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fz_check.h"
 
 static int fz_digit(char c)
 {

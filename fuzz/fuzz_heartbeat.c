@@ -33,14 +33,7 @@
 #include "lbfarm_method.h"
 #include "lbfarm_push.h"
 
-#define FZ_CHECK(c)                                                            \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "fuzz_heartbeat: invariant failed: %s (%s:%d)\n",  \
-                    #c, __FILE__, __LINE__);                                   \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fz_check.h"
 
 #define FZ_CANDS 16
 #define FZ_NOW 1700000000000000ull

@@ -33,14 +33,7 @@
 #include "lbfarm_conf.h"
 #include "lbfarm_session.h"
 
-#define FZ_CHECK(c)                                                            \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "fuzz_instr: invariant failed: %s (%s:%d)\n", #c,  \
-                    __FILE__, __LINE__);                                       \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fz_check.h"
 
 #define FZ_NOW    1700000000u
 #define FZ_MEMBER "app1"

@@ -50,14 +50,7 @@
 
 /* Always-on invariant: abort with the failed expression (a libFuzzer
  * crash, saved as an artifact). */
-#define FZ_CHECK(c)                                                            \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "fuzz_push: invariant failed: %s (%s:%d)\n", #c,   \
-                    __FILE__, __LINE__);                                       \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fz_check.h"
 
 #define FZ_MEMBERS 3
 #define FZ_NOW 1700000000000000ull /* usec, when ts is unusable */

@@ -25,14 +25,7 @@
 #include "lbfarm_conf.h"
 #include "lbfarm_query.h"
 
-#define FZ_CHECK(c)                                                            \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "fuzz_query: invariant failed: %s (%s:%d)\n", #c,  \
-                    __FILE__, __LINE__);                                       \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fz_check.h"
 
 static char fz_enc[LBF_QUERY_ARGS_MAX * 4];
 
