@@ -19,14 +19,7 @@ use IO::Select;
 use Time::HiRes qw(time sleep);
 use LBFTest;
 
-BEGIN {
-    unless (defined $ENV{LBF_MODULE}) {
-        my $root = LBFTest::repo_root();
-        my $out = `make -s -C '$root' test-module 2>&1`;
-        die "make test-module failed:\n$out" if $?;
-        $ENV{LBF_MODULE} = "$root/build/test/mod_lbfarm.so";
-    }
-}
+BEGIN { LBFTest::use_test_module() }
 
 plan skip_all => 'module not built'
     unless -f module_path() && -x member_path();

@@ -49,6 +49,18 @@ my $OWNER = $$;            # only this process cleans up (not forked kids)
 my %LIVE;                  # pid => description, everything we started
 
 sub repo_root   { $ROOT }
+# Tests that need the test-only hooks (-DLBF_TEST_HOOKS) call this in a
+# BEGIN block: unless LBF_MODULE names a module already (the ASan run),
+# it builds build/test/mod_lbfarm.so (make test-module) and points
+# LBF_MODULE at it.  Dies with make's output when the build fails.
+sub use_test_module {
+    return if defined $ENV{LBF_MODULE};
+    my $root = repo_root();
+    my $out = `make -s -C '$root' test-module 2>&1`;
+    die "make test-module failed:\n$out" if $?;
+    $ENV{LBF_MODULE} = "$root/build/test/mod_lbfarm.so";
+}
+
 sub module_path { $ENV{LBF_MODULE} // "$ROOT/.libs/mod_lbfarm.so" }
 sub member_path { $ENV{LBF_MEMBER} // "$ROOT/tools/lbf_member" }
 sub asan        { $ENV{LBF_ASAN} ? 1 : 0 }
