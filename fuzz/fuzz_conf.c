@@ -213,6 +213,7 @@ static void fz_url(const char *s)
         FZ_CHECK(host[hlen] == '\0' || host[hlen] == '/' || host[hlen] == '?' ||
                  host[hlen] == '#');
         FZ_CHECK(host[0] != '[');
+        FZ_CHECK(hlen < LBF_NAME_SIZE && host[0] != '_' && host[0] != '-');
         for (i = 0; i < hlen; i++) {
             FZ_CHECK(strchr(".:/?#@", host[i]) == NULL && host[i] != '\0');
             digits_only &= fz_digit(host[i]);
@@ -223,15 +224,16 @@ static void fz_url(const char *s)
     else {
         FZ_CHECK(host == NULL && hlen == 0);
     }
-    /* completeness: http[s]://LABEL then end, '/', '?' or '#' */
+    /* completeness: http[s]://NAME then end, '/', '?' or '#' */
     if (sl == 0) {
         return;
     }
     label = strspn(s + sl, "abcdefghijklmnopqrstuvwxyz"
                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
-    if (label == 0 || strspn(s + sl, "0123456789") == label ||
+    if (label == 0 || label >= LBF_NAME_SIZE || s[sl] == '_' ||
+        s[sl] == '-' || strspn(s + sl, "0123456789") == label ||
         (label == 9 && strncasecmp(s + sl, "localhost", 9) == 0)) {
-        return;
+        return; /* not farm-name shaped: 1..31 chars, alnum first */
     }
     if (s[sl + label] == '\0' || s[sl + label] == '/' || s[sl + label] == '?' ||
         s[sl + label] == '#') {
