@@ -389,6 +389,13 @@ sub graceful {
     return $self->graceful_wait;
 }
 
+# How many times the parent said "resuming normal operations" (AH00489,
+# logged at notice whatever the LogLevel): once per start and restart.
+sub resumed {
+    my ($self) = @_;
+    return scalar(() = $self->error_log =~ /AH00489:/g);
+}
+
 sub graceful_start {
     my ($self, %opt) = @_;
     die "graceful: httpd not running\n" unless $self->running;
@@ -397,6 +404,7 @@ sub graceful_start {
         LBFTest::spit($self->{conf}, $self->{preamble} . $opt{body});
     }
     $self->{old_children} = { map { $_ => 1 } $self->children };
+    $self->{resumed} = $self->resumed;
     kill 'USR1', $self->{pid};
     return 1;
 }
@@ -405,8 +413,11 @@ sub graceful_wait {
     my ($self, $timeout) = @_;
     $timeout //= 15;
     my $old = $self->{old_children} || {};
+    my $resumed = $self->{resumed} // 0;
+    # a child the old generation spawns after graceful_start is "new" and
+    # answers too: only the parent's AH00489 says the restart is done
     my $ok = LBFTest::wait_until($timeout * LBFTest::slow_factor(), sub {
-        return 0 unless $self->running;
+        return 0 unless $self->running && $self->resumed > $resumed;
         my @new = grep { !$old->{$_} } $self->children;
         return @new && $self->answers;
     }, 0.1);
